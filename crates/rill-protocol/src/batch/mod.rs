@@ -30,7 +30,10 @@ mod validate;
 pub use builder::{NewRecord, RecordBatchBuilder};
 pub use header::{set_base_offset, Attributes, BatchHeader, TimestampType};
 pub use record::{Header, Headers, Record, RecordBatch, RecordIter, RecordSet};
-pub use validate::{peek_batch_len, split_batches, validate_batch, BatchSlices, ValidationLimits};
+pub use validate::{
+    peek_batch_len, split_batches, validate_batch, verify_stored_batch, BatchSlices,
+    ValidationLimits,
+};
 
 use crate::compression::{Compression, CompressionError};
 use crate::cursor::DecodeError;

@@ -103,6 +103,36 @@ pub fn validate_batch(bytes: &[u8], limits: &ValidationLimits) -> Result<BatchHe
     Ok(header)
 }
 
+/// The cheap check for batches already stored: the length field matches
+/// `bytes`, magic is 2, the CRC matches and `last_offset_delta` is sane.
+/// The records are not walked; recovery uses this to find a torn tail.
+pub fn verify_stored_batch(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = BatchHeader::parse(bytes)?;
+    if header.total_bytes() != Some(bytes.len()) {
+        return Err(BatchError::LengthMismatch {
+            declared: i64::from(header.batch_length),
+            actual: bytes.len().saturating_sub(LOG_OVERHEAD_BYTES),
+        });
+    }
+    if header.magic != MAGIC_V2 {
+        return Err(BatchError::UnsupportedMagic(header.magic));
+    }
+    let computed = batch_crc(bytes);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch {
+            stored: header.crc,
+            computed,
+        });
+    }
+    if header.last_offset_delta < 0 || header.base_offset < 0 {
+        return Err(BatchError::CountMismatch {
+            count: header.records_count,
+            reason: "negative base offset or last offset delta",
+        });
+    }
+    Ok(header)
+}
+
 /// Reads just enough of `bytes` to know how long its first batch is:
 /// `Ok(None)` when fewer than 12 bytes are there.
 pub fn peek_batch_len(bytes: &[u8]) -> Result<Option<usize>, BatchError> {

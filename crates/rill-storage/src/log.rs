@@ -1,0 +1,536 @@
+//! The partition log: segments in offset order, the last one active.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill_protocol::batch::{set_base_offset, split_batches, validate_batch};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{FlushPolicy, LogConfig};
+use crate::error::IoContext;
+use crate::io::Backend;
+use crate::segment::{file_name, parse_file_name, BatchMeta, Segment};
+use crate::StorageError;
+
+/// Most batches one `append` call accepts (a produce request carries one per
+/// partition in practice).
+pub const MAX_BATCHES_PER_APPEND: usize = 1024;
+
+/// What an append stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub base_offset: u64,
+    /// Offset of the last record.
+    pub last_offset: u64,
+    /// Whether the data was fsynced before `append` returned.
+    pub durable: bool,
+}
+
+/// Whole batches read from the log, with the log's bounds at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Concatenated batches, exactly as stored (may be empty).
+    pub batches: Vec<u8>,
+    pub log_start_offset: u64,
+    pub log_end_offset: u64,
+    pub high_watermark: u64,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionOutcome {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+    pub log_start_offset: u64,
+}
+
+/// The first record at or after a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub offset: u64,
+    pub timestamp: i64,
+}
+
+/// An ordered, durable log of record batches for one partition.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    backend: Arc<dyn Backend>,
+    config: LogConfig,
+    /// Keyed by base offset; never empty; the last is the active segment.
+    segments: BTreeMap<u64, Segment>,
+    log_start_offset: u64,
+    high_watermark: u64,
+    /// Offsets below this are fsynced.
+    recovery_point: u64,
+    unflushed_records: u64,
+    last_flush: Instant,
+    failed: bool,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering from whatever state a
+    /// crash left: a torn tail is cut to the last whole batch, indexes that
+    /// are missing or make no sense are rebuilt, segments left behind by an
+    /// interrupted retention pass are removed.
+    pub fn open(
+        backend: Arc<dyn Backend>,
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+    ) -> Result<Self, StorageError> {
+        config.check()?;
+        let dir = dir.into();
+        backend.create_dir_all(&dir).ctx("create directory", &dir)?;
+        let names = backend.list(&dir).ctx("list", &dir)?;
+        let cp = checkpoint::read(backend.as_ref(), &dir);
+        let mut bases: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "log"))
+            .collect();
+        bases.sort_unstable();
+        remove_strays(backend.as_ref(), &dir, &names, &bases)?;
+
+        let log_start_checkpoint = cp.map_or(0, |c| c.log_start_offset);
+        let recovery_point = cp.map_or(0, |c| c.recovery_point);
+        let mut segments = BTreeMap::new();
+        let mut dropped_after_gap = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            // Past a hole, or wholly below the log start (left by an
+            // interrupted retention pass): not part of the log.
+            if dropped_after_gap || next_base.is_some_and(|n| n <= log_start_checkpoint) {
+                delete_segment_files(backend.as_ref(), &dir, base)?;
+                continue;
+            }
+            let interval = config.index_interval_bytes;
+            let segment = match next_base {
+                Some(next) if next <= recovery_point => {
+                    Segment::open_closed(backend.as_ref(), &dir, base, next, interval)?
+                }
+                _ => {
+                    let (mut seg, end) =
+                        Segment::open_recovering(backend.as_ref(), &dir, base, interval)?;
+                    if next_base.is_some() {
+                        seg.seal()?;
+                    }
+                    // A closed segment that lost its tail leaves a hole: what
+                    // follows it cannot be trusted to be contiguous.
+                    if next_base.is_some_and(|n| end.next_offset != n) {
+                        dropped_after_gap = true;
+                    }
+                    seg
+                }
+            };
+            segments.insert(base, segment);
+        }
+        if segments.is_empty() {
+            let base = log_start_checkpoint;
+            let seg = Segment::create(backend.as_ref(), &dir, base, config.index_interval_bytes)?;
+            segments.insert(base, seg);
+        }
+        backend.sync_dir(&dir).ctx("fsync directory", &dir)?;
+
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let log_end = segments
+            .values()
+            .next_back()
+            .map_or(0, Segment::next_offset);
+        let log_start_offset = log_start_checkpoint.max(first_base).min(log_end);
+        // Without a checkpoint, everything stored counts as committed: on a
+        // single node the leader's log is the committed log.
+        let high_watermark = cp.map_or(log_end, |c| c.high_watermark).min(log_end);
+        let mut log = Self {
+            dir,
+            backend,
+            config,
+            segments,
+            log_start_offset,
+            high_watermark,
+            recovery_point: 0,
+            unflushed_records: 0,
+            last_flush: Instant::now(),
+            failed: false,
+        };
+        log.flush()?;
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// First offset still stored.
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next record will get.
+    pub fn log_end_offset(&self) -> u64 {
+        self.active().next_offset()
+    }
+
+    /// Offsets below this are committed (readable at `ReadCommitted`).
+    pub fn high_watermark(&self) -> u64 {
+        self.high_watermark
+    }
+
+    /// Moves the high watermark, clamped to the log end. It may only grow.
+    pub fn set_high_watermark(&mut self, offset: u64) {
+        self.high_watermark = self.high_watermark.max(offset.min(self.log_end_offset()));
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<u64> {
+        self.segments.keys().copied().collect()
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates one, retention keeps the last.
+        self.segments
+            .values()
+            .next_back()
+            .unwrap_or_else(|| unreachable!("a log always has an active segment"))
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .unwrap_or_else(|| unreachable!("a log always has an active segment"))
+    }
+
+    /// Appends one or more whole batches (a produce request's record set).
+    /// Every batch is validated first (length, magic, CRC, record count,
+    /// offset deltas); if any fails, nothing is written. Each batch's
+    /// `base_offset` is rewritten in `batches` to its place in the log, and
+    /// the bytes are stored as they are otherwise.
+    pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
+        if self.failed {
+            return Err(StorageError::Failed {
+                dir: self.dir.clone(),
+            });
+        }
+        if batches.is_empty() {
+            return Err(StorageError::EmptyAppend);
+        }
+        let limits = self.config.limits();
+        let mut metas: Vec<BatchMeta> = Vec::with_capacity(1);
+        let mut next = self.log_end_offset();
+        for slice in split_batches(batches) {
+            let slice = slice?;
+            if metas.len() == MAX_BATCHES_PER_APPEND {
+                return Err(StorageError::Config(format!(
+                    "more than {MAX_BATCHES_PER_APPEND} batches in one append"
+                )));
+            }
+            let header = validate_batch(slice, &limits)?;
+            let count = u64::from(header.records_count.unsigned_abs());
+            metas.push(BatchMeta {
+                base_offset: next,
+                next_offset: next + count,
+                max_timestamp: header.max_timestamp,
+                bytes: slice.len() as u64,
+            });
+            next += count;
+        }
+        let total = batches.len() as u64;
+        let active = self.active();
+        let too_big = active.size() > 0 && active.size() + total > self.config.segment_bytes;
+        let offsets_overflow = next - active.base_offset() > u64::from(u32::MAX);
+        if too_big || offsets_overflow {
+            self.roll()?;
+        }
+        let mut pos = 0usize;
+        for meta in &metas {
+            let at = batches.get_mut(pos..).unwrap_or_default();
+            set_base_offset(at, meta.base_offset as i64)?;
+            pos += meta.bytes as usize;
+        }
+        let base_offset = self.log_end_offset();
+        let records: u64 = next - base_offset;
+        if let Err((err, restored)) = self.active_mut().append(batches, &metas) {
+            // A write that could not be undone leaves the tail unknown: stop
+            // writing until recovery on reopen sorts it out.
+            self.failed = !restored;
+            return Err(err);
+        }
+        self.unflushed_records += records;
+        let durable = match self.config.flush {
+            FlushPolicy::Always => {
+                self.sync_active()?;
+                true
+            }
+            FlushPolicy::Interval { messages, interval } => {
+                if self.unflushed_records >= messages || self.last_flush.elapsed() >= interval {
+                    self.sync_active()?;
+                    true
+                } else {
+                    false
+                }
+            }
+            FlushPolicy::Never => false,
+        };
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            durable,
+        })
+    }
+
+    fn sync_active(&mut self) -> Result<(), StorageError> {
+        if let Err(e) = self.active_mut().sync() {
+            // After a failed fsync the kernel may have dropped the dirty
+            // pages; nothing since the last good fsync can be trusted.
+            self.failed = true;
+            return Err(e);
+        }
+        self.recovery_point = self.log_end_offset();
+        self.unflushed_records = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Closes the active segment and starts a new one at the log end.
+    fn roll(&mut self) -> Result<(), StorageError> {
+        let next = self.log_end_offset();
+        self.active_mut().seal()?;
+        self.recovery_point = next;
+        let seg = Segment::create(
+            self.backend.as_ref(),
+            &self.dir,
+            next,
+            self.config.index_interval_bytes,
+        )?;
+        self.segments.insert(next, seg);
+        self.write_checkpoint()
+    }
+
+    fn write_checkpoint(&self) -> Result<(), StorageError> {
+        checkpoint::write(
+            self.backend.as_ref(),
+            &self.dir,
+            &Checkpoint {
+                log_start_offset: self.log_start_offset,
+                high_watermark: self.high_watermark,
+                recovery_point: self.recovery_point,
+            },
+        )
+    }
+
+    /// fsyncs the active segment, writes the indexes and the checkpoint.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        if self.failed {
+            return Err(StorageError::Failed {
+                dir: self.dir.clone(),
+            });
+        }
+        let suspects: Vec<u64> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.index_suspect())
+            .map(|(b, _)| *b)
+            .collect();
+        for base in suspects {
+            if let Some(seg) = self.segments.get_mut(&base) {
+                seg.rebuild()?;
+            }
+        }
+        self.active_mut().write_indexes()?;
+        self.sync_active()?;
+        self.write_checkpoint()
+    }
+
+    /// For `FlushPolicy::Interval`: flushes if the interval has passed since
+    /// the last fsync and something is unflushed. Returns whether it did.
+    pub fn flush_if_due(&mut self, now: Instant) -> Result<bool, StorageError> {
+        let FlushPolicy::Interval { interval, .. } = self.config.flush else {
+            return Ok(false);
+        };
+        if self.unflushed_records == 0 || now.saturating_duration_since(self.last_flush) < interval
+        {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Flushes everything and closes the files.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        self.flush()
+    }
+
+    fn out_of_range(&self, offset: u64) -> StorageError {
+        StorageError::OffsetOutOfRange {
+            offset,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Whole batches starting with the one that holds `offset`: at least one
+    /// (even if larger than `max_bytes`), then more while they fit. Reads
+    /// stay within one segment; an offset at the log end gives no batches.
+    pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.read_until(offset, max_bytes, self.log_end_offset())
+    }
+
+    /// Like [`Self::read`], but only committed batches (below the high
+    /// watermark), for `ReadCommitted` consumers.
+    pub fn read_committed(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, StorageError> {
+        self.read_until(offset, max_bytes, self.high_watermark)
+    }
+
+    fn read_until(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        end: u64,
+    ) -> Result<ReadResult, StorageError> {
+        let log_end_offset = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end_offset {
+            return Err(self.out_of_range(offset));
+        }
+        let mut result = ReadResult {
+            batches: Vec::new(),
+            log_start_offset: self.log_start_offset,
+            log_end_offset,
+            high_watermark: self.high_watermark,
+        };
+        if offset >= end {
+            return Ok(result);
+        }
+        let Some((_, seg)) = self.segments.range(..=offset).next_back() else {
+            return Err(self.out_of_range(offset));
+        };
+        let Some(pos) = seg.find_position(offset)? else {
+            return Err(StorageError::Corrupt {
+                path: self.dir.join(file_name(seg.base_offset(), "log")),
+                reason: format!("offset {offset} is not where the index says"),
+            });
+        };
+        result.batches = seg.read_from(pos, max_bytes, end)?;
+        Ok(result)
+    }
+
+    /// The first record whose timestamp is at or after `timestamp`
+    /// (ListOffsets by time), or `None` if every record is older.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
+        for seg in self.segments.values() {
+            if let Some((offset, ts)) = seg.offset_for_timestamp(timestamp)? {
+                return Ok(Some(TimestampOffset {
+                    offset: offset.max(self.log_start_offset),
+                    timestamp: ts,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes closed segments past `retention_ms` (their newest record older
+    /// than `now_ms - retention_ms`) and, oldest first, those the log can lose
+    /// while staying at least `retention_bytes` large. The active segment is
+    /// kept. The new log start offset is made durable before any file goes.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<RetentionOutcome, StorageError> {
+        let mut doomed = Vec::new();
+        let mut remaining = self.size_bytes();
+        let closed = self.segments.len().saturating_sub(1);
+        for seg in self.segments.values().take(closed) {
+            let expired = self.config.retention_ms.is_some_and(|ms| {
+                seg.max_timestamp() >= 0
+                    && now_ms.saturating_sub(seg.max_timestamp()) > ms.min(i64::MAX as u64) as i64
+            });
+            let oversized = self
+                .config
+                .retention_bytes
+                .is_some_and(|max| remaining.saturating_sub(seg.size()) >= max);
+            if !(expired || oversized) {
+                break;
+            }
+            remaining -= seg.size();
+            doomed.push(seg.base_offset());
+        }
+        let mut outcome = RetentionOutcome {
+            log_start_offset: self.log_start_offset,
+            ..Default::default()
+        };
+        let Some(&last) = doomed.last() else {
+            return Ok(outcome);
+        };
+        let new_start = self
+            .segments
+            .range(last + 1..)
+            .next()
+            .map_or(self.log_end_offset(), |(b, _)| *b);
+        self.log_start_offset = self.log_start_offset.max(new_start);
+        self.write_checkpoint()?;
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                outcome.bytes_deleted += seg.size();
+                outcome.segments_deleted += 1;
+                seg.delete(self.backend.as_ref())?;
+            }
+        }
+        self.backend
+            .sync_dir(&self.dir)
+            .ctx("fsync directory", &self.dir)?;
+        outcome.log_start_offset = self.log_start_offset;
+        Ok(outcome)
+    }
+
+    /// Time since the last fsync, for callers that schedule interval flushes.
+    pub fn since_last_flush(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_flush)
+    }
+}
+
+fn delete_segment_files(backend: &dyn Backend, dir: &Path, base: u64) -> Result<(), StorageError> {
+    for ext in ["log", "index", "timeindex"] {
+        let path = dir.join(file_name(base, ext));
+        backend.remove(&path).ctx("delete", &path)?;
+    }
+    Ok(())
+}
+
+/// Index files and temp files that no log segment owns are removed.
+fn remove_strays(
+    backend: &dyn Backend,
+    dir: &Path,
+    names: &[String],
+    bases: &[u64],
+) -> Result<(), StorageError> {
+    for name in names {
+        let owned = ["index", "timeindex"]
+            .iter()
+            .find_map(|ext| parse_file_name(name, ext))
+            .map(|base| bases.binary_search(&base).is_ok());
+        let stray = owned == Some(false) || name.ends_with(".tmp");
+        if stray {
+            let path = dir.join(name);
+            backend.remove(&path).ctx("delete", &path)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+use std::sync::Arc;
+
+use rill_protocol::batch::{split_batches, BatchHeader};
+use rill_protocol::Compression;
+use rill_storage::{FileBackend, FlushPolicy, LogConfig, PartitionLog, SimBackend, StorageError};
+
+use crate::helpers::*;
+
+#[test]
+fn offsets_start_at_zero_and_grow_by_record() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+    let a = log.append(&mut batch(0, 3, 1000)).unwrap();
+    let b = log.append(&mut batch(1, 2, 1003)).unwrap();
+    assert_eq!((a.base_offset, a.last_offset), (0, 2));
+    assert_eq!((b.base_offset, b.last_offset), (3, 4));
+    assert_eq!(log.log_end_offset(), 5);
+    let offsets: Vec<u64> = read_all(&log).iter().map(|(o, _)| *o).collect();
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn stored_batches_are_byte_identical_but_for_base_offset() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 2, 1)).unwrap();
+    for codec in Compression::ALL {
+        let original = batch_of(&[b"x".repeat(500), b"y".repeat(10)], 77, codec);
+        let mut sent = original.clone();
+        let info = log.append(&mut sent).unwrap();
+        let got = log.read(info.base_offset, 1).unwrap().batches;
+        assert_eq!(got.len(), original.len(), "{codec:?}");
+        assert_eq!(
+            &got[8..],
+            &original[8..],
+            "{codec:?}: only base_offset may change"
+        );
+        assert_eq!(
+            BatchHeader::parse(&got).unwrap().base_offset as u64,
+            info.base_offset
+        );
+    }
+}
+
+#[test]
+fn read_returns_one_whole_batch_even_past_max_bytes() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    let big = batch_of(&[vec![7u8; 10_000]], 1, Compression::None);
+    log.append(&mut big.clone()).unwrap();
+    log.append(&mut batch(1, 1, 2)).unwrap();
+    let res = log.read(0, 100).unwrap();
+    assert_eq!(
+        res.batches.len(),
+        big.len(),
+        "exactly the first batch, whole"
+    );
+    // With room for both, both come back.
+    let res = log.read(0, 1 << 20).unwrap();
+    assert_eq!(split_batches(&res.batches).count(), 2);
+    // An offset inside a batch returns that whole batch.
+    let mut three = batch(2, 3, 5);
+    let info = log.append(&mut three).unwrap();
+    let res = log.read(info.base_offset + 2, 10).unwrap();
+    assert_eq!(
+        BatchHeader::parse(&res.batches).unwrap().base_offset as u64,
+        info.base_offset
+    );
+}
+
+#[test]
+fn reads_outside_the_log_are_errors_and_the_end_is_empty() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 4, 1)).unwrap();
+    assert!(log.read(4, 100).unwrap().batches.is_empty());
+    assert!(matches!(
+        log.read(5, 100),
+        Err(StorageError::OffsetOutOfRange {
+            offset: 5,
+            log_start_offset: 0,
+            log_end_offset: 4
+        })
+    ));
+}
+
+#[test]
+fn bad_batches_are_refused_and_nothing_stored_changes() {
+    let sim = SimBackend::new();
+    let mut log = open(
+        &sim,
+        LogConfig {
+            max_batch_bytes: 2_000,
+            ..LogConfig::default()
+        },
+    );
+    log.append(&mut batch(0, 3, 1)).unwrap();
+    let before = sim.contents(&log_file(0)).unwrap();
+
+    let mut bad_crc = batch(1, 2, 2);
+    let last = bad_crc.len() - 1;
+    bad_crc[last] ^= 1;
+    assert!(matches!(
+        log.append(&mut bad_crc),
+        Err(StorageError::InvalidBatch(_))
+    ));
+    let mut too_big = batch_of(&[vec![0u8; 3_000]], 1, Compression::None);
+    assert!(matches!(
+        log.append(&mut too_big),
+        Err(StorageError::InvalidBatch(_))
+    ));
+    // A good batch followed by a torn one: all or nothing.
+    let mut mixed = batch(2, 1, 3);
+    mixed.extend_from_slice(&batch(3, 1, 4)[..30]);
+    assert!(log.append(&mut mixed).is_err());
+    assert!(matches!(
+        log.append(&mut []),
+        Err(StorageError::EmptyAppend)
+    ));
+
+    assert_eq!(sim.contents(&log_file(0)).unwrap(), before);
+    assert_eq!(log.log_end_offset(), 3);
+    let next = log.append(&mut batch(4, 1, 5)).unwrap();
+    assert_eq!(next.base_offset, 3);
+}
+
+#[test]
+fn several_batches_in_one_append_get_consecutive_offsets() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    let mut set = batch(0, 2, 1);
+    set.extend_from_slice(&batch(1, 3, 2));
+    let info = log.append(&mut set).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (0, 4));
+    let headers: Vec<i64> = split_batches(&log.read(0, 1 << 20).unwrap().batches)
+        .map(|b| BatchHeader::parse(b.unwrap()).unwrap().base_offset)
+        .collect();
+    assert_eq!(headers, vec![0, 2]);
+}
+
+#[test]
+fn segments_roll_at_segment_bytes_and_reads_cross_them() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, small_segments(1_000));
+    for i in 0..50 {
+        log.append(&mut batch(i, 3, i as i64 * 10)).unwrap();
+    }
+    assert!(log.segment_count() >= 5, "{} segments", log.segment_count());
+    for (base, next) in log
+        .segment_base_offsets()
+        .iter()
+        .zip(log.segment_base_offsets().iter().skip(1))
+    {
+        assert!(base < next);
+        let size = sim.contents(&log_file(*base)).unwrap().len();
+        assert!(size <= 1_000, "segment {base} has {size} bytes");
+    }
+    let all = read_all(&log);
+    assert_eq!(all.len(), 150);
+    assert!(all.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
+    assert_eq!(all[149].1, b"b49-r2");
+}
+
+#[test]
+fn high_watermark_bounds_committed_reads_and_persists() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 2, 1)).unwrap();
+    log.set_high_watermark(2);
+    log.append(&mut batch(1, 2, 2)).unwrap();
+    assert_eq!(log.high_watermark(), 2);
+    assert!(log.read_committed(2, 1000).unwrap().batches.is_empty());
+    assert!(!log.read(2, 1000).unwrap().batches.is_empty());
+    log.set_high_watermark(1); // never moves back
+    assert_eq!(log.high_watermark(), 2);
+    log.set_high_watermark(99); // clamped to the log end
+    assert_eq!(log.high_watermark(), 4);
+    log.close().unwrap();
+    let log = open(&sim, LogConfig::default());
+    assert_eq!(log.high_watermark(), 4);
+}
+
+#[test]
+fn timestamps_find_the_first_record_at_or_after() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, small_segments(600));
+    // Batch i holds records stamped 1000*i + 0..4.
+    for i in 0..40u64 {
+        log.append(&mut batch(i, 5, 1000 * i as i64)).unwrap();
+    }
+    assert!(log.segment_count() > 3);
+    for i in 0..40u64 {
+        for j in 0..5u64 {
+            let ts = (1000 * i + j) as i64;
+            let found = log.offset_for_timestamp(ts).unwrap().unwrap();
+            assert_eq!(found.offset, 5 * i + j, "timestamp {ts}");
+            assert_eq!(found.timestamp, ts);
+        }
+        // Between batches: the next batch's first record.
+        if i < 39 {
+            let found = log
+                .offset_for_timestamp((1000 * i + 500) as i64)
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.offset, 5 * (i + 1));
+        }
+    }
+    assert_eq!(log.offset_for_timestamp(1_000_000).unwrap(), None);
+    // The same answers after a restart (indexes read back from disk).
+    log.close().unwrap();
+    let log = open(&sim, small_segments(600));
+    assert_eq!(
+        log.offset_for_timestamp(17_003).unwrap().unwrap().offset,
+        88
+    );
+}
+
+#[test]
+fn flush_policies_report_durability() {
+    let sim = SimBackend::new();
+    let mut always = open(
+        &sim,
+        LogConfig {
+            flush: FlushPolicy::Always,
+            ..LogConfig::default()
+        },
+    );
+    assert!(always.append(&mut batch(0, 1, 1)).unwrap().durable);
+    drop(always);
+
+    let sim = SimBackend::new();
+    let mut never = open(&sim, LogConfig::default());
+    assert!(!never.append(&mut batch(0, 1, 1)).unwrap().durable);
+    drop(never);
+
+    let sim = SimBackend::new();
+    let config = LogConfig {
+        flush: FlushPolicy::Interval {
+            messages: 3,
+            interval: std::time::Duration::from_secs(3600),
+        },
+        ..LogConfig::default()
+    };
+    let mut every3 = open(&sim, config);
+    let durable: Vec<bool> = (0..6)
+        .map(|i| every3.append(&mut batch(i, 1, 1)).unwrap().durable)
+        .collect();
+    assert_eq!(durable, vec![false, false, true, false, false, true]);
+    every3.append(&mut batch(9, 1, 1)).unwrap();
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(7200);
+    assert!(every3.flush_if_due(later).unwrap());
+    assert!(
+        !every3.flush_if_due(later).unwrap(),
+        "nothing left to flush"
+    );
+}
+
+#[test]
+fn real_files_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("orders-3");
+    let config = small_segments(4096);
+    let mut log = PartitionLog::open(Arc::new(FileBackend), &dir, config.clone()).unwrap();
+    for i in 0..100 {
+        log.append(&mut batch(i, 4, i as i64)).unwrap();
+    }
+    log.close().unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.contains(&"00000000000000000000.log".to_string()));
+    assert!(names.contains(&"00000000000000000000.index".to_string()));
+    assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
+    assert!(names.contains(&"checkpoint".to_string()));
+    let log = PartitionLog::open(Arc::new(FileBackend), &dir, config).unwrap();
+    assert_eq!(log.log_end_offset(), 400);
+    let all = read_all(&log);
+    assert_eq!(all.len(), 400);
+    assert_eq!(all[399].1, b"b99-r3");
+}
+
+#[test]
+fn failed_writes_leave_the_log_whole_and_it_recovers() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 2, 1)).unwrap();
+    // A write that lands in part, then fails: the tail is cut back.
+    sim.set_write_budget(Some(20));
+    assert!(matches!(
+        log.append(&mut batch(1, 2, 2)),
+        Err(StorageError::Io { .. })
+    ));
+    sim.set_write_budget(None);
+    let info = log.append(&mut batch(2, 2, 3)).unwrap();
+    assert_eq!(info.base_offset, 2);
+    // Every write failing: appends fail, reads still work.
+    sim.set_fail_writes(true);
+    assert!(log.append(&mut batch(3, 1, 4)).is_err());
+    assert_eq!(read_all(&log).len(), 4);
+    sim.set_fail_writes(false);
+    drop(log);
+    let log = open(&sim, LogConfig::default());
+    let values: Vec<Vec<u8>> = read_all(&log).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        values,
+        vec![
+            b"b0-r0".to_vec(),
+            b"b0-r1".to_vec(),
+            b"b2-r0".to_vec(),
+            b"b2-r1".to_vec()
+        ]
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests for the partition log: one test binary, one module per
+//! concern.
+
+mod basics;
+mod crash;
+mod helpers;
+mod index;
+mod model;
+mod power;
+mod retention;
