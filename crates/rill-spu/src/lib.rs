@@ -1,9 +1,23 @@
 //! The Rill SPU (streaming processing unit): the broker that keeps partition
-//! logs and speaks the Kafka wire protocol.
+//! logs and speaks the Kafka wire protocol on TCP.
 //!
-//! The listener, connections and request handlers arrive with the SPU issue;
-//! for now this crate ties the protocol and storage crates together so the
-//! workspace builds as the design lays it out.
+//! [`Spu::start`] binds a listener and serves until [`SpuHandle::shutdown`].
+//! Requests are decoded with the `kafka-protocol` crate's message structs;
+//! record batches go through `rill-protocol` and are stored by
+//! `rill-storage` exactly as they arrived.
 
-pub use rill_protocol as protocol;
-pub use rill_storage as storage;
+mod api;
+pub mod codes;
+mod config;
+mod connection;
+mod error;
+mod meta;
+mod registry;
+mod server;
+pub mod topic;
+
+pub use api::SUPPORTED_APIS;
+pub use config::SpuConfig;
+pub use error::SpuError;
+pub use server::{Spu, SpuHandle};
+pub use topic::{TopicConfig, TopicSpec};

@@ -449,6 +449,25 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// The first record with the largest timestamp in the log (ListOffsets
+    /// with `MAX_TIMESTAMP`), or `None` for an empty log.
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        let newest = self
+            .segments
+            .values()
+            .filter(|s| s.max_timestamp() >= 0)
+            .fold(None::<&Segment>, |best, s| match best {
+                Some(b) if b.max_timestamp() >= s.max_timestamp() => Some(b),
+                _ => Some(s),
+            });
+        let Some(seg) = newest else {
+            return Ok(None);
+        };
+        Ok(seg
+            .offset_for_timestamp(seg.max_timestamp())?
+            .map(|(offset, timestamp)| TimestampOffset { offset, timestamp }))
+    }
+
     /// Deletes closed segments past `retention_ms` (their newest record older
     /// than `now_ms - retention_ms`) and, oldest first, those the log can lose
     /// while staying at least `retention_bytes` large. The active segment is

@@ -1,0 +1,150 @@
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use rill_protocol::batch::{split_batches, BatchHeader};
+use rill_protocol::BatchError;
+use rill_storage::StorageError;
+
+use super::metadata::auto_create;
+use super::Context;
+use crate::codes;
+use crate::registry::Partition;
+use crate::topic::TopicCompression;
+
+/// The Kafka error code for a refused append, and what to tell the client.
+pub(super) fn storage_error_code(e: &StorageError) -> i16 {
+    match e {
+        StorageError::InvalidBatch(BatchError::TooLarge { .. }) => codes::MESSAGE_TOO_LARGE,
+        StorageError::InvalidBatch(_) | StorageError::EmptyAppend => codes::CORRUPT_MESSAGE,
+        StorageError::Config(_) => codes::INVALID_REQUEST,
+        StorageError::OffsetOutOfRange { .. } => codes::OFFSET_OUT_OF_RANGE,
+        _ => codes::KAFKA_STORAGE_ERROR,
+    }
+}
+
+fn check_codec(records: &[u8], required: TopicCompression) -> Result<(), String> {
+    let TopicCompression::Required(codec) = required else {
+        return Ok(());
+    };
+    for batch in split_batches(records) {
+        let Ok(header) = batch
+            .map_err(|e| e.to_string())
+            .and_then(|b| BatchHeader::parse(b).map_err(|e| e.to_string()))
+        else {
+            // Malformed batches are refused by validation with a better code.
+            return Ok(());
+        };
+        match header.compression() {
+            Ok(c) if c == codec => {}
+            Ok(c) => {
+                return Err(format!(
+                    "batch compressed with {} but the topic requires {}",
+                    c.name(),
+                    codec.name()
+                ))
+            }
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+fn append(
+    partition: &Partition,
+    records: &[u8],
+    required: TopicCompression,
+) -> PartitionProduceResponse {
+    let mut resp = PartitionProduceResponse::default()
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
+    if let Err(message) = check_codec(records, required) {
+        return resp
+            .with_error_code(codes::INVALID_RECORD)
+            .with_error_message(Some(StrBytes::from_string(message)));
+    }
+    // The log rewrites base_offset in place, so it needs its own copy.
+    let mut buf = records.to_vec();
+    let mut log = partition.log();
+    match log.append(&mut buf) {
+        Ok(info) => {
+            // One SPU is the whole in-sync replica set: the batch is
+            // committed as soon as the leader has it, for acks 1 and all.
+            let end = log.log_end_offset();
+            log.set_high_watermark(end);
+            resp.base_offset = info.base_offset as i64;
+            resp.log_start_offset = log.log_start_offset() as i64;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");
+            resp.error_code = storage_error_code(&e);
+            resp.error_message = Some(StrBytes::from_string(e.to_string()));
+        }
+    }
+    resp
+}
+
+pub(super) fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
+    let acks_ok = (-1..=1).contains(&req.acks);
+    let mut appended = false;
+    let responses = req
+        .topic_data
+        .into_iter()
+        .map(|topic| {
+            let found = ctx
+                .registry
+                .topic(&topic.name)
+                .or_else(|| auto_create(ctx, &topic.name));
+            let partition_responses = topic
+                .partition_data
+                .into_iter()
+                .map(|pd| {
+                    let index = pd.index;
+                    let error = |code: i16, msg: String| {
+                        PartitionProduceResponse::default()
+                            .with_index(index)
+                            .with_error_code(code)
+                            .with_error_message(Some(StrBytes::from_string(msg)))
+                            .with_base_offset(-1)
+                            .with_log_append_time_ms(-1)
+                            .with_log_start_offset(-1)
+                    };
+                    if !acks_ok {
+                        return error(
+                            codes::INVALID_REQUIRED_ACKS,
+                            format!("acks {} is not 0, 1 or -1", req.acks),
+                        );
+                    }
+                    let Some(t) = &found else {
+                        return error(
+                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("topic {:?} does not exist", topic.name.as_str()),
+                        );
+                    };
+                    let Some(p) = usize::try_from(index)
+                        .ok()
+                        .and_then(|i| t.partitions.get(i))
+                    else {
+                        return error(
+                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("topic {:?} has no partition {index}", topic.name.as_str()),
+                        );
+                    };
+                    let Some(records) = pd.records else {
+                        return error(codes::CORRUPT_MESSAGE, "no records".into());
+                    };
+                    let resp = append(p, &records, t.spec.config.compression).with_index(index);
+                    appended |= resp.error_code == codes::NONE;
+                    resp
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    if appended {
+        ctx.registry.notify_appended();
+    }
+    ProduceResponse::default().with_responses(responses)
+}

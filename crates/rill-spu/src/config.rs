@@ -1,0 +1,61 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rill_storage::FlushPolicy;
+
+/// How an SPU runs. Every limit is named with its unit.
+#[derive(Debug, Clone)]
+pub struct SpuConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Host and port given to clients in Metadata; defaults to the bound
+    /// address.
+    pub advertised: Option<(String, u16)>,
+    /// Where partition logs and topic metadata live.
+    pub data_dir: PathBuf,
+    /// This SPU's broker id in Metadata.
+    pub node_id: i32,
+    /// Largest request frame; a larger size prefix closes the connection
+    /// before anything is allocated for it.
+    pub max_frame_bytes: usize,
+    /// Connections beyond this are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Requests read ahead of the one being served, per connection.
+    pub max_in_flight_per_connection: usize,
+    /// A request not answered within this is abandoned and the connection
+    /// closed.
+    pub request_timeout: Duration,
+    /// Longest a Fetch may wait for data, whatever the client asks.
+    pub max_fetch_wait: Duration,
+    /// Producing to or asking Metadata for a missing topic creates it.
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic, and of CreateTopics with -1.
+    pub default_partitions: i32,
+    /// How often retention runs over every partition.
+    pub retention_check_interval: Duration,
+    /// Durability of every partition log.
+    pub flush: FlushPolicy,
+}
+
+impl SpuConfig {
+    /// Defaults for a local single-node cluster, data under `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen,
+            advertised: None,
+            data_dir: data_dir.into(),
+            node_id: 0,
+            // Kafka's socket.request.max.bytes.
+            max_frame_bytes: 100 * 1024 * 1024,
+            max_connections: 1024,
+            max_in_flight_per_connection: 16,
+            request_timeout: Duration::from_secs(30),
+            max_fetch_wait: Duration::from_secs(30),
+            auto_create_topics: false,
+            default_partitions: 1,
+            retention_check_interval: Duration::from_secs(5),
+            flush: FlushPolicy::Never,
+        }
+    }
+}

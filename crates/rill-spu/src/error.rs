@@ -1,0 +1,23 @@
+use std::path::PathBuf;
+
+/// Why the SPU could not start or keep its state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpuError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("topic metadata in {} is unreadable: {reason}", path.display())]
+    Metadata { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Storage(#[from] rill_storage::StorageError),
+}

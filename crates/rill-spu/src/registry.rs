@@ -1,0 +1,267 @@
+//! The topics this SPU hosts and their partition logs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rill_storage::{Backend, FileBackend, PartitionLog};
+use tokio::sync::watch;
+
+use crate::codes;
+use crate::config::SpuConfig;
+use crate::meta::MetaStore;
+use crate::topic::{validate_topic_name, TopicSpec};
+use crate::SpuError;
+
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
+/// One partition: its log behind a lock held only for the length of a
+/// storage call (never across an await).
+#[derive(Debug)]
+pub(crate) struct Partition {
+    log: Mutex<PartitionLog>,
+}
+
+impl Partition {
+    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
+        // A panic while holding the lock cannot leave the log half-written
+        // (appends validate before writing), so carry on.
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub spec: TopicSpec,
+    pub id: uuid::Uuid,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+/// A failed topic operation, as a Kafka error code and a message.
+#[derive(Debug)]
+pub(crate) struct TopicError {
+    pub code: i16,
+    pub message: String,
+}
+
+impl TopicError {
+    fn new(code: i16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    config: Arc<SpuConfig>,
+    backend: Arc<dyn Backend>,
+    meta: MetaStore,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Bumped after every append, so long-polling fetches wake up.
+    appended: watch::Sender<u64>,
+    /// Serialises create and delete so two of them cannot race on one name.
+    admin: Mutex<()>,
+}
+
+fn topic_id(name: &str) -> uuid::Uuid {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let hash = u64::from(crc32c::crc32c(name.as_bytes())) << 32 | u64::from(std::process::id());
+    uuid::Uuid::from_u64_pair(nanos, hash)
+}
+
+impl Registry {
+    /// Loads every stored topic and opens (recovers) its partition logs.
+    pub fn open(config: Arc<SpuConfig>) -> Result<Self, SpuError> {
+        let meta = MetaStore::open(&config.data_dir)?;
+        let backend: Arc<dyn Backend> = Arc::new(FileBackend);
+        let (appended, _) = watch::channel(0);
+        let registry = Self {
+            config,
+            backend,
+            meta,
+            topics: RwLock::new(HashMap::new()),
+            appended,
+            admin: Mutex::new(()),
+        };
+        for (spec, id) in registry.meta.load_all()? {
+            let topic = registry.open_topic(spec, id)?;
+            registry
+                .write_topics()
+                .insert(topic.spec.name.clone(), Arc::new(topic));
+        }
+        Ok(registry)
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    fn open_topic(&self, spec: TopicSpec, id: uuid::Uuid) -> Result<Topic, SpuError> {
+        let log_config = spec.config.log_config(self.config.flush);
+        let mut partitions = Vec::with_capacity(spec.partitions.max(0) as usize);
+        for p in 0..spec.partitions {
+            let log = PartitionLog::open(
+                self.backend.clone(),
+                self.partition_dir(&spec.name, p),
+                log_config.clone(),
+            )?;
+            partitions.push(Arc::new(Partition {
+                log: Mutex::new(log),
+            }));
+        }
+        Ok(Topic {
+            spec,
+            id,
+            partitions,
+        })
+    }
+
+    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config(&self) -> &SpuConfig {
+        &self.config
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.read_topics().values().cloned().collect();
+        all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        all
+    }
+
+    /// Checks a spec as CreateTopics would, without creating anything.
+    pub fn validate(&self, spec: &TopicSpec) -> Result<(), TopicError> {
+        validate_topic_name(&spec.name)
+            .map_err(|m| TopicError::new(codes::INVALID_TOPIC_EXCEPTION, m))?;
+        if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&spec.partitions) {
+            return Err(TopicError::new(
+                codes::INVALID_PARTITIONS,
+                format!(
+                    "partitions must be in 1..={MAX_PARTITIONS_PER_TOPIC}, got {}",
+                    spec.partitions
+                ),
+            ));
+        }
+        // A single-node cluster: one SPU can hold one replica.
+        let spus = 1;
+        if spec.replication_factor < 1 || spec.replication_factor > spus {
+            return Err(TopicError::new(
+                codes::INVALID_REPLICATION_FACTOR,
+                format!(
+                    "replication factor {} must be between 1 and the number of SPUs ({spus})",
+                    spec.replication_factor
+                ),
+            ));
+        }
+        if self.read_topics().contains_key(&spec.name) {
+            return Err(TopicError::new(
+                codes::TOPIC_ALREADY_EXISTS,
+                format!("topic {:?} already exists", spec.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates a topic: metadata first (durable), then its partition logs.
+    pub fn create(&self, spec: TopicSpec) -> Result<Arc<Topic>, TopicError> {
+        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        self.validate(&spec)?;
+        let id = topic_id(&spec.name);
+        let storage = |e: SpuError| TopicError::new(codes::KAFKA_STORAGE_ERROR, e.to_string());
+        self.meta.save(&spec, id).map_err(storage)?;
+        let topic = match self.open_topic(spec.clone(), id) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                let _ = self.meta.remove(&spec.name);
+                return Err(storage(e));
+            }
+        };
+        self.write_topics().insert(spec.name.clone(), topic.clone());
+        tracing::info!(topic = %spec.name, partitions = spec.partitions, "topic created");
+        Ok(topic)
+    }
+
+    /// Deletes a topic: gone from metadata first, then its files.
+    pub fn delete(&self, name: &str) -> Result<(), TopicError> {
+        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(topic) = self.write_topics().remove(name) else {
+            return Err(TopicError::new(
+                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("topic {name:?} does not exist"),
+            ));
+        };
+        self.meta
+            .remove(name)
+            .map_err(|e| TopicError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        for p in 0..topic.spec.partitions {
+            let dir = self.partition_dir(name, p);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
+            }
+        }
+        tracing::info!(topic = %name, "topic deleted");
+        Ok(())
+    }
+
+    /// Wakes long-polling fetches.
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Runs retention and due interval flushes over every partition.
+    pub fn housekeeping(&self) {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for topic in self.topics() {
+            for (i, p) in topic.partitions.iter().enumerate() {
+                let mut log = p.log();
+                match log.apply_retention(now_ms) {
+                    Ok(out) if out.segments_deleted > 0 => tracing::info!(
+                        topic = %topic.spec.name, partition = i,
+                        segments = out.segments_deleted, bytes = out.bytes_deleted,
+                        log_start_offset = out.log_start_offset, "retention deleted segments"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "retention failed")
+                    }
+                }
+                if let Err(e) = log.flush_if_due(std::time::Instant::now()) {
+                    tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Flushes every log; used at shutdown.
+    pub fn flush_all(&self) {
+        for topic in self.topics() {
+            for (i, p) in topic.partitions.iter().enumerate() {
+                if let Err(e) = p.log().flush() {
+                    tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "flush at shutdown failed");
+                }
+            }
+        }
+    }
+}

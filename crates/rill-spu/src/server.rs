@@ -1,0 +1,136 @@
+//! The listener: accepts connections within the connection limit, runs
+//! housekeeping (retention, interval flushes) on a timer, and shuts down
+//! gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::api::Context;
+use crate::config::SpuConfig;
+use crate::connection;
+use crate::registry::Registry;
+use crate::SpuError;
+
+/// Starts SPUs.
+#[derive(Debug)]
+pub struct Spu;
+
+/// A running SPU.
+#[derive(Debug)]
+pub struct SpuHandle {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Spu {
+    /// Opens the data directory (recovering every partition log), binds the
+    /// listener and starts serving. Returns once the port is bound.
+    pub async fn start(config: SpuConfig) -> Result<SpuHandle, SpuError> {
+        let config = Arc::new(config);
+        let opening = config.clone();
+        let registry = tokio::task::spawn_blocking(move || Registry::open(opening))
+            .await
+            .map_err(|e| SpuError::Io {
+                path: config.data_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SpuError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| SpuError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let advertised = config
+            .advertised
+            .clone()
+            .unwrap_or_else(|| (local_addr.ip().to_string(), local_addr.port()));
+        let ctx = Arc::new(Context {
+            registry: Arc::new(registry),
+            advertised,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        tracing::info!(addr = %local_addr, data = %config.data_dir.display(), "SPU listening");
+        let task = tokio::spawn(run(listener, ctx, config, shutdown_rx));
+        Ok(SpuHandle {
+            local_addr,
+            shutdown,
+            task,
+        })
+    }
+}
+
+impl SpuHandle {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets connections finish the request they are serving
+    /// (within the request timeout), flushes and closes every log.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    config: Arc<SpuConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = JoinSet::new();
+    let mut housekeeping = tokio::time::interval(config.retention_check_interval);
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = housekeeping.tick() => {
+                let registry = ctx.registry.clone();
+                // File work off the async threads.
+                let _ = tokio::task::spawn_blocking(move || registry.housekeeping()).await;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        connections.spawn(connection::serve(
+                            stream, peer, ctx.clone(), config.clone(), shutdown.clone(), permit,
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, limit = config.max_connections, "connection refused: too many connections");
+                        drop(stream);
+                    }
+                },
+                Err(e) => {
+                    // Out of file descriptors and the like: back off a little.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(config.request_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still busy at shutdown were closed");
+        connections.shutdown().await;
+    }
+    let registry = ctx.registry.clone();
+    let _ = tokio::task::spawn_blocking(move || registry.flush_all()).await;
+    tracing::info!("SPU stopped");
+}
