@@ -1,0 +1,7 @@
+//! Integration tests: a real SPU on 127.0.0.1:0, real TCP, real files.
+
+mod admin;
+mod client;
+mod limits;
+mod produce_fetch;
+mod versions;

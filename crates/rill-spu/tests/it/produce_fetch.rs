@@ -1,0 +1,338 @@
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProduceResponse,
+};
+use rill_protocol::batch::split_batches;
+use rill_protocol::{Compression, RecordBatch};
+
+use crate::client::*;
+
+fn produce(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(1500)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn first(resp: &ProduceResponse) -> (i16, i64) {
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+    wait_ms: i32,
+    min_bytes: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(i32::MAX)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
+}
+
+/// Every (offset, value) in the fetched record sets.
+fn values(records: &Bytes) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for b in split_batches(records) {
+        let batch = RecordBatch::new(b.unwrap()).unwrap();
+        for r in batch.records(1 << 24).unwrap().iter() {
+            let r = r.unwrap();
+            out.push((r.offset, r.value.unwrap().to_vec()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn produce_then_fetch_every_codec_byte_for_byte() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "t", 1, &[]).await;
+    let mut next = 0;
+    for (i, codec) in Compression::ALL.into_iter().enumerate() {
+        let values: Vec<Vec<u8>> = (0..10)
+            .map(|j| format!("{codec:?}-{j}").repeat(20).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        let sent = batch(&refs, 1000 * i as i64, codec);
+        for version in [3, 9] {
+            let (code, base) = first(&c.send(produce("t", 0, sent.clone(), -1), version).await);
+            assert_eq!((code, base), (0, next), "{codec:?} v{version}");
+            let resp = c.send(fetch("t", 0, next, 1 << 20, 0, 0), 12).await;
+            let p = &resp.responses[0].partitions[0];
+            assert_eq!(p.error_code, 0);
+            assert_eq!(p.high_watermark, next + 10);
+            let got = p.records.clone().unwrap();
+            assert_eq!(got.len(), sent.len());
+            assert_eq!(&got[8..], &sent[8..], "stored as it arrived");
+            let got_values: Vec<Vec<u8>> = values_of(&got);
+            assert_eq!(got_values, values);
+            next += 10;
+        }
+    }
+    // Fetch v4 (the oldest advertised) reads the same data.
+    let resp = c.send(fetch("t", 0, 0, 1 << 30, 0, 0), 4).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()).len() as i64,
+        next
+    );
+    spu.stop().await;
+}
+
+fn values_of(records: &Bytes) -> Vec<Vec<u8>> {
+    values(records).into_iter().map(|(_, v)| v).collect()
+}
+
+#[tokio::test]
+async fn produce_errors_carry_kafka_codes_and_harm_nothing() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "t", 2, &[("max.message.bytes", "2000")]).await;
+    create_topic(&mut c, "zstd-only", 1, &[("compression.type", "zstd")]).await;
+    let good = batch(&[b"kept"], 1, Compression::None);
+    assert_eq!(
+        first(&c.send(produce("t", 0, good.clone(), 1), 9).await),
+        (0, 0)
+    );
+
+    assert_eq!(
+        first(&c.send(produce("missing", 0, good.clone(), 1), 9).await).0,
+        3,
+        "unknown topic"
+    );
+    assert_eq!(
+        first(&c.send(produce("t", 7, good.clone(), 1), 9).await).0,
+        3,
+        "unknown partition"
+    );
+    let mut bad_crc = good.to_vec();
+    *bad_crc.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        first(&c.send(produce("t", 0, Bytes::from(bad_crc), 1), 9).await).0,
+        2,
+        "CORRUPT_MESSAGE"
+    );
+    assert_eq!(
+        first(
+            &c.send(
+                produce("t", 0, Bytes::from_static(b"garbage!garbage!"), 1),
+                9
+            )
+            .await
+        )
+        .0,
+        2
+    );
+    let big = vec![7u8; 3000];
+    let too_big = batch(&[&big], 1, Compression::None);
+    assert_eq!(
+        first(&c.send(produce("t", 0, too_big, 1), 9).await).0,
+        10,
+        "MESSAGE_TOO_LARGE"
+    );
+    assert_eq!(
+        first(&c.send(produce("zstd-only", 0, good.clone(), 1), 9).await).0,
+        87,
+        "INVALID_RECORD"
+    );
+    assert_eq!(
+        first(
+            &c.send(
+                produce("zstd-only", 0, batch(&[b"z"], 1, Compression::Zstd), 1),
+                9
+            )
+            .await
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        first(&c.send(produce("t", 0, good.clone(), 5), 9).await).0,
+        21,
+        "INVALID_REQUIRED_ACKS"
+    );
+
+    let resp = c.send(fetch("t", 0, 0, 1 << 20, 0, 0), 12).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()),
+        vec![(0, b"kept".to_vec())]
+    );
+    assert_eq!(
+        first(&c.send(produce("t", 0, good, 1), 9).await),
+        (0, 1),
+        "the next offset is unharmed"
+    );
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_answer_but_is_stored() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "fire", 1, &[]).await;
+    for i in 0..5 {
+        c.send_only(
+            produce(
+                "fire",
+                0,
+                batch(&[format!("v{i}").as_bytes()], i, Compression::Lz4),
+                0,
+            ),
+            9,
+        )
+        .await;
+    }
+    // The next answer on the connection is the Metadata's (send checks the
+    // correlation id).
+    c.send(MetadataRequest::default().with_topics(None), 12)
+        .await;
+    let resp = c.send(fetch("fire", 0, 0, 1 << 20, 0, 0), 12).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()).len(),
+        5
+    );
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_long_polls_until_data_or_max_wait() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "poll", 1, &[]).await;
+    // Nothing arrives: the answer comes after about max_wait, empty.
+    let started = Instant::now();
+    let resp = c.send(fetch("poll", 0, 0, 1 << 20, 400, 1), 12).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(resp.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .is_empty());
+    // Data arrives mid-wait: the answer comes with it, well before max_wait.
+    let addr = spu.addr;
+    let producer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut p = Client::connect(addr).await;
+        p.send(
+            produce("poll", 0, batch(&[b"wake"], 1, Compression::None), 1),
+            9,
+        )
+        .await
+    });
+    let started = Instant::now();
+    let resp = c.send(fetch("poll", 0, 0, 1 << 20, 10_000, 1), 12).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()),
+        vec![(0, b"wake".to_vec())]
+    );
+    producer.await.unwrap();
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_returns_a_whole_batch_larger_than_max_bytes_and_range_errors() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "big", 1, &[]).await;
+    let big = vec![1u8; 50_000];
+    c.send(
+        produce("big", 0, batch(&[&big], 1, Compression::None), 1),
+        9,
+    )
+    .await;
+    c.send(
+        produce("big", 0, batch(&[b"small"], 2, Compression::None), 1),
+        9,
+    )
+    .await;
+    let resp = c.send(fetch("big", 0, 0, 100, 0, 0), 12).await;
+    let got = values(resp.responses[0].partitions[0].records.as_ref().unwrap());
+    assert_eq!(got.len(), 1, "exactly the first batch, whole");
+    assert_eq!(got[0].1.len(), 50_000);
+    let resp = c.send(fetch("big", 0, 99, 100, 0, 0), 12).await;
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE"
+    );
+    let resp = c.send(fetch("nope", 0, 0, 100, 0, 0), 12).await;
+    assert_eq!(resp.responses[0].partitions[0].error_code, 3);
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn list_offsets_earliest_latest_by_time_and_max_time() {
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "time", 1, &[]).await;
+    // Records stamped 1000..1004, 2000..2004, 3000..3004.
+    for i in 1..=3i64 {
+        let v: Vec<Vec<u8>> = (0..5).map(|j| vec![j as u8]).collect();
+        let refs: Vec<&[u8]> = v.iter().map(|x| x.as_slice()).collect();
+        c.send(
+            produce("time", 0, batch(&refs, 1000 * i, Compression::Snappy), 1),
+            9,
+        )
+        .await;
+    }
+    let ask = |ts: i64| {
+        ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic_name("time"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(ts)])])
+    };
+    for version in [1, 7] {
+        let at = |resp: kafka_protocol::messages::ListOffsetsResponse| {
+            let p = &resp.topics[0].partitions[0];
+            (p.error_code, p.offset, p.timestamp)
+        };
+        assert_eq!(at(c.send(ask(-2), version).await).1, 0, "earliest");
+        assert_eq!(at(c.send(ask(-1), version).await).1, 15, "latest");
+        assert_eq!(at(c.send(ask(2002), version).await), (0, 7, 2002));
+        assert_eq!(at(c.send(ask(2500), version).await), (0, 10, 3000));
+        assert_eq!(
+            at(c.send(ask(9999), version).await),
+            (0, -1, -1),
+            "nothing that late"
+        );
+    }
+    let p = c.send(ask(-3), 7).await;
+    assert_eq!(
+        (
+            p.topics[0].partitions[0].offset,
+            p.topics[0].partitions[0].timestamp
+        ),
+        (14, 3004),
+        "max timestamp"
+    );
+    spu.stop().await;
+}
