@@ -1,0 +1,148 @@
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn rill(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(args)
+        .env("RILL_HOME", home)
+        .env_remove("RILL_ADDR")
+        .output()
+        .expect("running rill")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A port that was free a moment ago (the background start needs a fixed one).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Stops the SPU by its recorded pid if a test fails midway.
+struct Cleanup<'a>(&'a Path);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.0.join("spu.pid")) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
+#[test]
+fn start_status_stop_in_the_background() {
+    let home = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(home.path());
+    let addr = format!("127.0.0.1:{}", free_port());
+
+    let out = rill(home.path(), &["cluster", "status"]);
+    assert!(!out.status.success(), "nothing runs yet: {}", text(&out));
+
+    let out = rill(home.path(), &["cluster", "start", "--listen", &addr]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&addr), "{}", text(&out));
+    let profile = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
+    assert!(profile.contains(&format!("addr = \"{addr}\"")), "{profile}");
+    assert!(home.path().join("data").is_dir());
+    assert!(home.path().join("logs/spu.log").is_file());
+    TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+        .expect("the SPU answers");
+
+    let out = rill(home.path(), &["cluster", "start", "--listen", &addr]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("already running"), "{}", text(&out));
+
+    let out = rill(home.path(), &["cluster", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("running"));
+
+    let out = rill(home.path(), &["cluster", "stop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(500)).is_err()
+    );
+    let log = std::fs::read_to_string(home.path().join("logs/spu.log")).unwrap();
+    assert!(
+        log.contains("SPU stopped"),
+        "graceful stop is logged: {log}"
+    );
+
+    let out = rill(home.path(), &["cluster", "status"]);
+    assert!(!out.status.success());
+    let out = rill(home.path(), &["cluster", "stop"]);
+    assert!(
+        out.status.success(),
+        "stopping twice is harmless: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn foreground_prints_the_bound_port_of_port_zero() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args([
+            "cluster",
+            "start",
+            "--foreground",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(home.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("rill SPU listening on ")
+        .expect(&line)
+        .to_owned();
+    assert!(!addr.ends_with(":0"));
+    TcpStream::connect(&addr).expect("connects to the printed address");
+    // SIGTERM by pid: a clean exit.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_taken_port_is_a_plain_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args([
+            "cluster",
+            "start",
+            "--foreground",
+            "--listen",
+            &addr,
+            "--data-dir",
+        ])
+        .arg(home.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("cannot listen on"), "{}", text(&out));
+}
