@@ -2,6 +2,7 @@
 //! SPU implements, run the handler, encode the response.
 
 mod admin;
+pub(crate) mod decode;
 mod fetch;
 mod list_offsets;
 mod metadata;
@@ -11,12 +12,10 @@ mod versions;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
-    ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
+
+use self::decode::Reader;
 
 use crate::registry::Registry;
 
@@ -77,10 +76,6 @@ fn encode<M: Encodable>(
     Ok(buf)
 }
 
-fn decode<M: Decodable>(buf: &mut Bytes, version: i16, what: &str) -> Result<M, String> {
-    M::decode(buf, version).map_err(|e| format!("malformed {what} v{version}: {e}"))
-}
-
 /// Handles one request frame (without its size prefix).
 pub(crate) async fn handle(ctx: &Context, mut frame: Bytes) -> Outcome {
     match handle_inner(ctx, &mut frame).await {
@@ -90,6 +85,7 @@ pub(crate) async fn handle(ctx: &Context, mut frame: Bytes) -> Outcome {
 }
 
 async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String> {
+    let frame = buf.clone();
     // The header decoder peeks at these bytes without checking the length.
     let (Some(key), Some(version)) = (
         buf.get(0..2).map(|b| i16::from_be_bytes([b[0], b[1]])),
@@ -113,23 +109,26 @@ async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String>
     if !supported(key, version) {
         return Err(format!("unsupported version {version} of {api:?}"));
     }
-    let header: RequestHeader = decode(buf, header_version, "request header")?;
+    let mut r = Reader::new(frame);
+    let header = decode::header(&mut r, header_version)
+        .map_err(|e| format!("malformed request header: {e}"))?;
+    let bad = |e: String| format!("malformed {api:?} v{version} request: {e}");
     let cid = header.correlation_id;
     tracing::trace!(?api, version, cid, client = ?header.client_id, "request");
     let resp_header_version = api.response_header_version(version);
     let out = match api {
         ApiKey::ApiVersions => {
-            let _req: ApiVersionsRequest = decode(buf, version, "ApiVersions")?;
+            let _req = decode::api_versions(&mut r, version).map_err(bad)?;
             // The ApiVersions response header is always v0.
             encode(cid, 0, version, &versions::response(crate::codes::NONE))
         }
         ApiKey::Metadata => {
-            let req: MetadataRequest = decode(buf, version, "Metadata")?;
+            let req = decode::metadata(&mut r, version).map_err(bad)?;
             let resp = metadata::handle(ctx, req, version);
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::Produce => {
-            let req: ProduceRequest = decode(buf, version, "Produce")?;
+            let req = decode::produce(&mut r, version).map_err(bad)?;
             let acks = req.acks;
             let resp = produce::handle(ctx, req);
             if acks == 0 {
@@ -138,27 +137,27 @@ async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String>
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::Fetch => {
-            let req: FetchRequest = decode(buf, version, "Fetch")?;
+            let req = decode::fetch(&mut r, version).map_err(bad)?;
             let resp = fetch::handle(ctx, req).await;
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::ListOffsets => {
-            let req: ListOffsetsRequest = decode(buf, version, "ListOffsets")?;
+            let req = decode::list_offsets(&mut r, version).map_err(bad)?;
             let resp = list_offsets::handle(ctx, req, version);
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::CreateTopics => {
-            let req: CreateTopicsRequest = decode(buf, version, "CreateTopics")?;
+            let req = decode::create_topics(&mut r, version).map_err(bad)?;
             let resp = admin::create_topics(ctx, req);
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::DeleteTopics => {
-            let req: DeleteTopicsRequest = decode(buf, version, "DeleteTopics")?;
+            let req = decode::delete_topics(&mut r, version).map_err(bad)?;
             let resp = admin::delete_topics(ctx, req);
             encode(cid, resp_header_version, version, &resp)
         }
         ApiKey::DescribeConfigs => {
-            let req: DescribeConfigsRequest = decode(buf, version, "DescribeConfigs")?;
+            let req = decode::describe_configs(&mut r, version).map_err(bad)?;
             let resp = admin::describe_configs(ctx, req);
             encode(cid, resp_header_version, version, &resp)
         }

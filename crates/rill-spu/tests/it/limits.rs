@@ -68,3 +68,23 @@ async fn connections_beyond_the_limit_are_refused() {
     assert!(fourth.is_some(), "a freed slot is reused");
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn a_lying_array_count_closes_the_connection_without_harm() {
+    // Metadata v1 whose topic array claims 2^31 - 1 entries in a 14-byte
+    // frame: decoding must refuse it, not try to allocate for it.
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    let mut frame = BytesMut::new();
+    frame.put_i32(14);
+    frame.put_i16(3);
+    frame.put_i16(1);
+    frame.put_i32(1);
+    frame.put_i16(-1);
+    frame.put_i32(i32::MAX);
+    c.send_raw(&frame).await;
+    assert!(c.is_closed().await);
+    let mut c = spu.client().await;
+    assert_eq!(c.send(ApiVersionsRequest::default(), 3).await.error_code, 0);
+    spu.stop().await;
+}
