@@ -28,6 +28,10 @@ pub struct SpuConfig {
     pub request_timeout: Duration,
     /// Longest a Fetch may wait for data, whatever the client asks.
     pub max_fetch_wait: Duration,
+    /// Most record bytes in one Fetch response, whatever the client asks
+    /// (Kafka's `fetch.max.bytes`); a first batch larger than this is still
+    /// sent whole.
+    pub max_fetch_bytes: usize,
     /// Producing to or asking Metadata for a missing topic creates it.
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic, and of CreateTopics with -1.
@@ -52,6 +56,7 @@ impl SpuConfig {
             max_in_flight_per_connection: 16,
             request_timeout: Duration::from_secs(30),
             max_fetch_wait: Duration::from_secs(30),
+            max_fetch_bytes: 55 * 1024 * 1024,
             auto_create_topics: false,
             default_partitions: 1,
             retention_check_interval: Duration::from_secs(5),

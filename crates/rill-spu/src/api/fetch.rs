@@ -9,16 +9,15 @@ use super::produce::storage_error_code;
 use super::Context;
 use crate::codes;
 
-/// What Fetch uses when a client sends max_bytes <= 0.
-const DEFAULT_FETCH_MAX_BYTES: usize = 50 * 1024 * 1024;
 /// Kafka's isolation level byte for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
 fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
+    let cap = ctx.registry.config().max_fetch_bytes;
     let mut budget = usize::try_from(req.max_bytes)
         .ok()
         .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_FETCH_MAX_BYTES);
+        .map_or(cap, |n| n.min(cap));
     let mut total = 0usize;
     let responses = req
         .topics

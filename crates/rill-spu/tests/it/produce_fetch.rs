@@ -336,3 +336,24 @@ async fn list_offsets_earliest_latest_by_time_and_max_time() {
     );
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn the_spu_caps_fetch_size_whatever_the_client_asks() {
+    let spu = TestSpu::start_with(|c| c.max_fetch_bytes = 1000).await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "capped", 1, &[]).await;
+    let v = vec![3u8; 500];
+    for i in 0..3 {
+        c.send(
+            produce("capped", 0, batch(&[&v], i, Compression::None), 1),
+            9,
+        )
+        .await;
+    }
+    let resp = c.send(fetch("capped", 0, 0, i32::MAX, 0, 0), 12).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()).len(),
+        1
+    );
+    spu.stop().await;
+}
