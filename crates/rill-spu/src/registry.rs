@@ -106,11 +106,16 @@ impl Registry {
         let log_config = spec.config.log_config(self.config.flush);
         let mut partitions = Vec::with_capacity(spec.partitions.max(0) as usize);
         for p in 0..spec.partitions {
-            let log = PartitionLog::open(
+            let mut log = PartitionLog::open(
                 self.backend.clone(),
                 self.partition_dir(&spec.name, p),
                 log_config.clone(),
             )?;
+            // One SPU is the whole replica set: whatever survived in its log
+            // was acknowledged at every isolation level, so it is committed.
+            // (The checkpointed high watermark can lag after a crash.)
+            let end = log.log_end_offset();
+            log.set_high_watermark(end);
             partitions.push(Arc::new(Partition {
                 log: Mutex::new(log),
             }));

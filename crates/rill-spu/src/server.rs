@@ -74,6 +74,13 @@ impl SpuHandle {
         self.local_addr
     }
 
+    /// Stops at once, without finishing requests or flushing logs: what a
+    /// crash (`kill -9`) does, for tests of recovery. Data already written
+    /// stays in the page cache and on disk.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Stops accepting, lets connections finish the request they are serving
     /// (within the request timeout), flushes and closes every log.
     pub async fn shutdown(self) {

@@ -36,9 +36,19 @@ impl TestSpu {
         }
     }
 
+    /// Stops without flushing, as a crash would, and starts again.
+    pub async fn crash_and_restart(&mut self) {
+        self.handle.take().unwrap().abort();
+        self.start_again().await;
+    }
+
     /// Stops and starts again on the same data directory (new port).
     pub async fn restart(&mut self) {
         self.handle.take().unwrap().shutdown().await;
+        self.start_again().await;
+    }
+
+    async fn start_again(&mut self) {
         let config = SpuConfig::new("127.0.0.1:0".parse().unwrap(), self.dir.path().join("data"));
         let handle = Spu::start(config).await.unwrap();
         self.addr = handle.local_addr();

@@ -357,3 +357,49 @@ async fn the_spu_caps_fetch_size_whatever_the_client_asks() {
     );
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn acknowledged_records_are_readable_after_a_crash() {
+    let mut spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "crashy", 1, &[]).await;
+    for i in 0..20 {
+        let (code, base) = first(
+            &c.send(
+                produce("crashy", 0, batch(&[b"a", b"b"], i, Compression::None), -1),
+                9,
+            )
+            .await,
+        );
+        assert_eq!((code, base), (0, 2 * i));
+    }
+    drop(c);
+    spu.crash_and_restart().await;
+    let mut c = spu.client().await;
+    let resp = c.send(fetch("crashy", 0, 0, 1 << 20, 0, 0), 12).await;
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(
+        p.high_watermark, 40,
+        "every acknowledged record is committed after recovery"
+    );
+    assert_eq!(values(p.records.as_ref().unwrap()).len(), 40);
+    let mut read_committed = fetch("crashy", 0, 0, 1 << 20, 0, 0);
+    read_committed.isolation_level = 1;
+    let resp = c.send(read_committed, 12).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()).len(),
+        40
+    );
+    assert_eq!(
+        first(
+            &c.send(
+                produce("crashy", 0, batch(&[b"c"], 99, Compression::None), 1),
+                9
+            )
+            .await
+        )
+        .1,
+        40
+    );
+    spu.stop().await;
+}
