@@ -237,3 +237,31 @@ fn log_append_time_batches_report_max_timestamp() {
     let set = batch.records(1024).unwrap();
     assert_eq!(set.iter().next().unwrap().unwrap().timestamp, 999);
 }
+
+#[test]
+fn a_record_whose_fields_overrun_it_is_refused_even_with_a_good_crc() {
+    let limits = ValidationLimits::default();
+    let mut b = RecordBatchBuilder::new(Compression::None);
+    b.push(&NewRecord::new(Some(b"k"), b"value", 1)).unwrap();
+    b.push(&NewRecord::new(None, b"w", 2)).unwrap();
+    let good = b.build().unwrap();
+    // Record 0 starts at 61: length, attributes, ts delta, offset delta, then
+    // the key length (zig-zag 1 = 2). Claim a 60-byte key instead.
+    for (at, value, what) in [
+        (65usize, 120u8, "key overruns"),
+        (64, 2, "offset delta 1 for record 0"),
+    ] {
+        let mut bad = good.clone();
+        bad[at] = value;
+        let crc = batch_crc(&bad);
+        bad[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(
+            matches!(
+                validate_batch(&bad, &limits),
+                Err(BatchError::BadRecord { index: 0, .. })
+            ),
+            "{what}: {:?}",
+            validate_batch(&bad, &limits)
+        );
+    }
+}

@@ -68,39 +68,149 @@ pub fn validate_batch(bytes: &[u8], limits: &ValidationLimits) -> Result<BatchHe
         });
     }
     let batch = RecordBatch::new(bytes)?;
-    let records = batch.records(limits.max_decompressed_bytes)?;
-    let mut iter = records.iter();
-    let mut seen: i32 = 0;
-    loop {
-        if iter.trailing_bytes() == 0 && seen < count {
-            return Err(BatchError::CountMismatch {
-                count,
-                reason: "fewer records than the count",
-            });
+    let codec = header.compression()?;
+    let decompressed;
+    let records = match codec {
+        crate::Compression::None => batch.payload(),
+        _ => {
+            decompressed = crate::compression::decompress(
+                codec,
+                batch.payload(),
+                limits.max_decompressed_bytes,
+            )?;
+            &decompressed
         }
-        let Some(record) = iter.next() else { break };
-        let record = record?;
-        if record.offset_delta != seen {
-            return Err(BatchError::bad_record(
-                seen as usize,
-                format!("offset delta {} where {seen} was due", record.offset_delta),
-            ));
-        }
-        seen += 1;
+    };
+    walk_records(records, count)?;
+    Ok(header)
+}
+
+/// Why a record failed the walk, turned into a `BatchError` off the hot path.
+enum WalkError {
+    Malformed(usize),
+    OffsetDelta { index: usize, delta: i32 },
+    TooFew,
+    Trailing,
+}
+
+/// Unsigned LEB128 at `*pos`, at most `max_bytes` long. One- and two-byte
+/// values (every length and delta of a typical record) take the fast path.
+#[inline(always)]
+fn uvarint(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
+    let b0 = *buf.get(*pos)?;
+    if b0 < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b0));
     }
-    if seen != count {
-        return Err(BatchError::CountMismatch {
+    let b1 = *buf.get(*pos + 1)?;
+    if b1 < 0x80 {
+        *pos += 2;
+        return Some(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+    }
+    let mut value = u64::from(b0 & 0x7f) | (u64::from(b1 & 0x7f) << 7);
+    *pos += 2;
+    for i in 2..max_bytes {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Zig-zag i32 varint; `None` when truncated or out of range.
+#[inline(always)]
+fn varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
+    let raw = uvarint(buf, pos, crate::varint::MAX_VARINT_BYTES)?;
+    let raw = u32::try_from(raw).ok()?;
+    Some(crate::varint::unzigzag32(raw))
+}
+
+/// Skips a varint length and that many bytes, staying within `end`; -1
+/// (null) only where `nullable`.
+#[inline(always)]
+fn skip_sized(buf: &[u8], pos: &mut usize, end: usize, nullable: bool) -> Option<()> {
+    let n = varint(buf, pos)?;
+    if n < 0 {
+        return (n == -1 && nullable).then_some(());
+    }
+    let next = pos.checked_add(n as usize)?;
+    if next > end {
+        return None;
+    }
+    *pos = next;
+    Some(())
+}
+
+/// One record's fields from `pos` (just past its length prefix) to `end`.
+#[inline(always)]
+fn walk_one(buf: &[u8], mut pos: usize, end: usize, index: i32) -> Result<(), WalkError> {
+    let bad = WalkError::Malformed(index as usize);
+    pos += 1; // attributes
+    let fields = (|| {
+        uvarint(buf, &mut pos, crate::varint::MAX_VARLONG_BYTES)?; // timestamp delta
+        let delta = varint(buf, &mut pos)?;
+        skip_sized(buf, &mut pos, end, true)?; // key
+        skip_sized(buf, &mut pos, end, true)?; // value
+        let headers = varint(buf, &mut pos)?;
+        for _ in 0..headers.max(0) {
+            skip_sized(buf, &mut pos, end, false)?; // header key
+            skip_sized(buf, &mut pos, end, true)?; // header value
+        }
+        (headers >= 0 && pos == end).then_some(delta)
+    })();
+    match fields {
+        None => Err(bad),
+        Some(delta) if delta != index => Err(WalkError::OffsetDelta {
+            index: index as usize,
+            delta,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+fn walk(records: &[u8], count: i32) -> Result<(), WalkError> {
+    let mut pos = 0usize;
+    for index in 0..count {
+        if pos >= records.len() {
+            return Err(WalkError::TooFew);
+        }
+        let len = varint(records, &mut pos).ok_or(WalkError::Malformed(index as usize))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| pos.checked_add(len))
+            .filter(|&e| e <= records.len() && e > pos)
+            .ok_or(WalkError::Malformed(index as usize))?;
+        walk_one(records, pos, end, index)?;
+        pos = end;
+    }
+    if pos != records.len() {
+        return Err(WalkError::Trailing);
+    }
+    Ok(())
+}
+
+/// Checks the structure of every record without building it: each length
+/// prefix, the varints inside, that offset deltas run 0, 1, 2 ..., that
+/// keys, values and headers fit their record, and that exactly `count`
+/// records fill the section. This is the hot path of every produce.
+fn walk_records(records: &[u8], count: i32) -> Result<(), BatchError> {
+    walk(records, count).map_err(|e| match e {
+        WalkError::Malformed(index) => BatchError::bad_record(index, "malformed record fields"),
+        WalkError::OffsetDelta { index, delta } => {
+            BatchError::bad_record(index, format!("offset delta {delta} where {index} was due"))
+        }
+        WalkError::TooFew => BatchError::CountMismatch {
             count,
             reason: "fewer records than the count",
-        });
-    }
-    if iter.trailing_bytes() != 0 {
-        return Err(BatchError::CountMismatch {
+        },
+        WalkError::Trailing => BatchError::CountMismatch {
             count,
             reason: "bytes remain after the last counted record",
-        });
-    }
-    Ok(header)
+        },
+    })
 }
 
 /// The cheap check for batches already stored: the length field matches
