@@ -83,7 +83,7 @@ pub(crate) fn write(
     let target = dir.join(FILE_NAME);
     let bytes = cp.encode().into_bytes();
     let file = backend.open(&tmp, OpenMode::Create).ctx("create", &tmp)?;
-    file.set_len(0).ctx("truncate", &tmp)?;
+    crate::io::discard_stale(file.as_ref(), &tmp)?;
     file.write_all_at(&bytes, 0).ctx("write", &tmp)?;
     file.sync_data().ctx("fsync", &tmp)?;
     drop(file);

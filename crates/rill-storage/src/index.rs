@@ -82,7 +82,7 @@ impl<E: Entry> IndexFile<E> {
     /// Opens `path` as an empty index, discarding what it held.
     pub fn create(backend: &dyn Backend, path: &Path) -> Result<Self, StorageError> {
         let file = backend.open(path, OpenMode::Create).ctx("create", path)?;
-        file.set_len(0).ctx("truncate", path)?;
+        crate::io::discard_stale(file.as_ref(), path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,

@@ -110,3 +110,18 @@ impl Backend for FileBackend {
         File::open(dir)?.sync_all()
     }
 }
+
+/// Empties a file that a create found holding stale bytes. A file that is
+/// already empty is left alone: on ext4, truncating to zero and then writing
+/// marks the file as "replaced", and closing it then starts writeback of all
+/// its data (`auto_da_alloc`), which would tax every new segment.
+pub(crate) fn discard_stale(
+    file: &dyn StorageFile,
+    path: &std::path::Path,
+) -> Result<(), crate::StorageError> {
+    use crate::error::IoContext;
+    if file.byte_len().ctx("stat", path)? > 0 {
+        file.set_len(0).ctx("truncate", path)?;
+    }
+    Ok(())
+}

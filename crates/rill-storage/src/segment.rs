@@ -7,7 +7,7 @@ use rill_protocol::batch::{peek_batch_len, verify_stored_batch, BatchHeader, Rec
 
 use crate::error::IoContext;
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
-use crate::io::{Backend, OpenMode, StorageFile};
+use crate::io::{discard_stale, Backend, OpenMode, StorageFile};
 use crate::StorageError;
 
 /// Bytes read at a time while scanning a segment.
@@ -91,7 +91,7 @@ impl Segment {
     ) -> Result<Self, StorageError> {
         let [log, index, timeindex] = Self::paths(dir, base_offset);
         let file = backend.open(&log, OpenMode::Create).ctx("create", &log)?;
-        file.set_len(0).ctx("truncate", &log)?;
+        discard_stale(file.as_ref(), &log)?;
         let offset_index = IndexFile::create(backend, &index)?;
         let time_index = IndexFile::create(backend, &timeindex)?;
         backend.sync_dir(dir).ctx("fsync directory", dir)?;
