@@ -27,16 +27,9 @@ impl Default for ValidationLimits {
     }
 }
 
-/// Checks that `bytes` is exactly one well-formed v2 batch: length, magic,
-/// CRC32C, and that the records agree with the count and the offset deltas
-/// (decompressing when a codec is set). Returns the decoded header.
-pub fn validate_batch(bytes: &[u8], limits: &ValidationLimits) -> Result<BatchHeader, BatchError> {
-    if bytes.len() > limits.max_batch_bytes {
-        return Err(BatchError::TooLarge {
-            size: bytes.len(),
-            max_bytes: limits.max_batch_bytes,
-        });
-    }
+/// The checks every batch gets: the length field matches `bytes`, magic is
+/// 2, and the CRC32C over attributes..end matches.
+fn check_envelope(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(bytes)?;
     if header.total_bytes() != Some(bytes.len()) {
         return Err(BatchError::LengthMismatch {
@@ -54,6 +47,20 @@ pub fn validate_batch(bytes: &[u8], limits: &ValidationLimits) -> Result<BatchHe
             computed,
         });
     }
+    Ok(header)
+}
+
+/// Checks that `bytes` is exactly one well-formed v2 batch: length, magic,
+/// CRC32C, and that the records agree with the count and the offset deltas
+/// (decompressing when a codec is set). Returns the decoded header.
+pub fn validate_batch(bytes: &[u8], limits: &ValidationLimits) -> Result<BatchHeader, BatchError> {
+    if bytes.len() > limits.max_batch_bytes {
+        return Err(BatchError::TooLarge {
+            size: bytes.len(),
+            max_bytes: limits.max_batch_bytes,
+        });
+    }
+    let header = check_envelope(bytes)?;
     let count = header.records_count;
     if count <= 0 {
         return Err(BatchError::CountMismatch {
@@ -217,23 +224,7 @@ fn walk_records(records: &[u8], count: i32) -> Result<(), BatchError> {
 /// `bytes`, magic is 2, the CRC matches and `last_offset_delta` is sane.
 /// The records are not walked; recovery uses this to find a torn tail.
 pub fn verify_stored_batch(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
-    let header = BatchHeader::parse(bytes)?;
-    if header.total_bytes() != Some(bytes.len()) {
-        return Err(BatchError::LengthMismatch {
-            declared: i64::from(header.batch_length),
-            actual: bytes.len().saturating_sub(LOG_OVERHEAD_BYTES),
-        });
-    }
-    if header.magic != MAGIC_V2 {
-        return Err(BatchError::UnsupportedMagic(header.magic));
-    }
-    let computed = batch_crc(bytes);
-    if computed != header.crc {
-        return Err(BatchError::CrcMismatch {
-            stored: header.crc,
-            computed,
-        });
-    }
+    let header = check_envelope(bytes)?;
     if header.last_offset_delta < 0 || header.base_offset < 0 {
         return Err(BatchError::CountMismatch {
             count: header.records_count,
