@@ -1,6 +1,11 @@
 //! The Rill client library: connection, producer, consumer and admin.
 //!
-//! The producer and consumer arrive with the client issue. This crate depends
-//! only on the sans-IO protocol crate, never on the server.
+//! So far this holds the producer's pure parts: batching as a state machine
+//! with time passed in ([`producer::Accumulator`]), the Kafka-compatible
+//! partitioner ([`producer::Partitioner`]) and retry policies
+//! ([`producer::RetryPolicy`]). This crate depends only on the sans-IO
+//! protocol crate, never on the server.
+
+pub mod producer;
 
 pub use rill_protocol as protocol;

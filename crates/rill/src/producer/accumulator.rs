@@ -1,0 +1,442 @@
+//! The producer's batching, as a state machine with time passed in.
+//!
+//! `push(partition, record, token, now)` puts a record in its partition's
+//! open batch; `ready(now)` hands out the batches due to be sent (full, or
+//! open for `linger`, or flushed); `next_deadline()` says when the next one
+//! falls due, so the async task only sleeps until then and sends. Nothing
+//! here sleeps or does I/O, and tests drive it with made-up instants.
+//!
+//! `T` is whatever the caller wants back per record when its batch is
+//! answered (a oneshot sender in the real producer).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rill_protocol::batch::HEADER_BYTES;
+use rill_protocol::{BatchError, Compression, NewRecord, RecordBatchBuilder};
+
+/// Settings the accumulator needs. Names carry their units.
+#[derive(Debug, Clone)]
+pub struct AccumulatorConfig {
+    /// A batch is closed once its uncompressed size reaches this.
+    pub batch_size_bytes: usize,
+    /// How long a batch waits for more records after its first one.
+    pub linger: Duration,
+    /// A record whose batch would exceed this is refused.
+    pub max_request_size_bytes: usize,
+    pub compression: Compression,
+    /// Bound on uncompressed bytes held for unsent and unanswered batches.
+    pub buffer_memory_bytes: usize,
+}
+
+/// Why a record was not taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    #[error(
+        "record of {size} bytes (as a batch) exceeds max_request_size of {max_request_size} bytes"
+    )]
+    RecordTooLarge {
+        size: usize,
+        max_request_size: usize,
+    },
+    /// `buffer_memory` is full: wait for answers to free it, then retry.
+    #[error("producer buffer full: {buffered} of {buffer_memory} bytes in use")]
+    BufferFull {
+        buffered: usize,
+        buffer_memory: usize,
+    },
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+}
+
+/// A closed batch, encoded and ready to send.
+#[derive(Debug)]
+pub struct ReadyBatch<T> {
+    pub partition: u32,
+    /// The encoded (and compressed) record batch.
+    pub bytes: Vec<u8>,
+    /// One token per record, in offset order.
+    pub tokens: Vec<T>,
+    /// Buffer memory this batch holds until [`Accumulator::release`].
+    pub reserved_bytes: usize,
+}
+
+#[derive(Debug)]
+struct OpenBatch<T> {
+    builder: RecordBatchBuilder,
+    opened: Instant,
+    tokens: Vec<T>,
+}
+
+#[derive(Debug)]
+struct PartitionQueue<T> {
+    open: Option<OpenBatch<T>>,
+    closed: VecDeque<OpenBatch<T>>,
+}
+
+impl<T> Default for PartitionQueue<T> {
+    fn default() -> Self {
+        Self {
+            open: None,
+            closed: VecDeque::new(),
+        }
+    }
+}
+
+/// Records waiting to be sent, per partition.
+#[derive(Debug)]
+pub struct Accumulator<T> {
+    config: AccumulatorConfig,
+    partitions: Vec<PartitionQueue<T>>,
+    buffered_bytes: usize,
+}
+
+impl<T> Accumulator<T> {
+    pub fn new(config: AccumulatorConfig) -> Self {
+        Self {
+            config,
+            partitions: Vec::new(),
+            buffered_bytes: 0,
+        }
+    }
+
+    /// Bytes held for batches not yet answered.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// Whether any record waits to be handed out.
+    pub fn is_empty(&self) -> bool {
+        self.partitions
+            .iter()
+            .all(|q| q.open.is_none() && q.closed.is_empty())
+    }
+
+    fn queue(&mut self, partition: u32) -> &mut PartitionQueue<T> {
+        let i = partition as usize;
+        if self.partitions.len() <= i {
+            self.partitions.resize_with(i + 1, PartitionQueue::default);
+        }
+        &mut self.partitions[i]
+    }
+
+    /// Adds a record to `partition`'s open batch, closing that batch first
+    /// if the record would take it past `batch_size`, and after if it is
+    /// full. A record larger than `batch_size` (within `max_request_size`)
+    /// travels alone. Returns whether a batch was closed (a sender may want
+    /// to wake up).
+    pub fn push(
+        &mut self,
+        partition: u32,
+        record: &NewRecord<'_>,
+        token: T,
+        now: Instant,
+    ) -> Result<bool, PushError> {
+        let compression = self.config.compression;
+        let batch_size = self.config.batch_size_bytes;
+        let probe = RecordBatchBuilder::new(compression);
+        let record_bytes = probe.encoded_len(record)?;
+        let alone = HEADER_BYTES + record_bytes;
+        if alone > self.config.max_request_size_bytes {
+            return Err(PushError::RecordTooLarge {
+                size: alone,
+                max_request_size: self.config.max_request_size_bytes,
+            });
+        }
+        if self.buffered_bytes + record_bytes > self.config.buffer_memory_bytes
+            && self.buffered_bytes > 0
+        {
+            return Err(PushError::BufferFull {
+                buffered: self.buffered_bytes,
+                buffer_memory: self.config.buffer_memory_bytes,
+            });
+        }
+        let queue = self.queue(partition);
+        let mut closed = false;
+        if let Some(open) = &queue.open {
+            let would_be = open.builder.uncompressed_bytes() + open.builder.encoded_len(record)?;
+            if !open.builder.is_empty() && would_be > batch_size {
+                if let Some(full) = queue.open.take() {
+                    queue.closed.push_back(full);
+                    closed = true;
+                }
+            }
+        }
+        let open = queue.open.get_or_insert_with(|| OpenBatch {
+            builder: RecordBatchBuilder::new(compression),
+            opened: now,
+            tokens: Vec::new(),
+        });
+        let before = open.builder.uncompressed_bytes();
+        open.builder.push(record)?;
+        open.tokens.push(token);
+        let added = open.builder.uncompressed_bytes() - before;
+        if open.builder.uncompressed_bytes() >= batch_size {
+            if let Some(full) = queue.open.take() {
+                queue.closed.push_back(full);
+                closed = true;
+            }
+        }
+        self.buffered_bytes += added;
+        Ok(closed)
+    }
+
+    /// Closes every open batch, so the next `ready` hands them all out.
+    pub fn flush(&mut self) {
+        for q in &mut self.partitions {
+            if let Some(open) = q.open.take() {
+                q.closed.push_back(open);
+            }
+        }
+    }
+
+    /// Closes batches open for `linger` or longer, then hands out every
+    /// closed batch, oldest first per partition. `partition_ok` filters
+    /// partitions the sender cannot send to now (too many in flight); their
+    /// batches wait, and records that arrive meanwhile keep filling the open
+    /// batch, so they share the next request.
+    pub fn ready(
+        &mut self,
+        now: Instant,
+        mut partition_ok: impl FnMut(u32) -> bool,
+    ) -> Result<Vec<ReadyBatch<T>>, BatchError> {
+        let linger = self.config.linger;
+        let mut out = Vec::new();
+        for (i, q) in self.partitions.iter_mut().enumerate() {
+            let partition = i as u32;
+            if !partition_ok(partition) {
+                continue;
+            }
+            if q.open
+                .as_ref()
+                .is_some_and(|o| now.saturating_duration_since(o.opened) >= linger)
+            {
+                if let Some(open) = q.open.take() {
+                    q.closed.push_back(open);
+                }
+            }
+            while let Some(batch) = q.closed.pop_front() {
+                let reserved_bytes = batch.builder.uncompressed_bytes() - HEADER_BYTES;
+                out.push(ReadyBatch {
+                    partition,
+                    bytes: batch.builder.build()?,
+                    tokens: batch.tokens,
+                    reserved_bytes,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest open batch's linger runs out, if any batch is open.
+    /// Closed batches are due now.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        for q in &self.partitions {
+            if let Some(first) = q.closed.front() {
+                earliest = Some(earliest.map_or(first.opened, |e| e.min(first.opened)));
+            }
+            if let Some(open) = &q.open {
+                let due = open.opened + self.config.linger;
+                earliest = Some(earliest.map_or(due, |e| e.min(due)));
+            }
+        }
+        earliest
+    }
+
+    /// Gives back the buffer memory of an answered (or failed) batch.
+    pub fn release(&mut self, reserved_bytes: usize) {
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(reserved_bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rill_protocol::batch::validate_batch;
+    use rill_protocol::RecordBatch;
+
+    fn config(batch_size: usize, linger_ms: u64) -> AccumulatorConfig {
+        AccumulatorConfig {
+            batch_size_bytes: batch_size,
+            linger: Duration::from_millis(linger_ms),
+            max_request_size_bytes: 10_000,
+            compression: Compression::None,
+            buffer_memory_bytes: 100_000,
+        }
+    }
+
+    fn rec(value: &[u8]) -> NewRecord<'_> {
+        NewRecord::new(None, value, 1)
+    }
+
+    fn all(_: u32) -> bool {
+        true
+    }
+
+    fn values(batch: &ReadyBatch<u32>) -> usize {
+        validate_batch(&batch.bytes, &Default::default()).unwrap();
+        RecordBatch::new(&batch.bytes)
+            .unwrap()
+            .records(1 << 20)
+            .unwrap()
+            .iter()
+            .count()
+    }
+
+    #[test]
+    fn a_batch_waits_for_linger_then_goes() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(16_384, 100));
+        acc.push(0, &rec(b"a"), 1, t0).unwrap();
+        acc.push(0, &rec(b"b"), 2, t0 + Duration::from_millis(50))
+            .unwrap();
+        assert_eq!(acc.next_deadline(), Some(t0 + Duration::from_millis(100)));
+        assert!(acc
+            .ready(t0 + Duration::from_millis(99), all)
+            .unwrap()
+            .is_empty());
+        let out = acc.ready(t0 + Duration::from_millis(100), all).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].tokens, vec![1, 2]);
+        assert_eq!(values(&out[0]), 2);
+        assert_eq!(acc.next_deadline(), None);
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn batch_size_boundaries() {
+        let t0 = Instant::now();
+        let probe = RecordBatchBuilder::new(Compression::None);
+        let one = probe.encoded_len(&rec(&[7u8; 100])).unwrap();
+        // Room for exactly three records.
+        let mut acc = Accumulator::new(config(HEADER_BYTES + 3 * one, 1000));
+        for i in 0..3 {
+            let closed = acc.push(0, &rec(&[7u8; 100]), i, t0).unwrap();
+            assert_eq!(closed, i == 2, "the third record fills the batch");
+        }
+        acc.push(0, &rec(&[7u8; 100]), 3, t0).unwrap();
+        let out = acc.ready(t0, all).unwrap();
+        assert_eq!(
+            out.len(),
+            1,
+            "the full batch goes at once, the fourth record waits"
+        );
+        assert_eq!(out[0].tokens, vec![0, 1, 2]);
+        assert!(out[0].bytes.len() <= HEADER_BYTES + 3 * one);
+    }
+
+    #[test]
+    fn a_record_larger_than_batch_size_travels_alone() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(200, 1000));
+        acc.push(0, &rec(b"small"), 0, t0).unwrap();
+        acc.push(0, &rec(&[1u8; 500]), 1, t0).unwrap();
+        acc.push(0, &rec(b"after"), 2, t0).unwrap();
+        let out = acc.ready(t0, all).unwrap();
+        let tokens: Vec<Vec<u32>> = out.iter().map(|b| b.tokens.clone()).collect();
+        assert_eq!(
+            tokens,
+            vec![vec![0], vec![1]],
+            "small closed, big alone, 'after' still open"
+        );
+        acc.flush();
+        assert_eq!(acc.ready(t0, all).unwrap()[0].tokens, vec![2]);
+    }
+
+    #[test]
+    fn a_record_over_max_request_size_is_refused_with_both_numbers() {
+        let mut acc: Accumulator<u32> = Accumulator::new(config(16_384, 0));
+        let err = acc
+            .push(0, &rec(&[0u8; 20_000]), 0, Instant::now())
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(
+            err,
+            PushError::RecordTooLarge {
+                max_request_size: 10_000,
+                ..
+            }
+        ));
+        assert!(msg.contains("10000") && msg.contains("2007"), "{msg}");
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn linger_zero_sends_at_once_but_shares_while_blocked() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(16_384, 0));
+        acc.push(0, &rec(b"a"), 0, t0).unwrap();
+        assert_eq!(acc.next_deadline(), Some(t0));
+        assert_eq!(acc.ready(t0, all).unwrap().len(), 1);
+        // While partition 0 has a request in flight, records pile up in one
+        // batch and go together when it may send again.
+        for i in 1..5 {
+            acc.push(0, &rec(b"b"), i, t0).unwrap();
+        }
+        assert!(acc.ready(t0, |_| false).unwrap().is_empty());
+        let out = acc.ready(t0, all).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].tokens, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn flush_sends_everything_and_partitions_are_separate() {
+        let t0 = Instant::now();
+        let mut acc = Accumulator::new(config(16_384, 60_000));
+        acc.push(0, &rec(b"a"), 0, t0).unwrap();
+        acc.push(2, &rec(b"b"), 1, t0).unwrap();
+        assert!(acc.ready(t0, all).unwrap().is_empty());
+        acc.flush();
+        let out = acc.ready(t0, all).unwrap();
+        let parts: Vec<u32> = out.iter().map(|b| b.partition).collect();
+        assert_eq!(parts, vec![0, 2]);
+    }
+
+    #[test]
+    fn buffer_memory_bounds_what_waits() {
+        let t0 = Instant::now();
+        let mut cfg = config(16_384, 0);
+        cfg.buffer_memory_bytes = 1_000;
+        let mut acc = Accumulator::new(cfg);
+        let mut taken = 0;
+        while acc.push(0, &rec(&[0u8; 90]), taken, t0).is_ok() {
+            taken += 1;
+        }
+        assert!(acc.buffered_bytes() <= 1_000);
+        // The same record again does not fit; nothing was taken by the try.
+        let before = acc.buffered_bytes();
+        assert!(matches!(
+            acc.push(0, &rec(&[0u8; 90]), 99, t0),
+            Err(PushError::BufferFull { .. })
+        ));
+        assert_eq!(acc.buffered_bytes(), before);
+        let out = acc.ready(t0, all).unwrap();
+        for b in &out {
+            acc.release(b.reserved_bytes);
+        }
+        assert_eq!(acc.buffered_bytes(), 0);
+        assert!(
+            acc.push(0, &rec(&[0u8; 90]), 99, t0).is_ok(),
+            "space again once answered"
+        );
+    }
+
+    #[test]
+    fn compression_applies_per_batch() {
+        let t0 = Instant::now();
+        for codec in Compression::ALL {
+            let mut cfg = config(16_384, 0);
+            cfg.compression = codec;
+            let mut acc = Accumulator::new(cfg);
+            for i in 0..50 {
+                acc.push(0, &rec(&[b'z'; 200]), i, t0).unwrap();
+            }
+            let out = acc.ready(t0, all).unwrap();
+            assert_eq!(values(&out[0]), 50, "{codec:?}");
+            let header = rill_protocol::BatchHeader::parse(&out[0].bytes).unwrap();
+            assert_eq!(header.compression().unwrap(), codec);
+        }
+    }
+}
