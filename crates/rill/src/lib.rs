@@ -1,11 +1,37 @@
-//! The Rill client library: connection, producer, consumer and admin.
+//! The Rill client library: connection, producer and admin.
 //!
-//! So far this holds the producer's pure parts: batching as a state machine
-//! with time passed in ([`producer::Accumulator`]), the Kafka-compatible
-//! partitioner ([`producer::Partitioner`]) and retry policies
-//! ([`producer::RetryPolicy`]). This crate depends only on the sans-IO
-//! protocol crate, never on the server.
+//! ```no_run
+//! # async fn demo() -> Result<(), rill::RillError> {
+//! use rill::{DeliverySemantic, Rill, TopicProducerConfigBuilder};
+//! let rill = Rill::connect().await?;
+//! let config = TopicProducerConfigBuilder::default()
+//!     .delivery_semantic(DeliverySemantic::AtMostOnce)
+//!     .build()?;
+//! let producer = rill.topic_producer_with_config("greetings", config).await?;
+//! let output = producer.send("Hello", "Rill!").await?;
+//! output.wait().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The producer's batching is a state machine with time passed in
+//! ([`producer::Accumulator`]); partitioning follows the Kafka Java client
+//! ([`producer::Partitioner`]); retries follow [`RetryPolicy`]. The crate
+//! depends only on the sans-IO protocol crate, never on the server.
 
+mod admin;
+mod client;
+mod config;
+mod connection;
+mod error;
 pub mod producer;
 
+pub use admin::{Admin, TopicInfo};
+pub use client::{discover_addr, Rill, DEFAULT_ADDR};
+pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
+pub use error::{error_name, is_retriable, RillError};
+pub use producer::{
+    Partitioner, ProduceOutput, RecordKey, RecordMetadata, RetryPolicy, RetryStrategy,
+    TopicProducer,
+};
 pub use rill_protocol as protocol;
+pub use rill_protocol::Compression;

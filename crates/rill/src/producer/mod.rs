@@ -9,3 +9,6 @@ pub mod retry;
 pub use accumulator::{Accumulator, AccumulatorConfig, PushError, ReadyBatch};
 pub use partitioner::{murmur2, partition_for_key, PartitionPicker, Partitioner};
 pub use retry::{RetryDelays, RetryPolicy, RetryStrategy};
+mod topic_producer;
+
+pub use topic_producer::{ProduceOutput, RecordKey, RecordMetadata, TopicProducer};

@@ -1,0 +1,116 @@
+//! Creating, deleting and listing topics.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::{
+    CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::client::ClientInner;
+use crate::RillError;
+
+/// A topic as listed by the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: u32,
+}
+
+/// Topic administration, from [`crate::Rill::admin`].
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub(crate) client: Arc<ClientInner>,
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+impl Admin {
+    /// Creates `topic` with `partitions`, `replication` and Kafka topic
+    /// configs (`retention.ms`, `segment.bytes`, ...).
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), RillError> {
+        let conn = self.client.connection().await?;
+        let version = conn.version::<CreateTopicsRequest>(7)?;
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(replication)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            CreatableTopicConfig::default()
+                                .with_name(StrBytes::from_string((*k).to_owned()))
+                                .with_value(Some(StrBytes::from_string((*v).to_owned())))
+                        })
+                        .collect(),
+                )]);
+        let resp = conn.send(req, version).await?;
+        let t = resp
+            .topics
+            .first()
+            .ok_or_else(|| RillError::Protocol("CreateTopics answer is empty".into()))?;
+        match t.error_code {
+            0 => Ok(()),
+            code => Err(RillError::broker(
+                format!("creating topic {topic:?}"),
+                code,
+                t.error_message.as_ref().map(|m| m.to_string()),
+            )),
+        }
+    }
+
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), RillError> {
+        let conn = self.client.connection().await?;
+        let version = conn.version::<DeleteTopicsRequest>(5)?;
+        let req = DeleteTopicsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topic_names(vec![name(topic)]);
+        let resp = conn.send(req, version).await?;
+        let r = resp
+            .responses
+            .first()
+            .ok_or_else(|| RillError::Protocol("DeleteTopics answer is empty".into()))?;
+        match r.error_code {
+            0 => Ok(()),
+            code => Err(RillError::broker(
+                format!("deleting topic {topic:?}"),
+                code,
+                r.error_message.as_ref().map(|m| m.to_string()),
+            )),
+        }
+    }
+
+    /// Every topic, sorted by name.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, RillError> {
+        let conn = self.client.connection().await?;
+        let version = conn.version::<MetadataRequest>(12)?;
+        let resp = conn
+            .send(MetadataRequest::default().with_topics(None), version)
+            .await?;
+        let mut topics: Vec<TopicInfo> = resp
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0)
+            .filter_map(|t| {
+                Some(TopicInfo {
+                    name: t.name.as_ref()?.to_string(),
+                    partitions: t.partitions.len() as u32,
+                })
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+}

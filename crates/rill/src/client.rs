@@ -1,0 +1,160 @@
+//! `Rill`: the handle to a cluster. It finds the SPU, keeps one connection
+//! (reconnecting with backoff when it breaks) and hands out producers and
+//! the admin.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::connection::Connection;
+use crate::RillError;
+
+/// Where `Rill::connect()` looks when neither `RILL_ADDR` nor a profile says.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9092";
+/// Attempts to reconnect before an operation gives up.
+const RECONNECT_ATTEMPTS: u32 = 5;
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The cluster address: `RILL_ADDR`, else the profile `rill cluster start`
+/// wrote (`$RILL_HOME/config.toml`, default `~/.rill/config.toml`), else
+/// `127.0.0.1:9092`.
+pub fn discover_addr() -> String {
+    if let Ok(addr) = std::env::var("RILL_ADDR") {
+        if !addr.trim().is_empty() {
+            return addr.trim().to_owned();
+        }
+    }
+    let home = std::env::var_os("RILL_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".rill")));
+    if let Some(text) = home.and_then(|h| std::fs::read_to_string(h.join("config.toml")).ok()) {
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == "addr" {
+                    return v.trim().trim_matches('"').to_owned();
+                }
+            }
+        }
+    }
+    DEFAULT_ADDR.to_owned()
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientInner {
+    addr: String,
+    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+}
+
+impl ClientInner {
+    /// The live connection, reconnecting (with backoff) if it broke.
+    pub async fn connection(&self) -> Result<Arc<Connection>, RillError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let mut last = None;
+        for attempt in 0..RECONNECT_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(RECONNECT_BACKOFF * attempt).await;
+            }
+            match Connection::connect(&self.addr).await {
+                Ok(c) => {
+                    *slot = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| RillError::Connect {
+            addr: self.addr.clone(),
+            reason: "no attempt made".into(),
+        }))
+    }
+
+    /// Partition count of `topic`, asking the SPU.
+    pub async fn partitions(&self, topic: &str) -> Result<u32, RillError> {
+        let conn = self.connection().await?;
+        let version = conn.version::<MetadataRequest>(12)?;
+        let req = MetadataRequest::default()
+            .with_allow_auto_topic_creation(false)
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+                TopicName(StrBytes::from_string(topic.to_owned())),
+            ))]));
+        let resp = conn.send(req, version).await?;
+        let t = resp
+            .topics
+            .first()
+            .ok_or_else(|| RillError::Protocol("Metadata answer without the topic".into()))?;
+        match t.error_code {
+            0 => Ok(t.partitions.len() as u32),
+            3 => Err(RillError::TopicNotFound(topic.to_owned())),
+            code => Err(RillError::broker(
+                format!("Metadata for {topic:?}"),
+                code,
+                None,
+            )),
+        }
+    }
+}
+
+/// A connection to a Rill cluster. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Rill {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl Rill {
+    /// Connects to the cluster found by [`discover_addr`].
+    pub async fn connect() -> Result<Self, RillError> {
+        Self::connect_to(&discover_addr()).await
+    }
+
+    /// Connects to the SPU at `addr` (`host:port`).
+    pub async fn connect_to(addr: &str) -> Result<Self, RillError> {
+        let conn = Connection::connect(addr).await?;
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                addr: addr.to_owned(),
+                conn: tokio::sync::Mutex::new(Some(conn)),
+            }),
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    /// A producer for `topic` with the default settings.
+    pub async fn topic_producer(&self, topic: &str) -> Result<crate::TopicProducer, RillError> {
+        self.topic_producer_with_config(
+            topic,
+            crate::TopicProducerConfigBuilder::default().build()?,
+        )
+        .await
+    }
+
+    /// A producer for `topic` with `config`.
+    pub async fn topic_producer_with_config(
+        &self,
+        topic: &str,
+        config: crate::TopicProducerConfig,
+    ) -> Result<crate::TopicProducer, RillError> {
+        let partitions = self.inner.partitions(topic).await?;
+        Ok(crate::producer::TopicProducer::start(
+            self.inner.clone(),
+            topic.to_owned(),
+            partitions,
+            config,
+        ))
+    }
+
+    /// Topic administration.
+    pub fn admin(&self) -> crate::Admin {
+        crate::Admin {
+            client: self.inner.clone(),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Producer settings (design.md §2), with Fluvio's names and defaults.
+
+use std::time::Duration;
+
+use rill_protocol::Compression;
+
+use crate::producer::{Partitioner, RetryPolicy};
+use crate::RillError;
+
+/// How hard the producer tries to deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverySemantic {
+    /// Each batch is sent once, without waiting for the previous answer and
+    /// without retry; `wait()` still reports the SPU's answer.
+    AtMostOnce,
+    /// A batch that fails with a transport error or a retriable error code is
+    /// sent again per the policy. Order within a partition is kept.
+    AtLeastOnce(RetryPolicy),
+}
+
+impl Default for DeliverySemantic {
+    fn default() -> Self {
+        DeliverySemantic::AtLeastOnce(RetryPolicy::default())
+    }
+}
+
+/// When the SPU acknowledges a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Once the leader has it (Kafka acks 1).
+    #[default]
+    ReadUncommitted,
+    /// Once every in-sync replica has it (Kafka acks all).
+    ReadCommitted,
+}
+
+impl Isolation {
+    pub(crate) fn acks(self) -> i16 {
+        match self {
+            Isolation::ReadUncommitted => 1,
+            Isolation::ReadCommitted => -1,
+        }
+    }
+}
+
+/// A producer's settings; build one with [`TopicProducerConfigBuilder`].
+#[derive(Debug, Clone)]
+pub struct TopicProducerConfig {
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub compression: Compression,
+    pub delivery_semantic: DeliverySemantic,
+    pub isolation: Isolation,
+    pub timeout: Duration,
+    pub max_request_size: usize,
+    pub buffer_memory: usize,
+    pub partitioner: Partitioner,
+}
+
+/// Builds a [`TopicProducerConfig`]; every setting has Fluvio's default.
+#[derive(Debug, Clone, Default)]
+pub struct TopicProducerConfigBuilder {
+    batch_size: Option<usize>,
+    linger: Option<Duration>,
+    compression: Option<Compression>,
+    delivery_semantic: Option<DeliverySemantic>,
+    isolation: Option<Isolation>,
+    timeout: Option<Duration>,
+    max_request_size: Option<usize>,
+    buffer_memory: Option<usize>,
+    partitioner: Option<Partitioner>,
+}
+
+macro_rules! setter {
+    ($name:ident, $ty:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(&mut self, value: $ty) -> &mut Self {
+            self.$name = Some(value);
+            self
+        }
+    };
+}
+
+impl TopicProducerConfigBuilder {
+    setter!(
+        batch_size,
+        usize,
+        "Most uncompressed bytes in one batch (16 KiB)."
+    );
+    setter!(
+        linger,
+        Duration,
+        "How long a batch waits for more records (100 ms)."
+    );
+    setter!(compression, Compression, "Per-batch codec (none).");
+    setter!(
+        delivery_semantic,
+        DeliverySemantic,
+        "At most once, or at least once with a retry policy (default)."
+    );
+    setter!(
+        isolation,
+        Isolation,
+        "ReadUncommitted (acks 1, default) or ReadCommitted (acks all)."
+    );
+    setter!(
+        timeout,
+        Duration,
+        "How long the SPU may wait for the isolation level (1500 ms)."
+    );
+    setter!(
+        max_request_size,
+        usize,
+        "Largest request; bigger records are refused (1 MiB)."
+    );
+    setter!(
+        buffer_memory,
+        usize,
+        "Bound on bytes waiting in the producer (32 MiB)."
+    );
+    setter!(
+        partitioner,
+        Partitioner,
+        "Placement of keyless records (round-robin)."
+    );
+
+    pub fn build(&self) -> Result<TopicProducerConfig, RillError> {
+        let config = TopicProducerConfig {
+            batch_size: self.batch_size.unwrap_or(16 * 1024),
+            linger: self.linger.unwrap_or(Duration::from_millis(100)),
+            compression: self.compression.unwrap_or_default(),
+            delivery_semantic: self.delivery_semantic.unwrap_or_default(),
+            isolation: self.isolation.unwrap_or_default(),
+            timeout: self.timeout.unwrap_or(Duration::from_millis(1500)),
+            max_request_size: self.max_request_size.unwrap_or(1024 * 1024),
+            buffer_memory: self.buffer_memory.unwrap_or(32 * 1024 * 1024),
+            partitioner: self.partitioner.clone().unwrap_or_default(),
+        };
+        if config.batch_size == 0 {
+            return Err(RillError::Config(
+                "batch_size must be at least 1 byte".into(),
+            ));
+        }
+        if config.buffer_memory < config.max_request_size {
+            return Err(RillError::Config(format!(
+                "buffer_memory ({} bytes) must hold at least one max_request_size ({} bytes)",
+                config.buffer_memory, config.max_request_size
+            )));
+        }
+        if config.timeout > Duration::from_millis(i32::MAX as u64) {
+            return Err(RillError::Config(
+                "timeout must fit in i32 milliseconds".into(),
+            ));
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,198 @@
+//! One TCP connection to an SPU: requests go out with a correlation id and
+//! answers come back in the same order (Kafka's rule), matched to their
+//! callers. At most `MAX_IN_FLIGHT_REQUESTS` wait for answers at a time.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rill_protocol::FrameDecoder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::RillError;
+
+/// Requests sent and not yet answered, per connection.
+pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
+/// Largest response accepted (a Fetch answer is bounded by its max_bytes).
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+const CLIENT_ID: &str = "rill";
+
+type Waiter = oneshot::Sender<Result<Bytes, RillError>>;
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    addr: String,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>>,
+    next_cid: AtomicI32,
+    slots: Semaphore,
+    closed: Arc<AtomicBool>,
+    /// The SPU's highest version of each API key.
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl Connection {
+    pub async fn connect(addr: &str) -> Result<Arc<Self>, RillError> {
+        let connect_err = |reason: String| RillError::Connect {
+            addr: addr.to_owned(),
+            reason,
+        };
+        let stream =
+            tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(addr))
+                .await
+                .map_err(|_| connect_err("timed out".into()))?
+                .map_err(|e| connect_err(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, writer) = stream.into_split();
+        let waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>> = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let mut conn = Connection {
+            addr: addr.to_owned(),
+            writer: tokio::sync::Mutex::new(writer),
+            waiting: waiting.clone(),
+            next_cid: AtomicI32::new(1),
+            slots: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
+            closed: closed.clone(),
+            versions: HashMap::new(),
+        };
+        let reader_addr = addr.to_owned();
+        tokio::spawn(async move {
+            let decoder = FrameDecoder::new(MAX_RESPONSE_BYTES);
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            let reason = loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(frame)) => {
+                        let mut frame = frame.freeze();
+                        if frame.len() < 4 {
+                            break "response without a correlation id".to_string();
+                        }
+                        let cid = frame.clone().get_i32();
+                        let waiter = waiting
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop_front();
+                        match waiter {
+                            Some((expected, tx)) if expected == cid => {
+                                let _ = tx.send(Ok(std::mem::take(&mut frame)));
+                            }
+                            _ => break format!("unexpected correlation id {cid}"),
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => break e.to_string(),
+                }
+                match reader.read_buf(&mut buf).await {
+                    Ok(0) => break "closed by the SPU".to_string(),
+                    Ok(_) => {}
+                    Err(e) => break e.to_string(),
+                }
+            };
+            closed.store(true, Ordering::Release);
+            let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, tx) in waiting.drain(..) {
+                let _ = tx.send(Err(RillError::Transport {
+                    addr: reader_addr.clone(),
+                    reason: reason.clone(),
+                }));
+            }
+        });
+        let resp = conn.send(ApiVersionsRequest::default(), 0).await?;
+        conn.versions = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(Arc::new(conn))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The highest version both sides speak of `R`.
+    pub fn version<R: Request>(&self, ours_max: i16) -> Result<i16, RillError> {
+        let unsupported = || RillError::Unsupported {
+            api: ApiKey::try_from(R::KEY)
+                .map(|k| format!("{k:?}"))
+                .unwrap_or_else(|_| format!("API key {}", R::KEY)),
+        };
+        let (min, max) = self
+            .versions
+            .get(&R::KEY)
+            .copied()
+            .ok_or_else(unsupported)?;
+        let v = ours_max.min(max);
+        if v < min {
+            return Err(unsupported());
+        }
+        Ok(v)
+    }
+
+    fn encode<R: Request>(&self, req: &R, version: i16, cid: i32) -> Result<BytesMut, RillError> {
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(cid)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let mut buf = BytesMut::with_capacity(128);
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .map_err(|e| RillError::Protocol(e.to_string()))?;
+        req.encode(&mut buf, version)
+            .map_err(|e| RillError::Protocol(e.to_string()))?;
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        Ok(buf)
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn send<R: Request>(&self, req: R, version: i16) -> Result<R::Response, RillError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| self.lost("closed"))?;
+        let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
+        let frame = self.encode(&req, version, cid)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            // Register and write under one lock so answers keep request order.
+            let mut writer = self.writer.lock().await;
+            if self.is_closed() {
+                return Err(self.lost("closed"));
+            }
+            self.waiting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back((cid, tx));
+            writer
+                .write_all(&frame)
+                .await
+                .map_err(|e| self.lost(&e.to_string()))?;
+        }
+        let mut body = rx.await.map_err(|_| self.lost("reader stopped"))??;
+        let header_version = if R::KEY == ApiKey::ApiVersions as i16 {
+            0
+        } else {
+            R::Response::header_version(version)
+        };
+        ResponseHeader::decode(&mut body, header_version)
+            .map_err(|e| RillError::Protocol(e.to_string()))?;
+        R::Response::decode(&mut body, version).map_err(|e| RillError::Protocol(e.to_string()))
+    }
+
+    fn lost(&self, reason: &str) -> RillError {
+        RillError::Transport {
+            addr: self.addr.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+use std::time::{Duration, Instant};
+
+use rill::producer::partition_for_key;
+use rill::{
+    Compression, DeliverySemantic, Isolation, RetryPolicy, RetryStrategy, Rill, RillError,
+    TopicProducerConfigBuilder,
+};
+
+use crate::spu::TestSpu;
+
+#[tokio::test]
+async fn the_seed_examples_run_as_written() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("greetings", 1, 1, &[])
+        .await
+        .unwrap();
+
+    // producers.md, at most once.
+    let config = TopicProducerConfigBuilder::default()
+        .delivery_semantic(DeliverySemantic::AtMostOnce)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("greetings", config)
+        .await
+        .unwrap();
+    let output = producer.send("Hello", "Rill!").await.unwrap();
+    let md = output.wait().await.unwrap();
+    assert_eq!((md.partition, md.offset), (0, 0));
+
+    // producers.md, at least once with an exponential policy.
+    let policy = RetryPolicy {
+        max_retries: 5,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+        strategy: RetryStrategy::ExponentialBackoff,
+    };
+    let config = TopicProducerConfigBuilder::default()
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(policy))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("greetings", config)
+        .await
+        .unwrap();
+    let md = producer
+        .send("Hello", "again")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(md.offset, 1);
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn keys_land_where_the_java_client_puts_them_and_order_holds() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("keyed", 4, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(5))
+        .compression(Compression::Lz4)
+        .isolation(Isolation::ReadCommitted)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("keyed", config)
+        .await
+        .unwrap();
+    let mut outputs = Vec::new();
+    for i in 0..400 {
+        let key = format!("user-{}", i % 13);
+        outputs.push((
+            key.clone(),
+            producer.send(key, format!("v{i}")).await.unwrap(),
+        ));
+    }
+    producer.flush().await.unwrap();
+    let mut last_offset = std::collections::HashMap::new();
+    for (key, out) in outputs {
+        let md = out.wait().await.unwrap();
+        assert_eq!(md.partition, partition_for_key(key.as_bytes(), 4), "{key}");
+        // Within a partition, later sends get later offsets.
+        let prev = last_offset.insert(md.partition, md.offset);
+        assert!(prev.is_none_or(|p| p < md.offset));
+    }
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn keyless_records_round_robin_and_linger_batches_them() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("rr", 3, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let producer = rill.topic_producer_with_config("rr", config).await.unwrap();
+    let started = Instant::now();
+    let outs = producer
+        .send_all((0..30).map(|i| (rill::RecordKey::NULL, format!("v{i}"))))
+        .await
+        .unwrap();
+    let mut per_partition = [0i64; 3];
+    for (i, out) in outs.into_iter().enumerate() {
+        let md = out.wait().await.unwrap();
+        assert_eq!(md.partition as usize, i % 3, "record {i} round-robin");
+        assert_eq!(md.offset, per_partition[md.partition as usize]);
+        per_partition[md.partition as usize] += 1;
+    }
+    // Nothing filled a batch, so the answers waited for linger.
+    assert!(
+        started.elapsed() >= Duration::from_millis(190),
+        "{:?}",
+        started.elapsed()
+    );
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_batch_fails_only_its_records() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("small", 1, 1, &[("max.message.bytes", "1000")])
+        .await
+        .unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("small", config)
+        .await
+        .unwrap();
+    let big = producer
+        .send(rill::RecordKey::NULL, vec![0u8; 5000])
+        .await
+        .unwrap();
+    let err = big.wait().await.unwrap_err();
+    assert!(
+        matches!(err, RillError::Broker { code: 10, .. }),
+        "MESSAGE_TOO_LARGE, not retried: {err}"
+    );
+    let ok = producer
+        .send("k", "fits")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(ok.offset, 0, "the producer keeps working");
+    // Bigger than max_request_size: refused before sending, with both sizes.
+    let config = TopicProducerConfigBuilder::default()
+        .max_request_size(1000)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("small", config)
+        .await
+        .unwrap();
+    let err = producer.send("k", vec![0u8; 2000]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RillError::RecordTooLarge {
+                max_request_size: 1000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn at_least_once_retries_across_an_spu_restart() {
+    let mut spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("retry", 1, 1, &[]).await.unwrap();
+    let policy = RetryPolicy {
+        max_retries: 10,
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(300),
+        timeout: Duration::from_secs(20),
+        strategy: RetryStrategy::FixedDelay,
+    };
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(policy))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("retry", config)
+        .await
+        .unwrap();
+    assert_eq!(
+        producer
+            .send("k", "before")
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .unwrap()
+            .offset,
+        0
+    );
+    spu.stop_for_now().await;
+    let pending = producer.send("k", "during").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    spu.start_again().await;
+    let md = pending.wait().await.unwrap();
+    assert_eq!(md.offset, 1, "delivered once the SPU was back");
+
+    // At most once does not retry: with the SPU gone, the error comes back.
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .delivery_semantic(DeliverySemantic::AtMostOnce)
+        .build()
+        .unwrap();
+    let once = rill
+        .topic_producer_with_config("retry", config)
+        .await
+        .unwrap();
+    spu.stop_for_now().await;
+    let err = once
+        .send("k", "lost")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap_err();
+    assert!(err.is_retriable(), "a transport error: {err}");
+    spu.start_again().await;
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn buffer_memory_makes_send_wait_instead_of_growing() {
+    let mut spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("bounded", 1, 1, &[])
+        .await
+        .unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .batch_size(1000)
+        .max_request_size(2000)
+        .buffer_memory(4000)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("bounded", config)
+        .await
+        .unwrap();
+    spu.stop_for_now().await;
+    // With the SPU down nothing is answered: after ~4000 bytes send blocks.
+    let mut sent = 0;
+    let blocked = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            producer
+                .send(rill::RecordKey::NULL, vec![1u8; 100])
+                .await
+                .unwrap();
+            sent += 1;
+        }
+    })
+    .await;
+    assert!(blocked.is_err(), "send waited");
+    assert!(
+        sent <= 40,
+        "{sent} records buffered with 4000 bytes of buffer_memory"
+    );
+    spu.start_again().await;
+    producer.flush().await.unwrap();
+    spu.stop().await;
+}
