@@ -151,6 +151,39 @@ impl Rill {
         ))
     }
 
+    /// A consumer of one partition, with the default settings.
+    pub async fn partition_consumer(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<crate::PartitionConsumer, RillError> {
+        self.partition_consumer_with_config(topic, partition, crate::ConsumerConfig::default())
+            .await
+    }
+
+    /// A consumer of one partition with `config`.
+    pub async fn partition_consumer_with_config(
+        &self,
+        topic: &str,
+        partition: u32,
+        config: crate::ConsumerConfig,
+    ) -> Result<crate::PartitionConsumer, RillError> {
+        let partitions = self.inner.partitions(topic).await?;
+        if partition >= partitions {
+            return Err(RillError::broker(
+                format!("consuming {topic}-{partition} ({partitions} partitions)"),
+                3,
+                None,
+            ));
+        }
+        Ok(crate::PartitionConsumer {
+            client: self.inner.clone(),
+            topic: topic.to_owned(),
+            partition,
+            config,
+        })
+    }
+
     /// Topic administration.
     pub fn admin(&self) -> crate::Admin {
         crate::Admin {

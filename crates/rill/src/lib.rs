@@ -22,12 +22,14 @@ mod admin;
 mod client;
 mod config;
 mod connection;
+mod consumer;
 mod error;
 pub mod producer;
 
 pub use admin::{Admin, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
+pub use consumer::{ConsumerConfig, ConsumerRecord, ConsumerStream, Offset, PartitionConsumer};
 pub use error::{error_name, is_retriable, RillError};
 pub use producer::{
     Partitioner, ProduceOutput, RecordKey, RecordMetadata, RetryPolicy, RetryStrategy,

@@ -50,6 +50,15 @@ pub enum PushError {
     Batch(#[from] BatchError),
 }
 
+/// What a push did to the batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The record started a new batch (its linger deadline now runs).
+    pub batch_opened: bool,
+    /// A batch was closed and is due now.
+    pub batch_closed: bool,
+}
+
 /// A closed batch, encoded and ready to send.
 #[derive(Debug)]
 pub struct ReadyBatch<T> {
@@ -124,15 +133,15 @@ impl<T> Accumulator<T> {
     /// Adds a record to `partition`'s open batch, closing that batch first
     /// if the record would take it past `batch_size`, and after if it is
     /// full. A record larger than `batch_size` (within `max_request_size`)
-    /// travels alone. Returns whether a batch was closed (a sender may want
-    /// to wake up).
+    /// travels alone. Says whether a batch was opened or closed: either
+    /// moves the next deadline, so a sleeping sender must look again.
     pub fn push(
         &mut self,
         partition: u32,
         record: &NewRecord<'_>,
         token: T,
         now: Instant,
-    ) -> Result<bool, PushError> {
+    ) -> Result<Pushed, PushError> {
         let compression = self.config.compression;
         let batch_size = self.config.batch_size_bytes;
         let probe = RecordBatchBuilder::new(compression);
@@ -163,6 +172,7 @@ impl<T> Accumulator<T> {
                 }
             }
         }
+        let opened = queue.open.is_none();
         let open = queue.open.get_or_insert_with(|| OpenBatch {
             builder: RecordBatchBuilder::new(compression),
             opened: now,
@@ -179,7 +189,10 @@ impl<T> Accumulator<T> {
             }
         }
         self.buffered_bytes += added;
-        Ok(closed)
+        Ok(Pushed {
+            batch_opened: opened,
+            batch_closed: closed,
+        })
     }
 
     /// Closes every open batch, so the next `ready` hands them all out.
@@ -313,8 +326,17 @@ mod tests {
         // Room for exactly three records.
         let mut acc = Accumulator::new(config(HEADER_BYTES + 3 * one, 1000));
         for i in 0..3 {
-            let closed = acc.push(0, &rec(&[7u8; 100]), i, t0).unwrap();
-            assert_eq!(closed, i == 2, "the third record fills the batch");
+            let pushed = acc.push(0, &rec(&[7u8; 100]), i, t0).unwrap();
+            assert_eq!(
+                pushed.batch_opened,
+                i == 0,
+                "the first record opens the batch"
+            );
+            assert_eq!(
+                pushed.batch_closed,
+                i == 2,
+                "the third record fills the batch"
+            );
         }
         acc.push(0, &rec(&[7u8; 100]), 3, t0).unwrap();
         let out = acc.ready(t0, all).unwrap();

@@ -6,7 +6,7 @@ pub mod accumulator;
 pub mod partitioner;
 pub mod retry;
 
-pub use accumulator::{Accumulator, AccumulatorConfig, PushError, ReadyBatch};
+pub use accumulator::{Accumulator, AccumulatorConfig, PushError, Pushed, ReadyBatch};
 pub use partitioner::{murmur2, partition_for_key, PartitionPicker, Partitioner};
 pub use retry::{RetryDelays, RetryPolicy, RetryStrategy};
 mod topic_producer;

@@ -200,8 +200,8 @@ impl TopicProducer {
                     inner.partitions,
                 );
                 match st.acc.push(partition, &record, tx, Instant::now()) {
-                    Ok(closed) => {
-                        if closed {
+                    Ok(pushed) => {
+                        if pushed.batch_closed {
                             st.picker.batch_closed(
                                 &inner.config.partitioner,
                                 partition,
@@ -209,7 +209,9 @@ impl TopicProducer {
                             );
                         }
                         drop(st);
-                        if closed || inner.config.linger.is_zero() {
+                        // A new batch's deadline, or a batch due now: the
+                        // sender must look again.
+                        if pushed.batch_opened || pushed.batch_closed {
                             inner.wake.notify_one();
                         }
                         return Ok(ProduceOutput { rx });
@@ -272,8 +274,15 @@ impl TopicProducer {
 
 async fn sender(inner: Arc<Inner>) {
     let max_in_flight = inner.max_in_flight();
+    // Set when batches are due but their partitions are all busy: then only
+    // an answer (or a new batch) can change anything, and each wakes us.
+    let mut stalled = false;
     loop {
-        let deadline = inner.state().acc.next_deadline();
+        let deadline = if stalled {
+            None
+        } else {
+            inner.state().acc.next_deadline()
+        };
         let wake = inner.wake.notified();
         match deadline {
             Some(at) => {
@@ -308,6 +317,12 @@ async fn sender(inner: Arc<Inner>) {
                 }
             }
         };
+        stalled = batches.is_empty()
+            && inner
+                .state()
+                .acc
+                .next_deadline()
+                .is_some_and(|d| d <= Instant::now());
         for batch in batches {
             tokio::spawn(deliver(inner.clone(), batch));
         }

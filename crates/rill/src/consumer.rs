@@ -1,0 +1,261 @@
+//! Reading a partition from any offset.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rill_protocol::batch::split_batches;
+use rill_protocol::RecordBatch;
+
+use crate::client::ClientInner;
+use crate::config::Isolation;
+use crate::RillError;
+
+/// Most a compressed batch may expand to on the consumer side.
+const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
+
+/// Where a consumer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offset {
+    /// The first record still stored.
+    Beginning,
+    /// The next record to be produced (only new records).
+    End,
+    /// This exact offset.
+    Absolute(i64),
+    /// `n` records before the end.
+    FromEnd(i64),
+}
+
+impl Offset {
+    pub fn beginning() -> Self {
+        Offset::Beginning
+    }
+    pub fn end() -> Self {
+        Offset::End
+    }
+    pub fn absolute(offset: i64) -> Result<Self, RillError> {
+        if offset < 0 {
+            return Err(RillError::Config(format!("offset {offset} is negative")));
+        }
+        Ok(Offset::Absolute(offset))
+    }
+    pub fn from_end(n: i64) -> Self {
+        Offset::FromEnd(n.max(0))
+    }
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Bytes asked for per fetch (a larger first batch still comes whole).
+    pub max_bytes: i32,
+    /// How long the SPU may hold a fetch open waiting for new records.
+    pub max_wait: Duration,
+    pub isolation: Isolation,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1024 * 1024,
+            max_wait: Duration::from_millis(500),
+            isolation: Isolation::ReadUncommitted,
+        }
+    }
+}
+
+/// One record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    pub partition: u32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Bytes,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Reads one partition of a topic.
+#[derive(Debug, Clone)]
+pub struct PartitionConsumer {
+    pub(crate) client: Arc<ClientInner>,
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    pub(crate) config: ConsumerConfig,
+}
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_owned()))
+}
+
+impl PartitionConsumer {
+    /// The offset `timestamp` (-2 earliest, -1 latest) resolves to.
+    async fn list_offset(&self, timestamp: i64) -> Result<i64, RillError> {
+        let conn = self.client.connection().await?;
+        let version = conn.version::<ListOffsetsRequest>(7)?;
+        let isolation = match self.config.isolation {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        };
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic_name(&self.topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(self.partition as i32)
+                    .with_timestamp(timestamp)])]);
+        let resp = conn.send(req, version).await?;
+        let p = resp
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| RillError::Protocol("ListOffsets answer is empty".into()))?;
+        match p.error_code {
+            0 => Ok(p.offset),
+            code => Err(RillError::broker("ListOffsets", code, None)),
+        }
+    }
+
+    /// A stream of records from `offset` on. It never ends by itself: at the
+    /// end of the partition it waits for new records.
+    pub async fn stream(&self, offset: Offset) -> Result<ConsumerStream, RillError> {
+        let start = match offset {
+            Offset::Absolute(n) => n,
+            Offset::Beginning => self.list_offset(-2).await?,
+            Offset::End => self.list_offset(-1).await?,
+            Offset::FromEnd(n) => {
+                let end = self.list_offset(-1).await?;
+                let begin = self.list_offset(-2).await?;
+                (end - n).max(begin)
+            }
+        };
+        Ok(ConsumerStream {
+            consumer: self.clone(),
+            next_offset: start,
+            buffer: VecDeque::new(),
+            high_watermark: -1,
+        })
+    }
+}
+
+/// Records of one partition in offset order; see [`PartitionConsumer::stream`].
+#[derive(Debug)]
+pub struct ConsumerStream {
+    consumer: PartitionConsumer,
+    next_offset: i64,
+    buffer: VecDeque<ConsumerRecord>,
+    high_watermark: i64,
+}
+
+impl ConsumerStream {
+    /// The offset of the next record this stream will return.
+    pub fn next_offset(&self) -> i64 {
+        self.buffer.front().map_or(self.next_offset, |r| r.offset)
+    }
+
+    /// The partition's high watermark at the last fetch (-1 before any).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// The next record, waiting for one if the partition has no more yet.
+    pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
+        loop {
+            if let Some(r) = self.buffer.pop_front() {
+                return Ok(r);
+            }
+            self.fetch().await?;
+        }
+    }
+
+    /// The next record if one arrives within the SPU's long-poll wait.
+    pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
+        if self.buffer.is_empty() {
+            self.fetch().await?;
+        }
+        Ok(self.buffer.pop_front())
+    }
+
+    async fn fetch(&mut self) -> Result<(), RillError> {
+        let c = &self.consumer;
+        let conn = c.client.connection().await?;
+        let version = conn.version::<FetchRequest>(12)?;
+        let isolation = match c.config.isolation {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        };
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(c.config.max_wait.as_millis() as i32)
+            .with_min_bytes(1)
+            .with_max_bytes(c.config.max_bytes)
+            .with_isolation_level(isolation)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(&c.topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(c.partition as i32)
+                    .with_fetch_offset(self.next_offset)
+                    .with_partition_max_bytes(c.config.max_bytes)])]);
+        let resp = conn.send(req, version).await?;
+        let p = resp
+            .responses
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| RillError::Protocol("Fetch answer is empty".into()))?;
+        if p.error_code != 0 {
+            return Err(RillError::broker(
+                format!(
+                    "fetching {}-{} at {}",
+                    c.topic, c.partition, self.next_offset
+                ),
+                p.error_code,
+                None,
+            ));
+        }
+        self.high_watermark = p.high_watermark;
+        let records = p.records.clone().unwrap_or_default();
+        for slice in split_batches(&records) {
+            // A response may end inside a batch; the next fetch gets it whole.
+            let Ok(slice) = slice else { break };
+            let bad = |e: rill_protocol::BatchError| RillError::Protocol(e.to_string());
+            let batch = RecordBatch::new(slice).map_err(bad)?;
+            if batch.header.attributes.is_control() {
+                self.next_offset = self.next_offset.max(batch.header.next_offset());
+                continue;
+            }
+            let set = batch.records(MAX_DECOMPRESSED_BYTES).map_err(bad)?;
+            for r in set.iter() {
+                let r = r.map_err(bad)?;
+                if r.offset < self.next_offset {
+                    continue;
+                }
+                self.buffer.push_back(ConsumerRecord {
+                    partition: c.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.map(Bytes::copy_from_slice),
+                    value: Bytes::copy_from_slice(r.value.unwrap_or_default()),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                String::from_utf8_lossy(h.key).into_owned(),
+                                h.value.map(Bytes::copy_from_slice),
+                            )
+                        })
+                        .collect(),
+                });
+            }
+            self.next_offset = self.next_offset.max(batch.header.next_offset());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+use std::time::Duration;
+
+use rill::{ConsumerConfig, Offset, RecordKey, Rill, TopicProducerConfigBuilder};
+
+use crate::spu::TestSpu;
+
+/// Value i: its index in decimal, padded to a size that cycles from 10 B to
+/// 2 MiB (a few large ones among many small).
+fn value(i: usize) -> Vec<u8> {
+    let size = match i % 50 {
+        0 => 2 * 1024 * 1024,
+        1..=5 => 64 * 1024,
+        n => 10 + n * 7,
+    };
+    let mut v = format!("{i}:").into_bytes();
+    v.resize(size.max(v.len()), b'x');
+    v
+}
+
+#[tokio::test]
+async fn every_offset_exactly_once_in_order_with_mixed_sizes() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("mixed", 1, 1, &[("max.message.bytes", "4194304")])
+        .await
+        .unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(2))
+        .max_request_size(4 * 1024 * 1024)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("mixed", config)
+        .await
+        .unwrap();
+    const N: usize = 2_000;
+    for i in 0..N {
+        producer.send(RecordKey::NULL, value(i)).await.unwrap();
+    }
+    producer.flush().await.unwrap();
+
+    // max_bytes smaller than the largest batches: they still come whole.
+    let consumer = rill
+        .partition_consumer_with_config(
+            "mixed",
+            0,
+            ConsumerConfig {
+                max_bytes: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut stream = consumer.stream(Offset::beginning()).await.unwrap();
+    for i in 0..N {
+        let r = stream.next().await.unwrap();
+        assert_eq!(r.offset, i as i64);
+        assert_eq!(r.value.len(), value(i).len(), "offset {i}");
+        assert!(r.value.starts_with(format!("{i}:").as_bytes()));
+    }
+    assert_eq!(stream.try_next().await.unwrap(), None, "nothing more");
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn start_positions() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("pos", 2, 1, &[]).await.unwrap();
+    let producer = rill.topic_producer("pos").await.unwrap();
+    for i in 0..10 {
+        // "21" hashes to partition 0 of 2 (1173551340 is even).
+        producer.send("21", format!("v{i}")).await.unwrap();
+    }
+    producer.flush().await.unwrap();
+    let consumer = rill.partition_consumer("pos", 0).await.unwrap();
+    let mut s = consumer.stream(Offset::absolute(7).unwrap()).await.unwrap();
+    assert_eq!(s.next().await.unwrap().value, "v7");
+    let mut s = consumer.stream(Offset::from_end(3)).await.unwrap();
+    assert_eq!(s.next().await.unwrap().offset, 7);
+    let mut s = consumer.stream(Offset::from_end(100)).await.unwrap();
+    assert_eq!(
+        s.next().await.unwrap().offset,
+        0,
+        "clamped to the beginning"
+    );
+    let mut s = consumer.stream(Offset::end()).await.unwrap();
+    assert_eq!(
+        s.try_next().await.unwrap(),
+        None,
+        "only new records from the end"
+    );
+    producer
+        .send("21", "new")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    let r = s.next().await.unwrap();
+    assert_eq!((r.offset, r.value.as_ref()), (10, &b"new"[..]));
+    assert_eq!(r.key.as_deref(), Some(&b"21"[..]));
+    assert!(Offset::absolute(-1).is_err());
+    assert!(
+        rill.partition_consumer("pos", 5).await.is_err(),
+        "no partition 5"
+    );
+    spu.stop().await;
+}
