@@ -10,7 +10,9 @@ use tokio::sync::watch;
 
 use crate::codes;
 use crate::config::SpuConfig;
+use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
+use crate::producer_ids::ProducerIds;
 use crate::topic::{validate_topic_name, TopicSpec};
 use crate::SpuError;
 
@@ -22,9 +24,20 @@ pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
 #[derive(Debug)]
 pub(crate) struct Partition {
     log: Mutex<PartitionLog>,
+    /// Idempotent producers' recent batches. Taken before `log` when both
+    /// are needed.
+    producers: Mutex<ProducerTable>,
 }
 
+/// Segments (the active one and the one before) scanned at open to rebuild
+/// idempotent producers' state.
+const PRODUCER_STATE_SEGMENTS: usize = 2;
+
 impl Partition {
+    pub fn producers(&self) -> MutexGuard<'_, ProducerTable> {
+        self.producers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         // A panic while holding the lock cannot leave the log half-written
         // (appends validate before writing), so carry on.
@@ -65,6 +78,7 @@ pub(crate) struct Registry {
     appended: watch::Sender<u64>,
     /// Serialises create and delete so two of them cannot race on one name.
     admin: Mutex<()>,
+    producer_ids: ProducerIds,
 }
 
 fn topic_id(name: &str) -> uuid::Uuid {
@@ -81,7 +95,9 @@ impl Registry {
         let meta = MetaStore::open(&config.data_dir)?;
         let backend: Arc<dyn Backend> = Arc::new(FileBackend);
         let (appended, _) = watch::channel(0);
+        let producer_ids = ProducerIds::open(&config.data_dir.join("__rill_meta"))?;
         let registry = Self {
+            producer_ids,
             config,
             backend,
             meta,
@@ -116,8 +132,13 @@ impl Registry {
             // (The checkpointed high watermark can lag after a crash.)
             let end = log.log_end_offset();
             log.set_high_watermark(end);
+            let mut producers = ProducerTable::default();
+            for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
+                producers.record(&h, h.base_offset);
+            }
             partitions.push(Arc::new(Partition {
                 log: Mutex::new(log),
+                producers: Mutex::new(producers),
             }));
         }
         Ok(Topic {
@@ -222,6 +243,11 @@ impl Registry {
         }
         tracing::info!(topic = %name, "topic deleted");
         Ok(())
+    }
+
+    /// A producer id never given before, for InitProducerId.
+    pub fn new_producer_id(&self) -> Result<i64, SpuError> {
+        self.producer_ids.next()
     }
 
     /// Wakes long-polling fetches.

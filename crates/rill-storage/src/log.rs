@@ -449,6 +449,21 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Headers of every batch in the last `segments` segments, oldest first:
+    /// what an SPU needs to rebuild producer state after a restart, without
+    /// reading any record.
+    pub fn recent_batch_headers(
+        &self,
+        segments: usize,
+    ) -> Result<Vec<rill_protocol::BatchHeader>, StorageError> {
+        let skip = self.segments.len().saturating_sub(segments);
+        let mut out = Vec::new();
+        for seg in self.segments.values().skip(skip) {
+            out.extend(seg.headers()?);
+        }
+        Ok(out)
+    }
+
     /// The first record with the largest timestamp in the log (ListOffsets
     /// with `MAX_TIMESTAMP`), or `None` for an empty log.
     pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, StorageError> {

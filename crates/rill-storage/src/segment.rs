@@ -412,6 +412,21 @@ impl Segment {
         Ok(None)
     }
 
+    /// The header of every batch, in order (61 bytes read per batch; the
+    /// records are not read).
+    pub fn headers(&self) -> Result<Vec<BatchHeader>, StorageError> {
+        let mut out = Vec::new();
+        let mut pos = 0u64;
+        while let Some(h) = self.read_header_at(pos)? {
+            match h.total_bytes() {
+                Some(n) if n >= HEADER_BYTES => pos += n as u64,
+                _ => break,
+            }
+            out.push(h);
+        }
+        Ok(out)
+    }
+
     /// Whole batches from `pos`: at least one, then more while the total stays
     /// within `max_bytes`; none that start at or past `end_offset`.
     pub fn read_from(

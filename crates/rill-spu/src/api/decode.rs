@@ -23,8 +23,8 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader, TopicName,
-    TransactionalId,
+    FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    ProducerId, RequestHeader, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -480,6 +480,22 @@ pub(crate) fn describe_configs(r: &mut Reader, v: i16) -> Result<DescribeConfigs
     Ok(req)
 }
 
+pub(crate) fn init_producer_id(r: &mut Reader, v: i16) -> Result<InitProducerIdRequest> {
+    body(r, v >= 2);
+    let mut req = InitProducerIdRequest::default()
+        .with_transactional_id(r.nullable_string()?.map(TransactionalId))
+        .with_transaction_timeout_ms(r.i32()?);
+    if v >= 3 {
+        req.producer_id = ProducerId(r.i64()?);
+        req.producer_epoch = r.i16()?;
+    } else {
+        req.producer_id = ProducerId(-1);
+        req.producer_epoch = -1;
+    }
+    req.unknown_tagged_fields = r.no_known_tags()?;
+    Ok(req)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +735,26 @@ mod tests {
                 req.include_documentation = true;
             }
             same(req, v, describe_configs);
+        }
+    }
+
+    #[test]
+    fn init_producer_id_matches() {
+        for v in 0..=4 {
+            let mut req = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+            if v >= 3 {
+                req.producer_id = ProducerId(42);
+                req.producer_epoch = 3;
+            } else {
+                req.producer_id = ProducerId(-1);
+                req.producer_epoch = -1;
+            }
+            same(req.clone(), v, init_producer_id);
+            same(
+                req.with_transactional_id(Some(TransactionalId(s("tx")))),
+                v,
+                init_producer_id,
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 mod admin;
 pub(crate) mod decode;
 mod fetch;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -29,6 +30,7 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (18, 0, 3), // ApiVersions
     (19, 2, 7), // CreateTopics
     (20, 1, 6), // DeleteTopics
+    (22, 0, 4), // InitProducerId (idempotent producers; no transactions)
     (32, 1, 4), // DescribeConfigs
 ];
 
@@ -159,6 +161,11 @@ async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String>
         ApiKey::DescribeConfigs => {
             let req = decode::describe_configs(&mut r, version).map_err(bad)?;
             let resp = admin::describe_configs(ctx, req);
+            encode(cid, resp_header_version, version, &resp)
+        }
+        ApiKey::InitProducerId => {
+            let req = decode::init_producer_id(&mut r, version).map_err(bad)?;
+            let resp = init_producer_id::handle(ctx, req);
             encode(cid, resp_header_version, version, &resp)
         }
         other => return Err(format!("{other:?} is not implemented")),

@@ -8,6 +8,7 @@ use rill_storage::StorageError;
 use super::metadata::auto_create;
 use super::Context;
 use crate::codes;
+use crate::idempotence::Verdict;
 use crate::registry::Partition;
 use crate::topic::TopicCompression;
 
@@ -63,6 +64,29 @@ fn append(
             .with_error_code(codes::INVALID_RECORD)
             .with_error_message(Some(StrBytes::from_string(message)));
     }
+    // Idempotent producers: a retried batch is answered with its original
+    // offset, a gap or a stale epoch is refused. (Clients send one batch per
+    // partition per request; each batch is checked against what is stored.)
+    let headers: Vec<BatchHeader> = split_batches(records)
+        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+        .collect();
+    let mut producers = partition.producers();
+    for h in &headers {
+        match producers.check(h) {
+            Verdict::Append => {}
+            Verdict::Duplicate(base_offset) => {
+                resp.error_code = codes::DUPLICATE_SEQUENCE_NUMBER;
+                resp.base_offset = base_offset;
+                resp.log_start_offset = partition.log().log_start_offset() as i64;
+                return resp;
+            }
+            Verdict::Refuse { code, message } => {
+                return resp
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_string(message)));
+            }
+        }
+    }
     // The log rewrites base_offset in place, so it needs its own copy.
     let mut buf = records.to_vec();
     let mut log = partition.log();
@@ -74,6 +98,11 @@ fn append(
             log.set_high_watermark(end);
             resp.base_offset = info.base_offset as i64;
             resp.log_start_offset = log.log_start_offset() as i64;
+            let mut base = info.base_offset as i64;
+            for h in &headers {
+                producers.record(h, base);
+                base += i64::from(h.last_offset_delta) + 1;
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");

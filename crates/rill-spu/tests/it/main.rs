@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod idempotence;
 mod limits;
 mod produce_fetch;
 mod versions;
