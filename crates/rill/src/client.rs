@@ -143,12 +143,13 @@ impl Rill {
         config: crate::TopicProducerConfig,
     ) -> Result<crate::TopicProducer, RillError> {
         let partitions = self.inner.partitions(topic).await?;
-        Ok(crate::producer::TopicProducer::start(
+        crate::producer::TopicProducer::start(
             self.inner.clone(),
             topic.to_owned(),
             partitions,
             config,
-        ))
+        )
+        .await
     }
 
     /// A consumer of one partition, with the default settings.

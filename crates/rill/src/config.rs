@@ -55,6 +55,9 @@ pub struct TopicProducerConfig {
     pub max_request_size: usize,
     pub buffer_memory: usize,
     pub partitioner: Partitioner,
+    /// Producer id + sequence numbers, so a retried batch is never stored
+    /// twice. Only with `AtLeastOnce`; on by default there.
+    pub idempotent: bool,
 }
 
 /// Builds a [`TopicProducerConfig`]; every setting has Fluvio's default.
@@ -69,6 +72,7 @@ pub struct TopicProducerConfigBuilder {
     max_request_size: Option<usize>,
     buffer_memory: Option<usize>,
     partitioner: Option<Partitioner>,
+    idempotent: Option<bool>,
 }
 
 macro_rules! setter {
@@ -124,6 +128,12 @@ impl TopicProducerConfigBuilder {
         "Placement of keyless records (round-robin)."
     );
 
+    setter!(
+        idempotent,
+        bool,
+        "Producer id and sequences so retries never duplicate (on with AtLeastOnce)."
+    );
+
     pub fn build(&self) -> Result<TopicProducerConfig, RillError> {
         let config = TopicProducerConfig {
             batch_size: self.batch_size.unwrap_or(16 * 1024),
@@ -135,6 +145,17 @@ impl TopicProducerConfigBuilder {
             max_request_size: self.max_request_size.unwrap_or(1024 * 1024),
             buffer_memory: self.buffer_memory.unwrap_or(32 * 1024 * 1024),
             partitioner: self.partitioner.clone().unwrap_or_default(),
+            idempotent: false,
+        };
+        let at_least_once = matches!(config.delivery_semantic, DeliverySemantic::AtLeastOnce(_));
+        if self.idempotent == Some(true) && !at_least_once {
+            return Err(RillError::Config(
+                "idempotence needs the AtLeastOnce delivery semantic".into(),
+            ));
+        }
+        let config = TopicProducerConfig {
+            idempotent: self.idempotent.unwrap_or(at_least_once),
+            ..config
         };
         if config.batch_size == 0 {
             return Err(RillError::Config(

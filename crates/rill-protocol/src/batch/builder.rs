@@ -95,6 +95,13 @@ impl RecordBatchBuilder {
         self
     }
 
+    /// Like [`Self::producer`], on a builder already in use.
+    pub fn set_producer(&mut self, producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+        self.producer_id = producer_id;
+        self.producer_epoch = producer_epoch;
+        self.base_sequence = base_sequence;
+    }
+
     pub fn compression(&self) -> Compression {
         self.compression
     }

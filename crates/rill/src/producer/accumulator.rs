@@ -27,6 +27,9 @@ pub struct AccumulatorConfig {
     pub compression: Compression,
     /// Bound on uncompressed bytes held for unsent and unanswered batches.
     pub buffer_memory_bytes: usize,
+    /// `(producer id, epoch)` of an idempotent producer: batches then carry
+    /// them and a base sequence that runs on per partition.
+    pub idempotent_producer: Option<(i64, i16)>,
 }
 
 /// Why a record was not taken.
@@ -82,6 +85,8 @@ struct OpenBatch<T> {
 struct PartitionQueue<T> {
     open: Option<OpenBatch<T>>,
     closed: VecDeque<OpenBatch<T>>,
+    /// The base sequence of the next batch handed out (idempotence).
+    next_sequence: i32,
 }
 
 impl<T> Default for PartitionQueue<T> {
@@ -89,6 +94,7 @@ impl<T> Default for PartitionQueue<T> {
         Self {
             open: None,
             closed: VecDeque::new(),
+            next_sequence: 0,
         }
     }
 }
@@ -229,8 +235,16 @@ impl<T> Accumulator<T> {
                     q.closed.push_back(open);
                 }
             }
-            while let Some(batch) = q.closed.pop_front() {
+            while let Some(mut batch) = q.closed.pop_front() {
                 let reserved_bytes = batch.builder.uncompressed_bytes() - HEADER_BYTES;
+                if let Some((producer_id, epoch)) = self.config.idempotent_producer {
+                    // Sequences are given in the order batches leave, which
+                    // is offset order: the SPU checks they run on.
+                    let seq = q.next_sequence;
+                    batch.builder.set_producer(producer_id, epoch, seq);
+                    let count = batch.builder.len() as i64;
+                    q.next_sequence = ((i64::from(seq) + count) % (i64::from(i32::MAX) + 1)) as i32;
+                }
                 out.push(ReadyBatch {
                     partition,
                     bytes: batch.builder.build()?,
@@ -277,6 +291,7 @@ mod tests {
             max_request_size_bytes: 10_000,
             compression: Compression::None,
             buffer_memory_bytes: 100_000,
+            idempotent_producer: None,
         }
     }
 
@@ -442,6 +457,35 @@ mod tests {
         assert!(
             acc.push(0, &rec(&[0u8; 90]), 99, t0).is_ok(),
             "space again once answered"
+        );
+    }
+
+    #[test]
+    fn idempotent_batches_carry_running_sequences_per_partition() {
+        let t0 = Instant::now();
+        let mut cfg = config(16_384, 0);
+        cfg.idempotent_producer = Some((42, 3));
+        let mut acc = Accumulator::new(cfg);
+        let mut seen = Vec::new();
+        for round in 0..3u32 {
+            for i in 0..(round + 2) {
+                acc.push(round % 2, &rec(b"v"), i, t0).unwrap();
+            }
+            for b in acc.ready(t0, all).unwrap() {
+                let h = rill_protocol::BatchHeader::parse(&b.bytes).unwrap();
+                seen.push((
+                    b.partition,
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    h.records_count,
+                ));
+            }
+        }
+        // Partition 0 gets 2 then 4 records, partition 1 gets 3.
+        assert_eq!(
+            seen,
+            vec![(0, 42, 3, 0, 2), (1, 42, 3, 0, 3), (0, 42, 3, 2, 4)]
         );
     }
 

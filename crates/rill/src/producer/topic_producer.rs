@@ -21,6 +21,23 @@ use crate::RillError;
 /// pipelines.
 const AT_LEAST_ONCE_IN_FLIGHT: u32 = 1;
 const AT_MOST_ONCE_IN_FLIGHT: u32 = 5;
+const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+
+/// A producer id and epoch from the SPU, for idempotent sends.
+async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError> {
+    use kafka_protocol::messages::InitProducerIdRequest;
+    let conn = client.connection().await?;
+    let version = conn.version::<InitProducerIdRequest>(4)?;
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000);
+    let resp = conn.send(req, version).await?;
+    match resp.error_code {
+        0 => Ok((resp.producer_id.0, resp.producer_epoch)),
+        code => Err(RillError::broker("InitProducerId", code, None)),
+    }
+}
+
 /// Produce version the client speaks at most.
 const PRODUCE_VERSION: i16 = 9;
 
@@ -126,13 +143,19 @@ pub struct TopicProducer {
 }
 
 impl TopicProducer {
-    pub(crate) fn start(
+    pub(crate) async fn start(
         client: Arc<ClientInner>,
         topic: String,
         partitions: u32,
         config: TopicProducerConfig,
-    ) -> Self {
+    ) -> Result<Self, RillError> {
+        let idempotent_producer = if config.idempotent {
+            Some(init_producer_id(&client).await?)
+        } else {
+            None
+        };
         let acc = Accumulator::new(AccumulatorConfig {
+            idempotent_producer,
             batch_size_bytes: config.batch_size,
             linger: config.linger,
             max_request_size_bytes: config.max_request_size,
@@ -155,7 +178,7 @@ impl TopicProducer {
             closed: AtomicBool::new(false),
         });
         tokio::spawn(sender(inner.clone()));
-        Self { inner }
+        Ok(Self { inner })
     }
 
     pub fn topic(&self) -> &str {
@@ -411,6 +434,9 @@ async fn attempt(inner: &Inner, partition: u32, records: bytes::Bytes) -> Result
         .ok_or_else(|| RillError::Protocol("Produce answer without the partition".into()))?;
     match p.error_code {
         0 => Ok(p.base_offset),
+        // An earlier attempt of this very batch was stored (its answer was
+        // lost): the SPU gives the original offset.
+        DUPLICATE_SEQUENCE_NUMBER => Ok(p.base_offset),
         code => Err(RillError::broker(
             format!("producing to {}-{partition}", inner.topic),
             code,

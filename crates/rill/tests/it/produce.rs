@@ -282,3 +282,58 @@ async fn buffer_memory_makes_send_wait_instead_of_growing() {
     producer.flush().await.unwrap();
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn at_least_once_is_idempotent_by_default() {
+    let mut spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("idem", 1, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(1))
+        .batch_size(500)
+        .build()
+        .unwrap();
+    assert!(config.idempotent);
+    let producer = rill
+        .topic_producer_with_config("idem", config)
+        .await
+        .unwrap();
+    for i in 0..200 {
+        producer
+            .send(rill::RecordKey::NULL, format!("value {i:04}"))
+            .await
+            .unwrap();
+    }
+    producer.flush().await.unwrap();
+    let bad = TopicProducerConfigBuilder::default()
+        .delivery_semantic(DeliverySemantic::AtMostOnce)
+        .idempotent(true)
+        .build();
+    assert!(bad.is_err(), "idempotence needs at least once");
+
+    let dir = spu.dir.path().join("data/idem-0");
+    // Stopped but kept: dropping the TestSpu would delete its data.
+    spu.stop_for_now().await;
+    let log = rill_storage::PartitionLog::open(
+        std::sync::Arc::new(rill_storage::FileBackend),
+        dir,
+        rill_storage::LogConfig::default(),
+    )
+    .unwrap();
+    let headers = log.recent_batch_headers(10).unwrap();
+    assert!(
+        headers.len() > 3,
+        "several batches: {} batches, log end {}",
+        headers.len(),
+        log.log_end_offset()
+    );
+    let pid = headers[0].producer_id;
+    assert!(pid >= 0);
+    let mut expected_seq = 0;
+    for h in &headers {
+        assert_eq!((h.producer_id, h.producer_epoch), (pid, 0));
+        assert_eq!(h.base_sequence, expected_seq, "sequences run on");
+        expected_seq += h.records_count;
+    }
+    assert_eq!(expected_seq, 200);
+}
