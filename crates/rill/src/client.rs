@@ -185,6 +185,28 @@ impl Rill {
         })
     }
 
+    /// Reads every partition of `topic` (or those in `partitions`) from
+    /// `offset`, one Fetch for all of them per round.
+    pub async fn consumer(
+        &self,
+        topic: &str,
+        partitions: Option<&[u32]>,
+        offset: crate::Offset,
+        config: crate::ConsumerConfig,
+    ) -> Result<crate::MultiPartitionStream, RillError> {
+        let count = self.inner.partitions(topic).await?;
+        let all: Vec<u32> = (0..count).collect();
+        let wanted = partitions.unwrap_or(&all);
+        if let Some(bad) = wanted.iter().find(|p| **p >= count) {
+            return Err(RillError::broker(
+                format!("consuming {topic}-{bad} ({count} partitions)"),
+                3,
+                None,
+            ));
+        }
+        crate::MultiPartitionStream::start(self.inner.clone(), topic, wanted, offset, config).await
+    }
+
     /// Topic administration.
     pub fn admin(&self) -> crate::Admin {
         crate::Admin {

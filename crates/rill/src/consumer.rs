@@ -221,23 +221,34 @@ impl ConsumerStream {
         }
         self.high_watermark = p.high_watermark;
         let records = p.records.clone().unwrap_or_default();
-        for slice in split_batches(&records) {
-            // A response may end inside a batch; the next fetch gets it whole.
-            let Ok(slice) = slice else { break };
-            let bad = |e: rill_protocol::BatchError| RillError::Protocol(e.to_string());
-            let batch = RecordBatch::new(slice).map_err(bad)?;
-            if batch.header.attributes.is_control() {
-                self.next_offset = self.next_offset.max(batch.header.next_offset());
-                continue;
-            }
+        self.next_offset =
+            decode_records(&records, c.partition, self.next_offset, &mut self.buffer)?;
+        Ok(())
+    }
+}
+
+/// Decodes fetched batches into `out`, skipping records before `from`;
+/// returns the offset to fetch next.
+fn decode_records(
+    records: &Bytes,
+    partition: u32,
+    mut from: i64,
+    out: &mut VecDeque<ConsumerRecord>,
+) -> Result<i64, RillError> {
+    for slice in split_batches(records) {
+        // A response may end inside a batch; the next fetch gets it whole.
+        let Ok(slice) = slice else { break };
+        let bad = |e: rill_protocol::BatchError| RillError::Protocol(e.to_string());
+        let batch = RecordBatch::new(slice).map_err(bad)?;
+        if !batch.header.attributes.is_control() {
             let set = batch.records(MAX_DECOMPRESSED_BYTES).map_err(bad)?;
             for r in set.iter() {
                 let r = r.map_err(bad)?;
-                if r.offset < self.next_offset {
+                if r.offset < from {
                     continue;
                 }
-                self.buffer.push_back(ConsumerRecord {
-                    partition: c.partition,
+                out.push_back(ConsumerRecord {
+                    partition,
                     offset: r.offset,
                     timestamp: r.timestamp,
                     key: r.key.map(Bytes::copy_from_slice),
@@ -254,7 +265,112 @@ impl ConsumerStream {
                         .collect(),
                 });
             }
-            self.next_offset = self.next_offset.max(batch.header.next_offset());
+        }
+        from = from.max(batch.header.next_offset());
+    }
+    Ok(from)
+}
+
+/// Reads several partitions of one topic with one Fetch per round: records
+/// come in offset order within each partition, partitions interleaved.
+#[derive(Debug)]
+pub struct MultiPartitionStream {
+    client: Arc<ClientInner>,
+    topic: String,
+    config: ConsumerConfig,
+    /// `(partition, next offset)`.
+    positions: Vec<(u32, i64)>,
+    buffer: VecDeque<ConsumerRecord>,
+}
+
+impl MultiPartitionStream {
+    pub(crate) async fn start(
+        client: Arc<ClientInner>,
+        topic: &str,
+        partitions: &[u32],
+        offset: Offset,
+        config: ConsumerConfig,
+    ) -> Result<Self, RillError> {
+        let mut positions = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            let single = PartitionConsumer {
+                client: client.clone(),
+                topic: topic.to_owned(),
+                partition: p,
+                config: config.clone(),
+            };
+            positions.push((p, single.stream(offset).await?.next_offset()));
+        }
+        Ok(Self {
+            client,
+            topic: topic.to_owned(),
+            config,
+            positions,
+            buffer: VecDeque::new(),
+        })
+    }
+
+    /// The next record of any partition, waiting if none has one yet.
+    pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
+        loop {
+            if let Some(r) = self.buffer.pop_front() {
+                return Ok(r);
+            }
+            self.fetch().await?;
+        }
+    }
+
+    /// The next record if one arrives within the SPU's long-poll wait.
+    pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
+        if self.buffer.is_empty() {
+            self.fetch().await?;
+        }
+        Ok(self.buffer.pop_front())
+    }
+
+    async fn fetch(&mut self) -> Result<(), RillError> {
+        let conn = self.client.connection().await?;
+        let version = conn.version::<FetchRequest>(12)?;
+        let isolation = match self.config.isolation {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        };
+        let partitions = self
+            .positions
+            .iter()
+            .map(|&(p, offset)| {
+                FetchPartition::default()
+                    .with_partition(p as i32)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(self.config.max_bytes)
+            })
+            .collect();
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(self.config.max_wait.as_millis() as i32)
+            .with_min_bytes(1)
+            .with_max_bytes(self.config.max_bytes)
+            .with_isolation_level(isolation)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(&self.topic))
+                .with_partitions(partitions)]);
+        let resp = conn.send(req, version).await?;
+        for t in &resp.responses {
+            for p in &t.partitions {
+                let partition = p.partition_index as u32;
+                let Some(pos) = self.positions.iter_mut().find(|(q, _)| *q == partition) else {
+                    continue;
+                };
+                if p.error_code != 0 {
+                    return Err(RillError::broker(
+                        format!("fetching {}-{partition} at {}", self.topic, pos.1),
+                        p.error_code,
+                        None,
+                    ));
+                }
+                let records = p.records.clone().unwrap_or_default();
+                pos.1 = decode_records(&records, partition, pos.1, &mut self.buffer)?;
+            }
         }
         Ok(())
     }

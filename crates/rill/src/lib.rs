@@ -29,7 +29,9 @@ pub mod producer;
 pub use admin::{Admin, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
-pub use consumer::{ConsumerConfig, ConsumerRecord, ConsumerStream, Offset, PartitionConsumer};
+pub use consumer::{
+    ConsumerConfig, ConsumerRecord, ConsumerStream, MultiPartitionStream, Offset, PartitionConsumer,
+};
 pub use error::{error_name, is_retriable, RillError};
 pub use producer::{
     Partitioner, ProduceOutput, RecordKey, RecordMetadata, RetryPolicy, RetryStrategy,

@@ -108,3 +108,69 @@ async fn start_positions() {
     );
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn one_consumer_reads_every_partition_in_order() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("multi", 4, 1, &[]).await.unwrap();
+    let producer = rill.topic_producer("multi").await.unwrap();
+    for i in 0..1000 {
+        producer
+            .send(format!("k{}", i % 17), format!("{i}"))
+            .await
+            .unwrap();
+    }
+    producer.flush().await.unwrap();
+    let mut stream = rill
+        .consumer(
+            "multi",
+            None,
+            Offset::beginning(),
+            ConsumerConfig::default(),
+        )
+        .await
+        .unwrap();
+    let mut last = std::collections::HashMap::new();
+    let mut values = Vec::new();
+    while let Some(r) = stream.try_next().await.unwrap() {
+        let prev = last.insert(r.partition, r.offset);
+        assert_eq!(
+            r.offset,
+            prev.map_or(0, |p| p + 1),
+            "partition {} in order, no gap",
+            r.partition
+        );
+        values.push(
+            String::from_utf8(r.value.to_vec())
+                .unwrap()
+                .parse::<usize>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(last.len(), 4, "every partition had records");
+    values.sort_unstable();
+    assert_eq!(values, (0..1000).collect::<Vec<_>>(), "every record once");
+    // Only some partitions.
+    let mut two = rill
+        .consumer(
+            "multi",
+            Some(&[1, 3]),
+            Offset::beginning(),
+            ConsumerConfig::default(),
+        )
+        .await
+        .unwrap();
+    let first = two.next().await.unwrap();
+    assert!(first.partition == 1 || first.partition == 3);
+    assert!(rill
+        .consumer(
+            "multi",
+            Some(&[9]),
+            Offset::beginning(),
+            ConsumerConfig::default()
+        )
+        .await
+        .is_err());
+    spu.stop().await;
+}
