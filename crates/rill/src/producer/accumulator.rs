@@ -210,21 +210,22 @@ impl<T> Accumulator<T> {
         }
     }
 
-    /// Closes batches open for `linger` or longer, then hands out every
-    /// closed batch, oldest first per partition. `partition_ok` filters
-    /// partitions the sender cannot send to now (too many in flight); their
-    /// batches wait, and records that arrive meanwhile keep filling the open
-    /// batch, so they share the next request.
+    /// Closes batches open for `linger` or longer, then hands out closed
+    /// batches, oldest first per partition, at most `allowance(partition)`
+    /// of them (the sender's free in-flight slots). Batches beyond that wait,
+    /// and records that arrive meanwhile keep filling the open batch, so
+    /// they share the next request.
     pub fn ready(
         &mut self,
         now: Instant,
-        mut partition_ok: impl FnMut(u32) -> bool,
+        mut allowance: impl FnMut(u32) -> usize,
     ) -> Result<Vec<ReadyBatch<T>>, BatchError> {
         let linger = self.config.linger;
         let mut out = Vec::new();
         for (i, q) in self.partitions.iter_mut().enumerate() {
             let partition = i as u32;
-            if !partition_ok(partition) {
+            let mut slots = allowance(partition);
+            if slots == 0 {
                 continue;
             }
             if q.open
@@ -235,7 +236,11 @@ impl<T> Accumulator<T> {
                     q.closed.push_back(open);
                 }
             }
-            while let Some(mut batch) = q.closed.pop_front() {
+            while slots > 0 {
+                let Some(mut batch) = q.closed.pop_front() else {
+                    break;
+                };
+                slots -= 1;
                 let reserved_bytes = batch.builder.uncompressed_bytes() - HEADER_BYTES;
                 if let Some((producer_id, epoch)) = self.config.idempotent_producer {
                     // Sequences are given in the order batches leave, which
@@ -299,8 +304,8 @@ mod tests {
         NewRecord::new(None, value, 1)
     }
 
-    fn all(_: u32) -> bool {
-        true
+    fn all(_: u32) -> usize {
+        usize::MAX
     }
 
     fn values(batch: &ReadyBatch<u32>) -> usize {
@@ -412,10 +417,27 @@ mod tests {
         for i in 1..5 {
             acc.push(0, &rec(b"b"), i, t0).unwrap();
         }
-        assert!(acc.ready(t0, |_| false).unwrap().is_empty());
+        assert!(acc.ready(t0, |_| 0).unwrap().is_empty());
         let out = acc.ready(t0, all).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].tokens, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn no_more_batches_than_the_allowance() {
+        let t0 = Instant::now();
+        let probe = RecordBatchBuilder::new(Compression::None);
+        let one = probe.encoded_len(&rec(b"v")).unwrap();
+        let mut acc = Accumulator::new(config(HEADER_BYTES + one, 1000));
+        for i in 0..5 {
+            acc.push(0, &rec(b"v"), i, t0).unwrap();
+        }
+        let first = acc.ready(t0, |_| 1).unwrap();
+        assert_eq!(first.len(), 1, "one slot, one batch");
+        assert_eq!(first[0].tokens, vec![0]);
+        let rest = acc.ready(t0, |_| 2).unwrap();
+        let tokens: Vec<u32> = rest.iter().flat_map(|b| b.tokens.clone()).collect();
+        assert_eq!(tokens, vec![1, 2], "the oldest go first");
     }
 
     #[test]

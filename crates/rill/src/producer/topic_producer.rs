@@ -323,7 +323,7 @@ async fn sender(inner: Arc<Inner>) {
             let ready = st.acc.ready(Instant::now(), |p| {
                 in_flight
                     .get(p as usize)
-                    .is_some_and(|n| *n < max_in_flight)
+                    .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
             });
             match ready {
                 Ok(batches) => {

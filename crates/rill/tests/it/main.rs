@@ -2,5 +2,7 @@
 
 mod admin;
 mod consume;
+mod faults;
 mod produce;
+mod proxy;
 mod spu;
