@@ -23,19 +23,22 @@ fn retrying() -> RetryPolicy {
     }
 }
 
-/// How many times each value 0..N was stored, read straight from the SPU.
-async fn stored_counts(spu: &TestSpu, topic: &str) -> HashMap<usize, usize> {
+/// How many times each value was stored, and the values in offset order,
+/// read straight from the SPU.
+async fn stored(spu: &TestSpu, topic: &str) -> (HashMap<usize, usize>, Vec<usize>) {
     let rill = Rill::connect_to(&spu.addr()).await.unwrap();
     let mut stream = rill
         .consumer(topic, None, Offset::beginning(), ConsumerConfig::default())
         .await
         .unwrap();
     let mut counts = HashMap::new();
+    let mut order = Vec::new();
     while let Some(r) = stream.try_next().await.unwrap() {
         let v: usize = std::str::from_utf8(&r.value).unwrap().parse().unwrap();
         *counts.entry(v).or_insert(0) += 1;
+        order.push(v);
     }
-    counts
+    (counts, order)
 }
 
 async fn run(
@@ -79,9 +82,9 @@ async fn run(
     }
     proxy.heal();
     let dropped = proxy.dropped();
-    let counts = stored_counts(&spu, topic).await;
+    let (counts, order) = stored(&spu, topic).await;
     spu.stop().await;
-    (counts, acknowledged, dropped)
+    (counts, order, acknowledged, dropped)
 }
 
 #[tokio::test]
@@ -113,7 +116,7 @@ async fn at_least_once_without_idempotence_loses_nothing() {
 
 #[tokio::test]
 async fn at_most_once_never_duplicates() {
-    let (counts, acked, dropped) = run(DeliverySemantic::AtMostOnce, false, "atmost").await;
+    let (counts, _, acked, dropped) = run(DeliverySemantic::AtMostOnce, false, "atmost").await;
     assert!(dropped > 0);
     assert!(counts.values().all(|c| *c == 1), "never twice");
     assert!(acked <= counts.len(), "everything acknowledged is stored");
