@@ -41,11 +41,10 @@ async fn stored(spu: &TestSpu, topic: &str) -> (HashMap<usize, usize>, Vec<usize
     (counts, order)
 }
 
-async fn run(
-    semantic: DeliverySemantic,
-    idempotent: bool,
-    topic: &str,
-) -> (HashMap<usize, usize>, usize, u64) {
+/// Stored counts, stored order, records acknowledged, answers dropped.
+type Outcome = (HashMap<usize, usize>, Vec<usize>, usize, u64);
+
+async fn run(semantic: DeliverySemantic, idempotent: bool, topic: &str) -> Outcome {
     let spu = TestSpu::start().await;
     let proxy = FaultProxy::start(spu.addr).await;
     let rill = Rill::connect_to(&proxy.addr.to_string()).await.unwrap();
@@ -89,8 +88,13 @@ async fn run(
 
 #[tokio::test]
 async fn idempotent_at_least_once_stores_every_record_exactly_once_in_order() {
-    let (counts, acked, dropped) =
+    let (counts, order, acked, dropped) =
         run(DeliverySemantic::AtLeastOnce(retrying()), true, "exact").await;
+    assert_eq!(
+        order,
+        (0..N).collect::<Vec<_>>(),
+        "exactly once, in send order"
+    );
     assert!(dropped > 0, "the proxy did drop answers");
     assert_eq!(acked, N, "every record acknowledged");
     assert_eq!(counts.len(), N, "nothing lost");
@@ -107,7 +111,7 @@ async fn idempotent_at_least_once_stores_every_record_exactly_once_in_order() {
 
 #[tokio::test]
 async fn at_least_once_without_idempotence_loses_nothing() {
-    let (counts, acked, dropped) =
+    let (counts, _, acked, dropped) =
         run(DeliverySemantic::AtLeastOnce(retrying()), false, "atleast").await;
     assert!(dropped > 0);
     assert_eq!(acked, N);
