@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
+    CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -16,6 +17,16 @@ use crate::RillError;
 pub struct TopicInfo {
     pub name: String,
     pub partitions: u32,
+}
+
+/// A topic's partitions and configs, as the cluster reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    pub name: String,
+    pub partitions: u32,
+    /// Every config with its value, and whether it was set on the topic
+    /// (rather than a default).
+    pub configs: Vec<(String, String, bool)>,
 }
 
 /// Topic administration, from [`crate::Rill::admin`].
@@ -112,5 +123,47 @@ impl Admin {
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
+    }
+
+    /// Partitions and configs of one topic.
+    pub async fn describe_topic(&self, topic: &str) -> Result<TopicDescription, RillError> {
+        let partitions = self.client.partitions(topic).await?;
+        let conn = self.client.connection().await?;
+        let version = conn.version::<DescribeConfigsRequest>(4)?;
+        let req = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(topic.to_owned()))
+                .with_configuration_keys(None),
+        ]);
+        let resp = conn.send(req, version).await?;
+        let r = resp
+            .results
+            .first()
+            .ok_or_else(|| RillError::Protocol("DescribeConfigs answer is empty".into()))?;
+        if r.error_code != 0 {
+            return Err(RillError::broker(
+                format!("describing topic {topic:?}"),
+                r.error_code,
+                r.error_message.as_ref().map(|m| m.to_string()),
+            ));
+        }
+        // Config source 1 is TOPIC_CONFIG: set on this topic.
+        let configs = r
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                    c.config_source == 1,
+                )
+            })
+            .collect();
+        Ok(TopicDescription {
+            name: topic.to_owned(),
+            partitions,
+            configs,
+        })
     }
 }

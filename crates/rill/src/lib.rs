@@ -26,7 +26,7 @@ mod consumer;
 mod error;
 pub mod producer;
 
-pub use admin::{Admin, TopicInfo};
+pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
 pub use consumer::{

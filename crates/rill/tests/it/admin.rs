@@ -47,3 +47,33 @@ async fn no_spu_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn describe_a_topic() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    let admin = rill.admin();
+    admin
+        .create_topic("described", 2, 1, &[("retention.ms", "3600000")])
+        .await
+        .unwrap();
+    let d = admin.describe_topic("described").await.unwrap();
+    assert_eq!((d.name.as_str(), d.partitions), ("described", 2));
+    let get = |k: &str| {
+        d.configs
+            .iter()
+            .find(|(name, _, _)| name == k)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        get("retention.ms"),
+        ("retention.ms".into(), "3600000".into(), true)
+    );
+    assert!(!get("segment.bytes").2, "a default");
+    assert!(matches!(
+        admin.describe_topic("nope").await,
+        Err(RillError::TopicNotFound(_))
+    ));
+    spu.stop().await;
+}
