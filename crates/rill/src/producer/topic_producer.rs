@@ -192,8 +192,22 @@ impl TopicProducer {
         key: K,
         value: V,
     ) -> Result<ProduceOutput, RillError> {
+        self.send_with_headers(key, value, &[]).await
+    }
+
+    /// Like [`Self::send`], with Kafka record headers (`name`, value).
+    pub async fn send_with_headers<K: Into<RecordKey>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+        headers: &[(&str, &[u8])],
+    ) -> Result<ProduceOutput, RillError> {
         let key = key.into();
         let value = value.as_ref();
+        let headers: Vec<(&[u8], Option<&[u8]>)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), Some(*v)))
+            .collect();
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(RillError::ProducerClosed);
@@ -204,7 +218,7 @@ impl TopicProducer {
         let record = NewRecord {
             key: key.0.as_deref(),
             value: Some(value),
-            headers: &[],
+            headers: &headers,
             timestamp,
         };
         loop {

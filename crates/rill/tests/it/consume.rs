@@ -229,3 +229,39 @@ async fn three_hundred_thousand_mixed_records_none_skipped() {
     assert_eq!(stream.try_next().await.unwrap(), None);
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn headers_travel_with_the_record() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("hdr", 1, 1, &[]).await.unwrap();
+    let producer = rill.topic_producer("hdr").await.unwrap();
+    producer
+        .send_with_headers("k", "v", &[("trace-id", b"abc"), ("empty", b"")])
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    let consumer = rill.partition_consumer("hdr", 0).await.unwrap();
+    let r = consumer
+        .stream(Offset::beginning())
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap();
+    let headers: Vec<(String, Vec<u8>)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default().to_vec()))
+        .collect();
+    assert_eq!(
+        headers,
+        vec![
+            ("trace-id".into(), b"abc".to_vec()),
+            ("empty".into(), Vec::new())
+        ]
+    );
+    spu.stop().await;
+}
