@@ -15,14 +15,18 @@ use crate::RillError;
 /// A topic as listed by the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
+    /// The topic's name.
     pub name: String,
+    /// How many partitions it has.
     pub partitions: u32,
 }
 
 /// A topic's partitions and configs, as the cluster reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDescription {
+    /// The topic's name.
     pub name: String,
+    /// How many partitions it has.
     pub partitions: u32,
     /// Every config with its value, and whether it was set on the topic
     /// (rather than a default).
@@ -82,6 +86,7 @@ impl Admin {
         }
     }
 
+    /// Deletes `topic` and all its records.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), RillError> {
         let conn = self.client.connection().await?;
         let version = conn.version::<DeleteTopicsRequest>(5)?;

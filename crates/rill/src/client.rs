@@ -123,6 +123,7 @@ impl Rill {
         })
     }
 
+    /// The `host:port` this handle connects to.
     pub fn addr(&self) -> &str {
         &self.inner.addr
     }

@@ -46,14 +46,23 @@ impl Isolation {
 /// A producer's settings; build one with [`TopicProducerConfigBuilder`].
 #[derive(Debug, Clone)]
 pub struct TopicProducerConfig {
+    /// Most uncompressed bytes in one batch.
     pub batch_size: usize,
+    /// How long a new batch waits for more records (0: send as soon as possible).
     pub linger: Duration,
+    /// Per-batch codec.
     pub compression: Compression,
+    /// At most once, or at least once with a retry policy.
     pub delivery_semantic: DeliverySemantic,
+    /// When a batch counts as acknowledged (acks 1 or acks all).
     pub isolation: Isolation,
+    /// How long the SPU may wait for the isolation level before answering.
     pub timeout: Duration,
+    /// Largest request; a record whose batch would exceed it is refused.
     pub max_request_size: usize,
+    /// Bound on bytes waiting in the producer; `send` waits while it is full.
     pub buffer_memory: usize,
+    /// Placement of keyless records (keys always follow murmur2).
     pub partitioner: Partitioner,
     /// Producer id + sequence numbers, so a retried batch is never stored
     /// twice. Only with `AtLeastOnce`; on by default there.
@@ -134,6 +143,7 @@ impl TopicProducerConfigBuilder {
         "Producer id and sequences so retries never duplicate (on with AtLeastOnce)."
     );
 
+    /// The configuration, or why the settings do not fit together.
     pub fn build(&self) -> Result<TopicProducerConfig, RillError> {
         let config = TopicProducerConfig {
             batch_size: self.batch_size.unwrap_or(16 * 1024),

@@ -33,18 +33,22 @@ pub enum Offset {
 }
 
 impl Offset {
+    /// The first record still stored.
     pub fn beginning() -> Self {
         Offset::Beginning
     }
+    /// Only records produced from now on.
     pub fn end() -> Self {
         Offset::End
     }
+    /// From this offset; negative offsets are refused.
     pub fn absolute(offset: i64) -> Result<Self, RillError> {
         if offset < 0 {
             return Err(RillError::Config(format!("offset {offset} is negative")));
         }
         Ok(Offset::Absolute(offset))
     }
+    /// `n` records before the end (clamped to the beginning).
     pub fn from_end(n: i64) -> Self {
         Offset::FromEnd(n.max(0))
     }
@@ -57,6 +61,7 @@ pub struct ConsumerConfig {
     pub max_bytes: i32,
     /// How long the SPU may hold a fetch open waiting for new records.
     pub max_wait: Duration,
+    /// How records are read: acks-1 data, or only committed data.
     pub isolation: Isolation,
 }
 
@@ -73,11 +78,17 @@ impl Default for ConsumerConfig {
 /// One record read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
+    /// The partition it came from.
     pub partition: u32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Milliseconds since the epoch (create or log-append time).
     pub timestamp: i64,
+    /// The key, if any.
     pub key: Option<Bytes>,
+    /// The value.
     pub value: Bytes,
+    /// Headers: name and value (a value may be null).
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 

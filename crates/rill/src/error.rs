@@ -4,34 +4,62 @@ use std::time::Duration;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RillError {
-    /// No SPU answered, or the connection broke.
+    /// No SPU answered at the address.
     #[error("no SPU answers at {addr}: {reason} (start one with `rill cluster start`)")]
-    Connect { addr: String, reason: String },
+    Connect {
+        /// The `host:port` tried.
+        addr: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// An established connection broke; the request may or may not have
+    /// been served (retriable).
     #[error("connection to {addr} lost: {reason}")]
-    Transport { addr: String, reason: String },
+    Transport {
+        /// The SPU's `host:port`.
+        addr: String,
+        /// What broke.
+        reason: String,
+    },
     /// The SPU answered with a Kafka error code.
     #[error("{what} failed with Kafka error {code} ({name}){}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Broker {
+        /// The operation.
         what: String,
+        /// The Kafka error code.
         code: i16,
+        /// Kafka's name for the code.
         name: &'static str,
+        /// The SPU's message, if it gave one.
         message: Option<String>,
     },
+    /// The SPU does not speak a version of this API the client can use.
     #[error("the SPU does not support {api}")]
-    Unsupported { api: String },
+    Unsupported {
+        /// The API's name.
+        api: String,
+    },
+    /// A setting is out of range or contradicts another.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The record's batch would exceed `max_request_size`; nothing was sent.
     #[error("record of {size} bytes exceeds max_request_size of {max_request_size} bytes")]
     RecordTooLarge {
+        /// Bytes of the record as a batch of its own.
         size: usize,
+        /// The producer's `max_request_size`.
         max_request_size: usize,
     },
+    /// No answer within the time allowed (retriable).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The topic does not exist.
     #[error("topic {0:?} not found")]
     TopicNotFound(String),
+    /// The producer was closed before the record's batch was answered.
     #[error("the producer was closed")]
     ProducerClosed,
+    /// The SPU's answer could not be decoded.
     #[error("malformed data from the SPU: {0}")]
     Protocol(String),
 }

@@ -18,6 +18,8 @@
 //! ([`producer::Partitioner`]); retries follow [`RetryPolicy`]. The crate
 //! depends only on the sans-IO protocol crate, never on the server.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod client;
 mod config;

@@ -24,6 +24,7 @@ pub struct AccumulatorConfig {
     pub linger: Duration,
     /// A record whose batch would exceed this is refused.
     pub max_request_size_bytes: usize,
+    /// Codec for every batch.
     pub compression: Compression,
     /// Bound on uncompressed bytes held for unsent and unanswered batches.
     pub buffer_memory_bytes: usize,
@@ -39,17 +40,23 @@ pub enum PushError {
     #[error(
         "record of {size} bytes (as a batch) exceeds max_request_size of {max_request_size} bytes"
     )]
+    /// The record's batch would exceed `max_request_size`.
     RecordTooLarge {
+        /// Bytes of the record as a batch of its own.
         size: usize,
+        /// The configured limit.
         max_request_size: usize,
     },
     /// `buffer_memory` is full: wait for answers to free it, then retry.
     #[error("producer buffer full: {buffered} of {buffer_memory} bytes in use")]
     BufferFull {
+        /// Bytes held now.
         buffered: usize,
+        /// The configured bound.
         buffer_memory: usize,
     },
     #[error(transparent)]
+    /// The record could not be encoded.
     Batch(#[from] BatchError),
 }
 
@@ -65,6 +72,7 @@ pub struct Pushed {
 /// A closed batch, encoded and ready to send.
 #[derive(Debug)]
 pub struct ReadyBatch<T> {
+    /// The partition the batch is for.
     pub partition: u32,
     /// The encoded (and compressed) record batch.
     pub bytes: Vec<u8>,
@@ -108,6 +116,7 @@ pub struct Accumulator<T> {
 }
 
 impl<T> Accumulator<T> {
+    /// An empty accumulator.
     pub fn new(config: AccumulatorConfig) -> Self {
         Self {
             config,

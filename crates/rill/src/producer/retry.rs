@@ -19,10 +19,15 @@ pub enum RetryStrategy {
 /// attempts within `timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Most retries after the first attempt.
     pub max_retries: usize,
+    /// The first delay.
     pub initial_delay: Duration,
+    /// No delay is longer than this.
     pub max_delay: Duration,
+    /// All attempts together end within this.
     pub timeout: Duration,
+    /// How delays grow.
     pub strategy: RetryStrategy,
 }
 

@@ -44,7 +44,9 @@ const PRODUCE_VERSION: i16 = 9;
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordMetadata {
+    /// The partition the record went to.
     pub partition: u32,
+    /// Its offset there (-1 when the SPU did not say, as with acks 0).
     pub offset: i64,
 }
 
@@ -58,6 +60,11 @@ pub struct ProduceOutput {
 }
 
 impl ProduceOutput {
+    /// Waits for the record's batch to be answered: its place, or the error
+    /// that ended it. Under `AtLeastOnce` that is after any retries; under
+    /// `AtMostOnce` it is the single attempt's answer. "Answered" means at the
+    /// producer's isolation: the leader has it (`ReadUncommitted`) or every
+    /// in-sync replica has it (`ReadCommitted`).
     pub async fn wait(self) -> Result<RecordMetadata, RillError> {
         self.rx.await.map_err(|_| RillError::ProducerClosed)?
     }
@@ -68,6 +75,7 @@ impl ProduceOutput {
 pub struct RecordKey(Option<Vec<u8>>);
 
 impl RecordKey {
+    /// No key: the partitioner places the record.
     pub const NULL: RecordKey = RecordKey(None);
 }
 
@@ -181,6 +189,7 @@ impl TopicProducer {
         Ok(Self { inner })
     }
 
+    /// The topic this producer writes to.
     pub fn topic(&self) -> &str {
         &self.inner.topic
     }
