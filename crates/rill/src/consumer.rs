@@ -386,3 +386,69 @@ impl MultiPartitionStream {
         Ok(())
     }
 }
+
+/// A [`futures_core::Stream`] of records over a [`ConsumerStream`], from
+/// [`ConsumerStream::into_stream`]. It never ends by itself; an error is
+/// yielded once and the stream goes on from where it was.
+pub struct RecordStream {
+    idle: Option<ConsumerStream>,
+    #[allow(clippy::type_complexity)]
+    pending: Option<
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = (Result<ConsumerRecord, RillError>, ConsumerStream),
+                    > + Send,
+            >,
+        >,
+    >,
+}
+
+impl std::fmt::Debug for RecordStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStream")
+            .field("waiting", &self.pending.is_some())
+            .finish()
+    }
+}
+
+impl ConsumerStream {
+    /// This stream as a `futures_core::Stream` of records.
+    pub fn into_stream(self) -> RecordStream {
+        RecordStream {
+            idle: Some(self),
+            pending: None,
+        }
+    }
+}
+
+impl futures_core::Stream for RecordStream {
+    type Item = Result<ConsumerRecord, RillError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.pending.is_none() {
+            let Some(mut stream) = this.idle.take() else {
+                return std::task::Poll::Ready(None);
+            };
+            this.pending = Some(Box::pin(async move {
+                let r = stream.next().await;
+                (r, stream)
+            }));
+        }
+        let Some(fut) = this.pending.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match fut.as_mut().poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready((item, stream)) => {
+                this.pending = None;
+                this.idle = Some(stream);
+                std::task::Poll::Ready(Some(item))
+            }
+        }
+    }
+}

@@ -32,7 +32,8 @@ pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
 pub use consumer::{
-    ConsumerConfig, ConsumerRecord, ConsumerStream, MultiPartitionStream, Offset, PartitionConsumer,
+    ConsumerConfig, ConsumerRecord, ConsumerStream, MultiPartitionStream, Offset,
+    PartitionConsumer, RecordStream,
 };
 pub use error::{error_name, is_retriable, RillError};
 pub use producer::{

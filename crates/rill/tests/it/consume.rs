@@ -265,3 +265,36 @@ async fn headers_travel_with_the_record() {
     );
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn consumers_are_futures_streams() {
+    use futures_core::Stream;
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("streamed", 1, 1, &[])
+        .await
+        .unwrap();
+    let producer = rill.topic_producer("streamed").await.unwrap();
+    for i in 0..20 {
+        producer
+            .send(RecordKey::NULL, format!("{i}"))
+            .await
+            .unwrap();
+    }
+    producer.flush().await.unwrap();
+    let consumer = rill.partition_consumer("streamed", 0).await.unwrap();
+    let mut stream = consumer
+        .stream(Offset::beginning())
+        .await
+        .unwrap()
+        .into_stream();
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let item = std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await;
+        let r = item.expect("the stream does not end").unwrap();
+        got.push(String::from_utf8(r.value.to_vec()).unwrap());
+    }
+    assert_eq!(got, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    spu.stop().await;
+}
