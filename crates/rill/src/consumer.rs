@@ -196,46 +196,76 @@ impl ConsumerStream {
 
     async fn fetch(&mut self) -> Result<(), RillError> {
         let c = &self.consumer;
-        let conn = c.client.connection().await?;
-        let version = conn.version::<FetchRequest>(12)?;
-        let isolation = match c.config.isolation {
-            Isolation::ReadUncommitted => 0,
-            Isolation::ReadCommitted => 1,
+        let mut positions = [(c.partition, self.next_offset)];
+        let watermarks = fetch_round(
+            &c.client,
+            &c.topic,
+            &c.config,
+            &mut positions,
+            &mut self.buffer,
+        )
+        .await?;
+        self.next_offset = positions[0].1;
+        if let Some(&(_, hw)) = watermarks.first() {
+            self.high_watermark = hw;
+        }
+        Ok(())
+    }
+}
+
+/// One Fetch for `positions` (`(partition, next offset)`): decodes what
+/// comes back into `out`, moves each position on, and returns each
+/// partition's high watermark.
+async fn fetch_round(
+    client: &ClientInner,
+    topic: &str,
+    config: &ConsumerConfig,
+    positions: &mut [(u32, i64)],
+    out: &mut VecDeque<ConsumerRecord>,
+) -> Result<Vec<(u32, i64)>, RillError> {
+    let conn = client.connection().await?;
+    let version = conn.version::<FetchRequest>(12)?;
+    let isolation = match config.isolation {
+        Isolation::ReadUncommitted => 0,
+        Isolation::ReadCommitted => 1,
+    };
+    let partitions = positions
+        .iter()
+        .map(|&(p, offset)| {
+            FetchPartition::default()
+                .with_partition(p as i32)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(config.max_bytes)
+        })
+        .collect();
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(config.max_wait.as_millis() as i32)
+        .with_min_bytes(1)
+        .with_max_bytes(config.max_bytes)
+        .with_isolation_level(isolation)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(partitions)]);
+    let resp = conn.send(req, version).await?;
+    let mut watermarks = Vec::with_capacity(positions.len());
+    for p in resp.responses.iter().flat_map(|t| &t.partitions) {
+        let partition = p.partition_index as u32;
+        let Some(pos) = positions.iter_mut().find(|(q, _)| *q == partition) else {
+            continue;
         };
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(c.config.max_wait.as_millis() as i32)
-            .with_min_bytes(1)
-            .with_max_bytes(c.config.max_bytes)
-            .with_isolation_level(isolation)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(&c.topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(c.partition as i32)
-                    .with_fetch_offset(self.next_offset)
-                    .with_partition_max_bytes(c.config.max_bytes)])]);
-        let resp = conn.send(req, version).await?;
-        let p = resp
-            .responses
-            .first()
-            .and_then(|t| t.partitions.first())
-            .ok_or_else(|| RillError::Protocol("Fetch answer is empty".into()))?;
         if p.error_code != 0 {
             return Err(RillError::broker(
-                format!(
-                    "fetching {}-{} at {}",
-                    c.topic, c.partition, self.next_offset
-                ),
+                format!("fetching {topic}-{partition} at {}", pos.1),
                 p.error_code,
                 None,
             ));
         }
-        self.high_watermark = p.high_watermark;
         let records = p.records.clone().unwrap_or_default();
-        self.next_offset =
-            decode_records(&records, c.partition, self.next_offset, &mut self.buffer)?;
-        Ok(())
+        pos.1 = decode_records(&records, partition, pos.1, out)?;
+        watermarks.push((partition, p.high_watermark));
     }
+    Ok(watermarks)
 }
 
 /// Decodes fetched batches into `out`, skipping records before `from`;
@@ -340,49 +370,14 @@ impl MultiPartitionStream {
     }
 
     async fn fetch(&mut self) -> Result<(), RillError> {
-        let conn = self.client.connection().await?;
-        let version = conn.version::<FetchRequest>(12)?;
-        let isolation = match self.config.isolation {
-            Isolation::ReadUncommitted => 0,
-            Isolation::ReadCommitted => 1,
-        };
-        let partitions = self
-            .positions
-            .iter()
-            .map(|&(p, offset)| {
-                FetchPartition::default()
-                    .with_partition(p as i32)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(self.config.max_bytes)
-            })
-            .collect();
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(self.config.max_wait.as_millis() as i32)
-            .with_min_bytes(1)
-            .with_max_bytes(self.config.max_bytes)
-            .with_isolation_level(isolation)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(&self.topic))
-                .with_partitions(partitions)]);
-        let resp = conn.send(req, version).await?;
-        for t in &resp.responses {
-            for p in &t.partitions {
-                let partition = p.partition_index as u32;
-                let Some(pos) = self.positions.iter_mut().find(|(q, _)| *q == partition) else {
-                    continue;
-                };
-                if p.error_code != 0 {
-                    return Err(RillError::broker(
-                        format!("fetching {}-{partition} at {}", self.topic, pos.1),
-                        p.error_code,
-                        None,
-                    ));
-                }
-                let records = p.records.clone().unwrap_or_default();
-                pos.1 = decode_records(&records, partition, pos.1, &mut self.buffer)?;
-            }
-        }
+        fetch_round(
+            &self.client,
+            &self.topic,
+            &self.config,
+            &mut self.positions,
+            &mut self.buffer,
+        )
+        .await?;
         Ok(())
     }
 }
