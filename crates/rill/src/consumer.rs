@@ -148,68 +148,45 @@ impl PartitionConsumer {
             }
         };
         Ok(ConsumerStream {
-            consumer: self.clone(),
-            next_offset: start,
-            buffer: VecDeque::new(),
-            high_watermark: -1,
+            inner: MultiPartitionStream {
+                client: self.client.clone(),
+                topic: self.topic.clone(),
+                config: self.config.clone(),
+                positions: vec![(self.partition, start)],
+                buffer: VecDeque::new(),
+                high_watermarks: Vec::new(),
+            },
         })
     }
 }
 
 /// Records of one partition in offset order; see [`PartitionConsumer::stream`].
+/// A [`MultiPartitionStream`] of one partition.
 #[derive(Debug)]
 pub struct ConsumerStream {
-    consumer: PartitionConsumer,
-    next_offset: i64,
-    buffer: VecDeque<ConsumerRecord>,
-    high_watermark: i64,
+    inner: MultiPartitionStream,
 }
 
 impl ConsumerStream {
     /// The offset of the next record this stream will return.
     pub fn next_offset(&self) -> i64 {
-        self.buffer.front().map_or(self.next_offset, |r| r.offset)
+        let fetch_from = self.inner.positions.first().map_or(0, |p| p.1);
+        self.inner.buffer.front().map_or(fetch_from, |r| r.offset)
     }
 
     /// The partition's high watermark at the last fetch (-1 before any).
     pub fn high_watermark(&self) -> i64 {
-        self.high_watermark
+        self.inner.high_watermarks.first().map_or(-1, |w| w.1)
     }
 
     /// The next record, waiting for one if the partition has no more yet.
     pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
-        loop {
-            if let Some(r) = self.buffer.pop_front() {
-                return Ok(r);
-            }
-            self.fetch().await?;
-        }
+        self.inner.next().await
     }
 
     /// The next record if one arrives within the SPU's long-poll wait.
     pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
-        if self.buffer.is_empty() {
-            self.fetch().await?;
-        }
-        Ok(self.buffer.pop_front())
-    }
-
-    async fn fetch(&mut self) -> Result<(), RillError> {
-        let c = &self.consumer;
-        let mut positions = [(c.partition, self.next_offset)];
-        let watermarks = fetch_round(
-            &c.client,
-            &c.topic,
-            &c.config,
-            &mut positions,
-            &mut self.buffer,
-        )
-        .await?;
-        self.next_offset = positions[0].1;
-        if let Some(&(_, hw)) = watermarks.first() {
-            self.high_watermark = hw;
-        }
-        Ok(())
+        self.inner.try_next().await
     }
 }
 
@@ -322,6 +299,8 @@ pub struct MultiPartitionStream {
     /// `(partition, next offset)`.
     positions: Vec<(u32, i64)>,
     buffer: VecDeque<ConsumerRecord>,
+    /// `(partition, high watermark)` from the last fetch.
+    high_watermarks: Vec<(u32, i64)>,
 }
 
 impl MultiPartitionStream {
@@ -348,6 +327,7 @@ impl MultiPartitionStream {
             config,
             positions,
             buffer: VecDeque::new(),
+            high_watermarks: Vec::new(),
         })
     }
 
@@ -370,7 +350,7 @@ impl MultiPartitionStream {
     }
 
     async fn fetch(&mut self) -> Result<(), RillError> {
-        fetch_round(
+        self.high_watermarks = fetch_round(
             &self.client,
             &self.topic,
             &self.config,
