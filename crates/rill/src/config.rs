@@ -65,7 +65,8 @@ pub struct TopicProducerConfig {
     /// Placement of keyless records (keys always follow murmur2).
     pub partitioner: Partitioner,
     /// Producer id + sequence numbers, so a retried batch is never stored
-    /// twice. Only with `AtLeastOnce`; on by default there.
+    /// twice and up to 5 batches per partition may be in flight with order
+    /// kept. Only with `AtLeastOnce`; on by default there.
     pub idempotent: bool,
 }
 

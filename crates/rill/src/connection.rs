@@ -31,7 +31,7 @@ pub(crate) struct Connection {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>>,
     next_cid: AtomicI32,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     closed: Arc<AtomicBool>,
     /// The SPU's highest version of each API key.
     versions: HashMap<i16, (i16, i16)>,
@@ -57,7 +57,7 @@ impl Connection {
             writer: tokio::sync::Mutex::new(writer),
             waiting: waiting.clone(),
             next_cid: AtomicI32::new(1),
-            slots: Semaphore::new(MAX_IN_FLIGHT_REQUESTS),
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT_REQUESTS)),
             closed: closed.clone(),
             versions: HashMap::new(),
         };
@@ -155,9 +155,22 @@ impl Connection {
 
     /// Sends a request and waits for its answer.
     pub async fn send<R: Request>(&self, req: R, version: i16) -> Result<R::Response, RillError> {
-        let _slot = self
+        self.start(req, version).await?.answer().await
+    }
+
+    /// Writes a request and returns at once; the answer comes from
+    /// [`PendingAnswer::answer`]. Requests started one after another from
+    /// one task reach the SPU in that order, which the producer relies on to
+    /// pipeline a partition's batches.
+    pub async fn start<R: Request>(
+        &self,
+        req: R,
+        version: i16,
+    ) -> Result<PendingAnswer<R>, RillError> {
+        let slot = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| self.lost("closed"))?;
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
@@ -178,15 +191,13 @@ impl Connection {
                 .await
                 .map_err(|e| self.lost(&e.to_string()))?;
         }
-        let mut body = rx.await.map_err(|_| self.lost("reader stopped"))??;
-        let header_version = if R::KEY == ApiKey::ApiVersions as i16 {
-            0
-        } else {
-            R::Response::header_version(version)
-        };
-        ResponseHeader::decode(&mut body, header_version)
-            .map_err(|e| RillError::Protocol(e.to_string()))?;
-        R::Response::decode(&mut body, version).map_err(|e| RillError::Protocol(e.to_string()))
+        Ok(PendingAnswer {
+            rx,
+            version,
+            addr: self.addr.clone(),
+            _slot: slot,
+            _request: std::marker::PhantomData,
+        })
     }
 
     fn lost(&self, reason: &str) -> RillError {
@@ -194,5 +205,35 @@ impl Connection {
             addr: self.addr.clone(),
             reason: reason.to_owned(),
         }
+    }
+}
+
+/// A request written to the SPU whose answer has not been read yet. It holds
+/// one of the connection's in-flight slots until dropped.
+#[derive(Debug)]
+pub(crate) struct PendingAnswer<R: Request> {
+    rx: oneshot::Receiver<Result<Bytes, RillError>>,
+    version: i16,
+    addr: String,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Request> PendingAnswer<R> {
+    /// Waits for the answer and decodes it.
+    pub async fn answer(self) -> Result<R::Response, RillError> {
+        let lost = |reason: &str| RillError::Transport {
+            addr: self.addr.clone(),
+            reason: reason.to_owned(),
+        };
+        let mut body = self.rx.await.map_err(|_| lost("reader stopped"))??;
+        let header_version = if R::KEY == ApiKey::ApiVersions as i16 {
+            0
+        } else {
+            R::Response::header_version(self.version)
+        };
+        ResponseHeader::decode(&mut body, header_version)
+            .map_err(|e| RillError::Protocol(e.to_string()))?;
+        R::Response::decode(&mut body, self.version).map_err(|e| RillError::Protocol(e.to_string()))
     }
 }

@@ -129,3 +129,40 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) -> Result<(), BatchEr
     slot.copy_from_slice(&base_offset.to_be_bytes());
     Ok(())
 }
+
+/// Rewrites the producer id, epoch and base sequence of the whole batch in
+/// `batch` and recomputes its CRC (which covers them). A producer uses it to
+/// send a batch again under a new producer id after its sequence broke.
+pub fn set_producer(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<(), BatchError> {
+    // Offsets of the fields in the fixed header (see `BatchHeader::parse`).
+    const PRODUCER_ID_AT: usize = 43;
+    const CRC_AT: usize = 17;
+    let available = batch.len();
+    let truncated = || {
+        BatchError::Truncated(DecodeError::UnexpectedEnd {
+            needed: HEADER_BYTES,
+            available,
+        })
+    };
+    let header = BatchHeader::parse(batch)?;
+    let total = header.total_bytes().ok_or_else(truncated)?;
+    let fields = batch
+        .get_mut(PRODUCER_ID_AT..PRODUCER_ID_AT + 14)
+        .ok_or_else(truncated)?;
+    let mut new_fields = Vec::with_capacity(14);
+    new_fields.extend_from_slice(&producer_id.to_be_bytes());
+    new_fields.extend_from_slice(&producer_epoch.to_be_bytes());
+    new_fields.extend_from_slice(&base_sequence.to_be_bytes());
+    fields.copy_from_slice(&new_fields);
+    let crc = crc32c::crc32c(batch.get(super::CRC_START..total).ok_or_else(truncated)?);
+    batch
+        .get_mut(CRC_AT..CRC_AT + 4)
+        .ok_or_else(truncated)?
+        .copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}

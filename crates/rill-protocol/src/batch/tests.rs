@@ -265,3 +265,33 @@ fn a_record_whose_fields_overrun_it_is_refused_even_with_a_good_crc() {
         );
     }
 }
+
+#[test]
+fn set_producer_restamps_and_keeps_the_batch_valid() {
+    let mut b = RecordBatchBuilder::new(Compression::Lz4).producer(42, 3, 7);
+    for i in 0..20u8 {
+        b.push(&NewRecord {
+            key: None,
+            value: Some(&[i; 50]),
+            headers: &[],
+            timestamp: 1000,
+        })
+        .unwrap();
+    }
+    let mut bytes = b.build().unwrap();
+    set_producer(&mut bytes, 99, 0, 1234).unwrap();
+    let h = BatchHeader::parse(&bytes).unwrap();
+    assert_eq!(
+        (h.producer_id, h.producer_epoch, h.base_sequence),
+        (99, 0, 1234)
+    );
+    validate_batch(&bytes, &ValidationLimits::default()).unwrap();
+    let set = RecordBatch::new(&bytes)
+        .unwrap()
+        .records(usize::MAX)
+        .unwrap();
+    let values: Vec<_> = set.iter().map(|r| r.unwrap().value.unwrap()[0]).collect();
+    assert_eq!(values, (0..20).collect::<Vec<u8>>());
+    // A cut batch is refused, not half rewritten.
+    assert!(set_producer(&mut bytes[..40], 1, 1, 1).is_err());
+}

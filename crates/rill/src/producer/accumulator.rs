@@ -95,6 +95,9 @@ struct PartitionQueue<T> {
     closed: VecDeque<OpenBatch<T>>,
     /// The base sequence of the next batch handed out (idempotence).
     next_sequence: i32,
+    /// The producer id and epoch this partition's batches carry, once its
+    /// sequences were restarted under a new id (see `restart_sequences`).
+    producer: Option<(i64, i16)>,
 }
 
 impl<T> Default for PartitionQueue<T> {
@@ -103,6 +106,7 @@ impl<T> Default for PartitionQueue<T> {
             open: None,
             closed: VecDeque::new(),
             next_sequence: 0,
+            producer: None,
         }
     }
 }
@@ -251,7 +255,7 @@ impl<T> Accumulator<T> {
                 };
                 slots -= 1;
                 let reserved_bytes = batch.builder.uncompressed_bytes() - HEADER_BYTES;
-                if let Some((producer_id, epoch)) = self.config.idempotent_producer {
+                if let Some((producer_id, epoch)) = q.producer.or(self.config.idempotent_producer) {
                     // Sequences are given in the order batches leave, which
                     // is offset order: the SPU checks they run on.
                     let seq = q.next_sequence;
@@ -284,6 +288,16 @@ impl<T> Accumulator<T> {
             }
         }
         earliest
+    }
+
+    /// Makes `partition`'s next batch carry `producer` (id, epoch) and base
+    /// sequence `next_sequence`, and later ones run on from there. After a
+    /// batch failed for good its sequence number is a gap the SPU would
+    /// refuse forever; a fresh producer id starts a clean run.
+    pub fn restart_sequences(&mut self, partition: u32, producer: (i64, i16), next_sequence: i32) {
+        let q = self.queue(partition);
+        q.producer = Some(producer);
+        q.next_sequence = next_sequence;
     }
 
     /// Gives back the buffer memory of an answered (or failed) batch.
@@ -535,5 +549,26 @@ mod tests {
             let header = rill_protocol::BatchHeader::parse(&out[0].bytes).unwrap();
             assert_eq!(header.compression().unwrap(), codec);
         }
+    }
+
+    #[test]
+    fn restarted_sequences_carry_the_new_producer_id() {
+        let mut cfg = config(10, 0);
+        cfg.idempotent_producer = Some((7, 0));
+        let mut acc = Accumulator::new(cfg);
+        let t0 = Instant::now();
+        for i in 0..3u32 {
+            acc.push(0, &rec(b"0123456789"), i, t0).unwrap();
+        }
+        let first = acc.ready(t0, all).unwrap();
+        assert_eq!(first.len(), 3);
+        acc.restart_sequences(0, (8, 0), 2);
+        acc.push(0, &rec(b"0123456789"), 9, t0).unwrap();
+        let next = acc.ready(t0, all).unwrap();
+        let h = rill_protocol::BatchHeader::parse(&next[0].bytes).unwrap();
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (8, 0, 2)
+        );
     }
 }

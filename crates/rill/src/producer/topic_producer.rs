@@ -1,30 +1,33 @@
-//! The async producer: `send` feeds the accumulator, one sender task sleeps
-//! until a batch is due, sends it, and completes each record's output.
+//! The async producer: `send` feeds the accumulator; one sender task sleeps
+//! until a batch is due and hands it to its partition's lane (`lane.rs`),
+//! which sends it, retries it and completes each record's output.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rill_protocol::NewRecord;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::{Accumulator, AccumulatorConfig, PartitionPicker, PushError, ReadyBatch};
+use super::lane::{self, Flight};
+use super::{Accumulator, AccumulatorConfig, PartitionPicker, PushError};
 use crate::client::ClientInner;
 use crate::config::{DeliverySemantic, TopicProducerConfig};
 use crate::RillError;
 
-/// Requests in flight per partition. At least once keeps one so a retried
-/// batch cannot overtake a later one (no idempotence yet); at most once
-/// pipelines.
-const AT_LEAST_ONCE_IN_FLIGHT: u32 = 1;
-const AT_MOST_ONCE_IN_FLIGHT: u32 = 5;
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+/// Requests in flight per partition when sequence numbers keep order (an
+/// idempotent producer) or order under retry does not matter (at most once).
+const PIPELINED_IN_FLIGHT: u32 = 5;
+/// At least once without idempotence keeps one request in flight per
+/// partition: a retried batch must not overtake a later one.
+const ORDERED_IN_FLIGHT: u32 = 1;
+/// How old the partition count may grow before `send` asks for it again
+/// (Kafka's `metadata.max.age.ms` is 5 minutes; a topic re-created with more
+/// partitions is seen sooner here).
+const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// A producer id and epoch from the SPU, for idempotent sends.
-async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError> {
+pub(super) async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError> {
     use kafka_protocol::messages::InitProducerIdRequest;
     let conn = client.connection().await?;
     let version = conn.version::<InitProducerIdRequest>(4)?;
@@ -38,9 +41,6 @@ async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError>
     }
 }
 
-/// Produce version the client speaks at most.
-const PRODUCE_VERSION: i16 = 9;
-
 /// Where a record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordMetadata {
@@ -50,7 +50,7 @@ pub struct RecordMetadata {
     pub offset: i64,
 }
 
-type Completion = oneshot::Sender<Result<RecordMetadata, RillError>>;
+pub(super) type Completion = oneshot::Sender<Result<RecordMetadata, RillError>>;
 
 /// What `send` returns at once; `wait` gives the record's place once its
 /// batch is acknowledged, or the error that ended it.
@@ -106,11 +106,14 @@ impl<K: Into<RecordKey>> From<Option<K>> for RecordKey {
 }
 
 #[derive(Debug)]
-struct State {
-    acc: Accumulator<Completion>,
+pub(super) struct State {
+    pub(super) acc: Accumulator<Completion>,
     picker: PartitionPicker,
+    /// Batches handed to each partition's lane and not yet completed.
     in_flight: Vec<u32>,
     flush_waiters: Vec<oneshot::Sender<()>>,
+    /// When the partition count was last asked for.
+    metadata_at: Instant,
 }
 
 impl State {
@@ -120,27 +123,86 @@ impl State {
 }
 
 #[derive(Debug)]
-struct Inner {
-    client: Arc<ClientInner>,
-    topic: String,
-    partitions: u32,
-    config: TopicProducerConfig,
+pub(super) struct Inner {
+    pub(super) client: Arc<ClientInner>,
+    pub(super) topic: String,
+    /// The topic's partition count as last seen.
+    partitions: AtomicU32,
+    pub(super) config: TopicProducerConfig,
     state: Mutex<State>,
     wake: Notify,
     space: Notify,
     closed: AtomicBool,
+    /// A metadata refresh is under way.
+    refreshing: AtomicBool,
+    /// The partition count may be wrong (an answer said so, or the last
+    /// refresh failed): the next `send` asks again.
+    metadata_stale: AtomicBool,
 }
 
 impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn max_in_flight(&self) -> u32 {
+    pub(super) fn max_in_flight(&self) -> u32 {
         match self.config.delivery_semantic {
-            DeliverySemantic::AtMostOnce => AT_MOST_ONCE_IN_FLIGHT,
-            DeliverySemantic::AtLeastOnce(_) => AT_LEAST_ONCE_IN_FLIGHT,
+            DeliverySemantic::AtMostOnce => PIPELINED_IN_FLIGHT,
+            DeliverySemantic::AtLeastOnce(_) if self.config.idempotent => PIPELINED_IN_FLIGHT,
+            DeliverySemantic::AtLeastOnce(_) => ORDERED_IN_FLIGHT,
         }
+    }
+
+    /// A lane finished a batch: frees its memory and slot, wakes whoever
+    /// waits for space, for a slot, or for the producer to drain.
+    pub(super) fn batch_done(&self, partition: u32, reserved_bytes: usize) {
+        let waiters = {
+            let mut st = self.state();
+            st.acc.release(reserved_bytes);
+            if let Some(n) = st.in_flight.get_mut(partition as usize) {
+                *n = n.saturating_sub(1);
+            }
+            if st.idle() {
+                std::mem::take(&mut st.flush_waiters)
+            } else {
+                Vec::new()
+            }
+        };
+        for w in waiters {
+            let _ = w.send(());
+        }
+        self.space.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Asks the SPU for the topic's partition count in the background (one
+    /// request at a time), after `NOT_LEADER_OR_FOLLOWER`, an unknown
+    /// partition, or when the count grew old.
+    pub(super) fn refresh_metadata_soon(self: &Arc<Self>) {
+        self.metadata_stale.store(true, Ordering::Release);
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            match inner.client.partitions(&inner.topic).await {
+                Ok(count) if count > 0 => {
+                    let mut st = inner.state();
+                    if st.in_flight.len() < count as usize {
+                        st.in_flight.resize(count as usize, 0);
+                    }
+                    st.metadata_at = Instant::now();
+                    inner.metadata_stale.store(false, Ordering::Release);
+                    let old = inner.partitions.swap(count, Ordering::AcqRel);
+                    if old != count {
+                        tracing::info!(topic = %inner.topic, old, new = count, "partition count changed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
+            }
+            inner.refreshing.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -173,17 +235,20 @@ impl TopicProducer {
         let inner = Arc::new(Inner {
             client,
             topic,
-            partitions: partitions.max(1),
+            partitions: AtomicU32::new(partitions.max(1)),
             config,
             state: Mutex::new(State {
                 acc,
                 picker: PartitionPicker::default(),
                 in_flight: vec![0; partitions.max(1) as usize],
                 flush_waiters: Vec::new(),
+                metadata_at: Instant::now(),
             }),
             wake: Notify::new(),
             space: Notify::new(),
             closed: AtomicBool::new(false),
+            refreshing: AtomicBool::new(false),
+            metadata_stale: AtomicBool::new(false),
         });
         tokio::spawn(sender(inner.clone()));
         Ok(Self { inner })
@@ -192,6 +257,14 @@ impl TopicProducer {
     /// The topic this producer writes to.
     pub fn topic(&self) -> &str {
         &self.inner.topic
+    }
+
+    /// The topic's partition count as the producer last learned it. It is
+    /// asked for again after `NOT_LEADER_OR_FOLLOWER` or an unknown
+    /// partition, and once it is a minute old, so a topic re-created with
+    /// more partitions is used in full.
+    pub fn partition_count(&self) -> u32 {
+        self.inner.partitions.load(Ordering::Acquire)
     }
 
     /// Queues a record and returns at once; it awaits only while
@@ -239,19 +312,24 @@ impl TopicProducer {
             let (tx, rx) = oneshot::channel();
             {
                 let mut st = inner.state();
-                let partition = st.picker.pick(
-                    &inner.config.partitioner,
-                    record.key,
-                    value,
-                    inner.partitions,
-                );
-                match st.acc.push(partition, &record, tx, Instant::now()) {
+                let partitions = inner.partitions.load(Ordering::Acquire);
+                let now = Instant::now();
+                if now.saturating_duration_since(st.metadata_at) > METADATA_MAX_AGE
+                    || inner.metadata_stale.load(Ordering::Acquire)
+                {
+                    st.metadata_at = now;
+                    self.inner.refresh_metadata_soon();
+                }
+                let partition =
+                    st.picker
+                        .pick(&inner.config.partitioner, record.key, value, partitions);
+                match st.acc.push(partition, &record, tx, now) {
                     Ok(pushed) => {
                         if pushed.batch_closed {
                             st.picker.batch_closed(
                                 &inner.config.partitioner,
                                 partition,
-                                inner.partitions,
+                                partitions,
                             );
                         }
                         drop(st);
@@ -320,6 +398,7 @@ impl TopicProducer {
 
 async fn sender(inner: Arc<Inner>) {
     let max_in_flight = inner.max_in_flight();
+    let mut lanes: Vec<Option<mpsc::UnboundedSender<Flight>>> = Vec::new();
     // Set when batches are due but their partitions are all busy: then only
     // an answer (or a new batch) can change anything, and each wakes us.
     let mut stalled = false;
@@ -340,7 +419,7 @@ async fn sender(inner: Arc<Inner>) {
             }
             None => wake.await,
         }
-        let batches = {
+        {
             let mut st = inner.state();
             let in_flight = st.in_flight.clone();
             let ready = st.acc.ready(Instant::now(), |p| {
@@ -350,120 +429,37 @@ async fn sender(inner: Arc<Inner>) {
             });
             match ready {
                 Ok(batches) => {
-                    for b in &batches {
-                        if let Some(n) = st.in_flight.get_mut(b.partition as usize) {
+                    // Handed over under the lock: a lane renumbering its
+                    // sequences sees every batch stamped before it.
+                    for batch in batches {
+                        let partition = batch.partition;
+                        if let Some(n) = st.in_flight.get_mut(partition as usize) {
                             *n += 1;
                         }
+                        let i = partition as usize;
+                        if lanes.len() <= i {
+                            lanes.resize_with(i + 1, || None);
+                        }
+                        let lane = lanes[i].get_or_insert_with(|| {
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            tokio::spawn(lane::run(inner.clone(), partition, rx));
+                            tx
+                        });
+                        // The lane holds at most `max_in_flight` batches (the
+                        // allowance above), so this channel stays bounded.
+                        let _ = lane.send(Flight::new(batch, inner.config.delivery_semantic));
                     }
-                    batches
+                    stalled = st.acc.next_deadline().is_some_and(|d| d <= Instant::now());
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "could not encode a batch");
-                    Vec::new()
+                    stalled = false;
                 }
             }
-        };
-        stalled = batches.is_empty()
-            && inner
-                .state()
-                .acc
-                .next_deadline()
-                .is_some_and(|d| d <= Instant::now());
-        for batch in batches {
-            tokio::spawn(deliver(inner.clone(), batch));
         }
         if inner.closed.load(Ordering::Acquire) && inner.state().idle() {
+            // Dropping the lanes' senders lets each lane end once empty.
             return;
         }
-    }
-}
-
-/// Sends one batch (retrying per policy), completes its records, frees its
-/// memory and in-flight slot.
-async fn deliver(inner: Arc<Inner>, batch: ReadyBatch<Completion>) {
-    let ReadyBatch {
-        partition,
-        bytes,
-        tokens,
-        reserved_bytes,
-    } = batch;
-    let records = bytes::Bytes::from(bytes);
-    let result = match inner.config.delivery_semantic {
-        DeliverySemantic::AtMostOnce => attempt(&inner, partition, records).await,
-        DeliverySemantic::AtLeastOnce(policy) => {
-            let started = Instant::now();
-            let mut delays = policy.delays();
-            loop {
-                match attempt(&inner, partition, records.clone()).await {
-                    Err(e) if e.is_retriable() => match delays.next() {
-                        Some(delay) if started.elapsed() + delay < policy.timeout => {
-                            tracing::debug!(error = %e, ?delay, "retrying batch");
-                            tokio::time::sleep(delay).await;
-                        }
-                        _ => break Err(e),
-                    },
-                    other => break other,
-                }
-            }
-        }
-    };
-    for (i, tx) in tokens.into_iter().enumerate() {
-        let _ = tx.send(result.clone().map(|base| RecordMetadata {
-            partition,
-            offset: if base < 0 { -1 } else { base + i as i64 },
-        }));
-    }
-    let waiters = {
-        let mut st = inner.state();
-        st.acc.release(reserved_bytes);
-        if let Some(n) = st.in_flight.get_mut(partition as usize) {
-            *n = n.saturating_sub(1);
-        }
-        if st.idle() {
-            std::mem::take(&mut st.flush_waiters)
-        } else {
-            Vec::new()
-        }
-    };
-    for w in waiters {
-        let _ = w.send(());
-    }
-    inner.space.notify_waiters();
-    inner.wake.notify_one();
-}
-
-/// One Produce request for one batch: the base offset, or why not.
-async fn attempt(inner: &Inner, partition: u32, records: bytes::Bytes) -> Result<i64, RillError> {
-    let conn = inner.client.connection().await?;
-    let version = conn.version::<ProduceRequest>(PRODUCE_VERSION)?;
-    let timeout = inner.config.timeout;
-    let req = ProduceRequest::default()
-        .with_acks(inner.config.isolation.acks())
-        .with_timeout_ms(timeout.as_millis() as i32)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(inner.topic.clone())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition as i32)
-                .with_records(Some(records))])]);
-    // The SPU answers within the producer's timeout; allow the round trip.
-    let wait = timeout + Duration::from_secs(5);
-    let resp = tokio::time::timeout(wait, conn.send(req, version))
-        .await
-        .map_err(|_| RillError::Timeout(wait))??;
-    let p = resp
-        .responses
-        .first()
-        .and_then(|t| t.partition_responses.first())
-        .ok_or_else(|| RillError::Protocol("Produce answer without the partition".into()))?;
-    match p.error_code {
-        0 => Ok(p.base_offset),
-        // An earlier attempt of this very batch was stored (its answer was
-        // lost): the SPU gives the original offset.
-        DUPLICATE_SEQUENCE_NUMBER => Ok(p.base_offset),
-        code => Err(RillError::broker(
-            format!("producing to {}-{partition}", inner.topic),
-            code,
-            p.error_message.as_ref().map(|m| m.to_string()),
-        )),
     }
 }

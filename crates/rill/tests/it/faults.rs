@@ -41,8 +41,18 @@ async fn stored(spu: &TestSpu, topic: &str) -> (HashMap<usize, usize>, Vec<usize
     (counts, order)
 }
 
-/// Stored counts, stored order, records acknowledged, answers dropped.
-type Outcome = (HashMap<usize, usize>, Vec<usize>, usize, u64);
+/// What a faulty run left behind.
+struct Outcome {
+    /// How often each value was stored.
+    counts: HashMap<usize, usize>,
+    /// Stored values in offset order.
+    order: Vec<usize>,
+    acknowledged: usize,
+    /// Answers the proxy cut.
+    dropped: u64,
+    /// The most requests in flight at once on one connection.
+    max_outstanding: u64,
+}
 
 async fn run(semantic: DeliverySemantic, idempotent: bool, topic: &str) -> Outcome {
     let spu = TestSpu::start().await;
@@ -81,15 +91,31 @@ async fn run(semantic: DeliverySemantic, idempotent: bool, topic: &str) -> Outco
     }
     proxy.heal();
     let dropped = proxy.dropped();
+    let max_outstanding = proxy.max_outstanding();
     let (counts, order) = stored(&spu, topic).await;
     spu.stop().await;
-    (counts, order, acknowledged, dropped)
+    Outcome {
+        counts,
+        order,
+        acknowledged,
+        dropped,
+        max_outstanding,
+    }
 }
 
 #[tokio::test]
 async fn idempotent_at_least_once_stores_every_record_exactly_once_in_order() {
-    let (counts, order, acked, dropped) =
-        run(DeliverySemantic::AtLeastOnce(retrying()), true, "exact").await;
+    let Outcome {
+        counts,
+        order,
+        acknowledged: acked,
+        dropped,
+        max_outstanding,
+    } = run(DeliverySemantic::AtLeastOnce(retrying()), true, "exact").await;
+    assert!(
+        (2..=5).contains(&max_outstanding),
+        "idempotence pipelines up to 5 batches per partition: {max_outstanding}"
+    );
     assert_eq!(
         order,
         (0..N).collect::<Vec<_>>(),
@@ -111,17 +137,40 @@ async fn idempotent_at_least_once_stores_every_record_exactly_once_in_order() {
 
 #[tokio::test]
 async fn at_least_once_without_idempotence_loses_nothing() {
-    let (counts, _, acked, dropped) =
-        run(DeliverySemantic::AtLeastOnce(retrying()), false, "atleast").await;
+    let Outcome {
+        counts,
+        order,
+        acknowledged: acked,
+        dropped,
+        max_outstanding,
+    } = run(DeliverySemantic::AtLeastOnce(retrying()), false, "atleast").await;
     assert!(dropped > 0);
+    assert_eq!(max_outstanding, 1, "one batch at a time keeps order");
+    let mut seen = std::collections::HashSet::new();
+    let first_copies: Vec<usize> = order.into_iter().filter(|v| seen.insert(*v)).collect();
+    assert_eq!(
+        first_copies,
+        (0..N).collect::<Vec<_>>(),
+        "order kept under retry"
+    );
     assert_eq!(acked, N);
     assert_eq!(counts.len(), N, "every record stored at least once");
 }
 
 #[tokio::test]
 async fn at_most_once_never_duplicates() {
-    let (counts, _, acked, dropped) = run(DeliverySemantic::AtMostOnce, false, "atmost").await;
+    let Outcome {
+        counts,
+        acknowledged: acked,
+        dropped,
+        max_outstanding,
+        ..
+    } = run(DeliverySemantic::AtMostOnce, false, "atmost").await;
     assert!(dropped > 0);
+    assert!(
+        (2..=5).contains(&max_outstanding),
+        "pipelined: {max_outstanding}"
+    );
     assert!(counts.values().all(|c| *c == 1), "never twice");
     assert!(acked <= counts.len(), "everything acknowledged is stored");
 }
@@ -162,4 +211,80 @@ async fn a_blackholed_spu_times_out_then_delivery_resumes_when_healed() {
     assert_eq!(md.offset, 1, "delivered once, after the heal");
     spu.stop().await;
     drop(proxy);
+}
+
+/// Sends one record through a proxy that cuts every Produce request, and
+/// gives the producer's error and the gaps between its attempts.
+async fn attempts_under(policy: RetryPolicy, topic: &str) -> (rill::RillError, Vec<Duration>) {
+    let spu = TestSpu::start().await;
+    let proxy = FaultProxy::start(spu.addr).await;
+    let rill = Rill::connect_to(&proxy.addr.to_string()).await.unwrap();
+    rill.admin().create_topic(topic, 1, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(policy))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config(topic, config)
+        .await
+        .unwrap();
+    proxy.cut_produce();
+    let err = producer
+        .send("k", "v")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap_err();
+    let times = proxy.take_cut_times();
+    spu.stop().await;
+    (err, times.windows(2).map(|w| w[1] - w[0]).collect())
+}
+
+#[tokio::test]
+async fn retries_wait_the_documented_delays_then_give_up() {
+    // The seed example's policy: 10, 100, 1000, 2000, 2000 ms.
+    let policy = RetryPolicy {
+        max_retries: 5,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+        strategy: RetryStrategy::ExponentialBackoff,
+    };
+    let (err, gaps) = attempts_under(policy, "delays").await;
+    assert!(
+        err.is_retriable(),
+        "the last attempt's transport error: {err}"
+    );
+    let expected = [10, 100, 1000, 2000, 2000].map(Duration::from_millis);
+    assert_eq!(
+        gaps.len(),
+        expected.len(),
+        "1 attempt + 5 retries: {gaps:?}"
+    );
+    for (gap, want) in gaps.iter().zip(expected) {
+        // Never early; late only by a reconnect on loopback (and a busy
+        // machine), far less than the next step of the sequence.
+        assert!(
+            *gap >= want && *gap < want + Duration::from_millis(400),
+            "gap {gap:?}, policy delay {want:?}: {gaps:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_retry_timeout_bounds_all_attempts() {
+    // 10 ms, 100 ms fit in 500 ms; 1000 ms would not: 3 attempts.
+    let policy = RetryPolicy {
+        max_retries: 5,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_millis(500),
+        strategy: RetryStrategy::ExponentialBackoff,
+    };
+    let started = std::time::Instant::now();
+    let (_, gaps) = attempts_under(policy, "bounded").await;
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -2,8 +2,8 @@ use std::time::{Duration, Instant};
 
 use rill::producer::partition_for_key;
 use rill::{
-    Compression, DeliverySemantic, Isolation, RetryPolicy, RetryStrategy, Rill, RillError,
-    TopicProducerConfigBuilder,
+    Compression, DeliverySemantic, Isolation, RecordKey, RetryPolicy, RetryStrategy, Rill,
+    RillError, TopicProducerConfigBuilder,
 };
 
 use crate::spu::TestSpu;
@@ -336,4 +336,97 @@ async fn at_least_once_is_idempotent_by_default() {
         expected_seq += h.records_count;
     }
     assert_eq!(expected_seq, 200);
+}
+
+#[tokio::test]
+async fn an_idempotent_producer_keeps_working_after_a_batch_fails_for_good() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin()
+        .create_topic("gap", 1, 1, &[("max.message.bytes", "1000")])
+        .await
+        .unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert!(config.idempotent);
+    let producer = rill
+        .topic_producer_with_config("gap", config)
+        .await
+        .unwrap();
+    let first = producer.send("k", "a").await.unwrap().wait().await.unwrap();
+    assert_eq!(first.offset, 0);
+    // Refused by the SPU for good: its sequence numbers become a gap.
+    let big = producer.send("k", vec![0u8; 5000]).await.unwrap();
+    assert!(matches!(
+        big.wait().await.unwrap_err(),
+        RillError::Broker { code: 10, .. }
+    ));
+    // Later records still go: the producer restarts its sequences under a
+    // new producer id instead of being refused as out of order.
+    let outputs = producer
+        .send_all((0..20).map(|i| ("k", format!("after {i}"))))
+        .await
+        .unwrap();
+    for (i, out) in outputs.into_iter().enumerate() {
+        assert_eq!(out.wait().await.unwrap().offset, 1 + i as i64);
+    }
+    spu.stop().await;
+}
+
+#[tokio::test]
+async fn a_topic_recreated_with_more_partitions_is_used_in_full() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    let admin = rill.admin();
+    admin.create_topic("grow", 1, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
+            max_retries: 100,
+            initial_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(20),
+            timeout: Duration::from_secs(20),
+            strategy: rill::RetryStrategy::FixedDelay,
+        }))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("grow", config)
+        .await
+        .unwrap();
+    producer
+        .send(RecordKey::NULL, "one")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(producer.partition_count(), 1);
+    admin.delete_topic("grow").await.unwrap();
+    // Retried with UNKNOWN_TOPIC_OR_PARTITION until the topic is back.
+    let pending = producer.send(RecordKey::NULL, "two").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admin.create_topic("grow", 3, 1, &[]).await.unwrap();
+    pending.wait().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while producer.partition_count() != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new count is seen"
+        );
+        producer.send(RecordKey::NULL, "probe").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outputs = producer
+        .send_all((0..30).map(|i| (RecordKey::NULL, format!("v{i}"))))
+        .await
+        .unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for out in outputs {
+        used.insert(out.wait().await.unwrap().partition);
+    }
+    assert_eq!(used, [0, 1, 2].into(), "round robin over all three");
+    spu.stop().await;
 }

@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 const PASS: u8 = 0;
 const DROP_EVERY_NTH_ANSWER: u8 = 1;
 const BLACKHOLE: u8 = 2;
+const CUT_PRODUCE: u8 = 3;
+const PRODUCE_API_KEY: i16 = 0;
 
 #[derive(Debug)]
 struct Control {
@@ -22,6 +24,11 @@ struct Control {
     answers: AtomicU64,
     dropped: AtomicU64,
     delay_ms: AtomicU64,
+    /// The most requests ever waiting for their answer at once (on one
+    /// connection).
+    max_outstanding: AtomicU64,
+    /// When each Produce request cut by [`FaultProxy::cut_produce`] arrived.
+    cut_at: std::sync::Mutex<Vec<std::time::Instant>>,
 }
 
 pub struct FaultProxy {
@@ -40,6 +47,8 @@ impl FaultProxy {
             answers: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             delay_ms: AtomicU64::new(0),
+            max_outstanding: AtomicU64::new(0),
+            cut_at: std::sync::Mutex::new(Vec::new()),
         });
         let c = control.clone();
         let task = tokio::spawn(async move {
@@ -80,6 +89,17 @@ impl FaultProxy {
             .store(by.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Cut the connection whenever a Produce request arrives, before the SPU
+    /// sees it (nothing is stored), noting the time.
+    pub fn cut_produce(&self) {
+        self.control.mode.store(CUT_PRODUCE, Ordering::SeqCst);
+    }
+
+    /// When each cut Produce request arrived, in order; clears the list.
+    pub fn take_cut_times(&self) -> Vec<std::time::Instant> {
+        std::mem::take(&mut *self.control.cut_at.lock().unwrap())
+    }
+
     pub fn heal(&self) {
         self.control.mode.store(PASS, Ordering::SeqCst);
         self.control.delay_ms.store(0, Ordering::SeqCst);
@@ -87,6 +107,11 @@ impl FaultProxy {
 
     pub fn dropped(&self) -> u64 {
         self.control.dropped.load(Ordering::SeqCst)
+    }
+
+    /// The most requests one connection had waiting for answers at once.
+    pub fn max_outstanding(&self) -> u64 {
+        self.control.max_outstanding.load(Ordering::SeqCst)
     }
 }
 
@@ -99,16 +124,32 @@ impl Drop for FaultProxy {
 async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
+    // Requests and answers of this connection, to know how many wait.
+    let sent = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let (up_sent, up_answered, up_c) = (sent.clone(), answered.clone(), c.clone());
     let up = async move {
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            match client_rd.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if server_wr.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
+            let mut size = [0u8; 4];
+            if client_rd.read_exact(&mut size).await.is_err() {
+                return;
+            }
+            let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+            if client_rd.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let api_key = i16::from_be_bytes([body[0], body[1]]);
+            if api_key == PRODUCE_API_KEY && up_c.mode.load(Ordering::SeqCst) == CUT_PRODUCE {
+                up_c.cut_at.lock().unwrap().push(std::time::Instant::now());
+                return;
+            }
+            let waiting =
+                up_sent.fetch_add(1, Ordering::SeqCst) + 1 - up_answered.load(Ordering::SeqCst);
+            up_c.max_outstanding.fetch_max(waiting, Ordering::SeqCst);
+            if server_wr.write_all(&size).await.is_err()
+                || server_wr.write_all(&body).await.is_err()
+            {
+                return;
             }
         }
     };
@@ -126,6 +167,7 @@ async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>) {
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
+            answered.fetch_add(1, Ordering::SeqCst);
             let count = c.answers.fetch_add(1, Ordering::SeqCst) + 1;
             match c.mode.load(Ordering::SeqCst) {
                 DROP_EVERY_NTH_ANSWER
