@@ -71,7 +71,7 @@ pub struct Pushed {
 
 /// A closed batch, encoded and ready to send.
 #[derive(Debug)]
-pub struct ReadyBatch<T> {
+pub struct ReadyBatch<T, B = ()> {
     /// The partition the batch is for.
     pub partition: u32,
     /// The encoded (and compressed) record batch.
@@ -80,19 +80,25 @@ pub struct ReadyBatch<T> {
     pub tokens: Vec<T>,
     /// Buffer memory this batch holds until [`Accumulator::release`].
     pub reserved_bytes: usize,
+    /// Records in the batch.
+    pub records: usize,
+    /// The batch's own value, made when it opened (the producer keeps one
+    /// completion per batch rather than one per record).
+    pub slot: B,
 }
 
 #[derive(Debug)]
-struct OpenBatch<T> {
+struct OpenBatch<T, B> {
     builder: RecordBatchBuilder,
     opened: Instant,
     tokens: Vec<T>,
+    slot: B,
 }
 
 #[derive(Debug)]
-struct PartitionQueue<T> {
-    open: Option<OpenBatch<T>>,
-    closed: VecDeque<OpenBatch<T>>,
+struct PartitionQueue<T, B> {
+    open: Option<OpenBatch<T, B>>,
+    closed: VecDeque<OpenBatch<T, B>>,
     /// The base sequence of the next batch handed out (idempotence).
     next_sequence: i32,
     /// The producer id and epoch this partition's batches carry, once its
@@ -100,7 +106,7 @@ struct PartitionQueue<T> {
     producer: Option<(i64, i16)>,
 }
 
-impl<T> Default for PartitionQueue<T> {
+impl<T, B> Default for PartitionQueue<T, B> {
     fn default() -> Self {
         Self {
             open: None,
@@ -111,15 +117,16 @@ impl<T> Default for PartitionQueue<T> {
     }
 }
 
-/// Records waiting to be sent, per partition.
+/// Records waiting to be sent, per partition. `T` is a value per record,
+/// `B` one per batch (made with `B::default()` when the batch opens).
 #[derive(Debug)]
-pub struct Accumulator<T> {
+pub struct Accumulator<T, B = ()> {
     config: AccumulatorConfig,
-    partitions: Vec<PartitionQueue<T>>,
+    partitions: Vec<PartitionQueue<T, B>>,
     buffered_bytes: usize,
 }
 
-impl<T> Accumulator<T> {
+impl<T, B: Default> Accumulator<T, B> {
     /// An empty accumulator.
     pub fn new(config: AccumulatorConfig) -> Self {
         Self {
@@ -141,7 +148,7 @@ impl<T> Accumulator<T> {
             .all(|q| q.open.is_none() && q.closed.is_empty())
     }
 
-    fn queue(&mut self, partition: u32) -> &mut PartitionQueue<T> {
+    fn queue(&mut self, partition: u32) -> &mut PartitionQueue<T, B> {
         let i = partition as usize;
         if self.partitions.len() <= i {
             self.partitions.resize_with(i + 1, PartitionQueue::default);
@@ -161,6 +168,20 @@ impl<T> Accumulator<T> {
         token: T,
         now: Instant,
     ) -> Result<Pushed, PushError> {
+        self.push_into(partition, record, token, now, |_| ())
+            .map(|(pushed, (), _)| pushed)
+    }
+
+    /// [`Self::push`], also giving what `read` makes of the record's batch
+    /// value and the record's index in its batch.
+    pub fn push_into<R>(
+        &mut self,
+        partition: u32,
+        record: &NewRecord<'_>,
+        token: T,
+        now: Instant,
+        read: impl FnOnce(&B) -> R,
+    ) -> Result<(Pushed, R, usize), PushError> {
         let compression = self.config.compression;
         let batch_size = self.config.batch_size_bytes;
         let probe = RecordBatchBuilder::new(compression);
@@ -196,10 +217,13 @@ impl<T> Accumulator<T> {
             builder: RecordBatchBuilder::new(compression),
             opened: now,
             tokens: Vec::new(),
+            slot: B::default(),
         });
         let before = open.builder.uncompressed_bytes();
         open.builder.push(record)?;
         open.tokens.push(token);
+        let index = open.tokens.len() - 1;
+        let value = read(&open.slot);
         let added = open.builder.uncompressed_bytes() - before;
         if open.builder.uncompressed_bytes() >= batch_size {
             if let Some(full) = queue.open.take() {
@@ -208,10 +232,14 @@ impl<T> Accumulator<T> {
             }
         }
         self.buffered_bytes += added;
-        Ok(Pushed {
-            batch_opened: opened,
-            batch_closed: closed,
-        })
+        Ok((
+            Pushed {
+                batch_opened: opened,
+                batch_closed: closed,
+            },
+            value,
+            index,
+        ))
     }
 
     /// Closes every open batch, so the next `ready` hands them all out.
@@ -232,7 +260,7 @@ impl<T> Accumulator<T> {
         &mut self,
         now: Instant,
         mut allowance: impl FnMut(u32) -> usize,
-    ) -> Result<Vec<ReadyBatch<T>>, BatchError> {
+    ) -> Result<Vec<ReadyBatch<T, B>>, BatchError> {
         let linger = self.config.linger;
         let mut out = Vec::new();
         for (i, q) in self.partitions.iter_mut().enumerate() {
@@ -265,9 +293,11 @@ impl<T> Accumulator<T> {
                 }
                 out.push(ReadyBatch {
                     partition,
+                    records: batch.builder.len(),
                     bytes: batch.builder.build()?,
                     tokens: batch.tokens,
                     reserved_bytes,
+                    slot: batch.slot,
                 });
             }
         }
@@ -344,7 +374,7 @@ mod tests {
     #[test]
     fn a_batch_waits_for_linger_then_goes() {
         let t0 = Instant::now();
-        let mut acc = Accumulator::new(config(16_384, 100));
+        let mut acc = Accumulator::<_, ()>::new(config(16_384, 100));
         acc.push(0, &rec(b"a"), 1, t0).unwrap();
         acc.push(0, &rec(b"b"), 2, t0 + Duration::from_millis(50))
             .unwrap();
@@ -367,7 +397,7 @@ mod tests {
         let probe = RecordBatchBuilder::new(Compression::None);
         let one = probe.encoded_len(&rec(&[7u8; 100])).unwrap();
         // Room for exactly three records.
-        let mut acc = Accumulator::new(config(HEADER_BYTES + 3 * one, 1000));
+        let mut acc = Accumulator::<_, ()>::new(config(HEADER_BYTES + 3 * one, 1000));
         for i in 0..3 {
             let pushed = acc.push(0, &rec(&[7u8; 100]), i, t0).unwrap();
             assert_eq!(
@@ -395,7 +425,7 @@ mod tests {
     #[test]
     fn a_record_larger_than_batch_size_travels_alone() {
         let t0 = Instant::now();
-        let mut acc = Accumulator::new(config(200, 1000));
+        let mut acc = Accumulator::<_, ()>::new(config(200, 1000));
         acc.push(0, &rec(b"small"), 0, t0).unwrap();
         acc.push(0, &rec(&[1u8; 500]), 1, t0).unwrap();
         acc.push(0, &rec(b"after"), 2, t0).unwrap();
@@ -412,7 +442,7 @@ mod tests {
 
     #[test]
     fn a_record_over_max_request_size_is_refused_with_both_numbers() {
-        let mut acc: Accumulator<u32> = Accumulator::new(config(16_384, 0));
+        let mut acc: Accumulator<u32> = Accumulator::<_, ()>::new(config(16_384, 0));
         let err = acc
             .push(0, &rec(&[0u8; 20_000]), 0, Instant::now())
             .unwrap_err();
@@ -431,7 +461,7 @@ mod tests {
     #[test]
     fn linger_zero_sends_at_once_but_shares_while_blocked() {
         let t0 = Instant::now();
-        let mut acc = Accumulator::new(config(16_384, 0));
+        let mut acc = Accumulator::<_, ()>::new(config(16_384, 0));
         acc.push(0, &rec(b"a"), 0, t0).unwrap();
         assert_eq!(acc.next_deadline(), Some(t0));
         assert_eq!(acc.ready(t0, all).unwrap().len(), 1);
@@ -451,7 +481,7 @@ mod tests {
         let t0 = Instant::now();
         let probe = RecordBatchBuilder::new(Compression::None);
         let one = probe.encoded_len(&rec(b"v")).unwrap();
-        let mut acc = Accumulator::new(config(HEADER_BYTES + one, 1000));
+        let mut acc = Accumulator::<_, ()>::new(config(HEADER_BYTES + one, 1000));
         for i in 0..5 {
             acc.push(0, &rec(b"v"), i, t0).unwrap();
         }
@@ -466,7 +496,7 @@ mod tests {
     #[test]
     fn flush_sends_everything_and_partitions_are_separate() {
         let t0 = Instant::now();
-        let mut acc = Accumulator::new(config(16_384, 60_000));
+        let mut acc = Accumulator::<_, ()>::new(config(16_384, 60_000));
         acc.push(0, &rec(b"a"), 0, t0).unwrap();
         acc.push(2, &rec(b"b"), 1, t0).unwrap();
         assert!(acc.ready(t0, all).unwrap().is_empty());
@@ -481,7 +511,7 @@ mod tests {
         let t0 = Instant::now();
         let mut cfg = config(16_384, 0);
         cfg.buffer_memory_bytes = 1_000;
-        let mut acc = Accumulator::new(cfg);
+        let mut acc = Accumulator::<_, ()>::new(cfg);
         let mut taken = 0;
         while acc.push(0, &rec(&[0u8; 90]), taken, t0).is_ok() {
             taken += 1;
@@ -510,7 +540,7 @@ mod tests {
         let t0 = Instant::now();
         let mut cfg = config(16_384, 0);
         cfg.idempotent_producer = Some((42, 3));
-        let mut acc = Accumulator::new(cfg);
+        let mut acc = Accumulator::<_, ()>::new(cfg);
         let mut seen = Vec::new();
         for round in 0..3u32 {
             for i in 0..(round + 2) {
@@ -540,7 +570,7 @@ mod tests {
         for codec in Compression::ALL {
             let mut cfg = config(16_384, 0);
             cfg.compression = codec;
-            let mut acc = Accumulator::new(cfg);
+            let mut acc = Accumulator::<_, ()>::new(cfg);
             for i in 0..50 {
                 acc.push(0, &rec(&[b'z'; 200]), i, t0).unwrap();
             }
@@ -555,7 +585,7 @@ mod tests {
     fn restarted_sequences_carry_the_new_producer_id() {
         let mut cfg = config(10, 0);
         cfg.idempotent_producer = Some((7, 0));
-        let mut acc = Accumulator::new(cfg);
+        let mut acc = Accumulator::<_, ()>::new(cfg);
         let t0 = Instant::now();
         for i in 0..3u32 {
             acc.push(0, &rec(b"0123456789"), i, t0).unwrap();

@@ -26,8 +26,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
+use super::completion::BatchCompletion;
 use super::retry::RetryDelays;
-use super::topic_producer::{init_producer_id, Completion, Inner, RecordMetadata};
+use super::topic_producer::{init_producer_id, Inner};
 use super::ReadyBatch;
 use crate::config::DeliverySemantic;
 use crate::RillError;
@@ -49,7 +50,9 @@ const ANSWER_SLACK: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(super) struct Flight {
     bytes: Bytes,
-    tokens: Vec<Completion>,
+    /// Answers the batch's records.
+    completion: BatchCompletion,
+    records: usize,
     reserved_bytes: usize,
     /// When the first attempt went out: every attempt ends within
     /// `timeout` of it.
@@ -59,10 +62,11 @@ pub(super) struct Flight {
 }
 
 impl Flight {
-    pub(super) fn new(batch: ReadyBatch<Completion>, semantic: DeliverySemantic) -> Self {
+    pub(super) fn new(batch: ReadyBatch<(), BatchCompletion>, semantic: DeliverySemantic) -> Self {
         Self {
             bytes: Bytes::from(batch.bytes),
-            tokens: batch.tokens,
+            completion: batch.slot,
+            records: batch.records,
             reserved_bytes: batch.reserved_bytes,
             first_attempt: None,
             delays: match semantic {
@@ -297,7 +301,7 @@ async fn renumber(
         rill_protocol::batch::set_producer(&mut bytes, producer_id, epoch, sequence as i32)
             .map_err(|e| RillError::Protocol(e.to_string()))?;
         f.bytes = Bytes::from(bytes);
-        sequence = (sequence + f.tokens.len() as i64) % (i64::from(i32::MAX) + 1);
+        sequence = (sequence + f.records as i64) % (i64::from(i32::MAX) + 1);
     }
     st.acc
         .restart_sequences(partition, (producer_id, epoch), sequence as i32);
@@ -354,11 +358,8 @@ fn read_answer(inner: &Inner, partition: u32, resp: &ProduceResponse) -> Result<
 
 /// Completes a batch's records, frees its memory and in-flight slot.
 fn complete(inner: &Inner, partition: u32, flight: Flight, result: Result<i64, RillError>) {
-    for (i, tx) in flight.tokens.into_iter().enumerate() {
-        let _ = tx.send(result.clone().map(|base| RecordMetadata {
-            partition,
-            offset: if base < 0 { -1 } else { base + i as i64 },
-        }));
-    }
+    flight
+        .completion
+        .finish(result.map(|base| (partition, base)));
     inner.batch_done(partition, flight.reserved_bytes);
 }

@@ -9,6 +9,7 @@ pub mod retry;
 pub use accumulator::{Accumulator, AccumulatorConfig, PushError, Pushed, ReadyBatch};
 pub use partitioner::{murmur2, partition_for_key, PartitionPicker, Partitioner};
 pub use retry::{RetryDelays, RetryPolicy, RetryStrategy};
+mod completion;
 mod lane;
 mod topic_producer;
 

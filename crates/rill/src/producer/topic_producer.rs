@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use rill_protocol::NewRecord;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::completion::{BatchCompletion, BatchSlot};
+
 use super::lane::{self, Flight};
 use super::{Accumulator, AccumulatorConfig, PartitionPicker, PushError};
 use crate::client::ClientInner;
@@ -50,13 +52,12 @@ pub struct RecordMetadata {
     pub offset: i64,
 }
 
-pub(super) type Completion = oneshot::Sender<Result<RecordMetadata, RillError>>;
-
 /// What `send` returns at once; `wait` gives the record's place once its
 /// batch is acknowledged, or the error that ended it.
 #[derive(Debug)]
 pub struct ProduceOutput {
-    rx: oneshot::Receiver<Result<RecordMetadata, RillError>>,
+    slot: Arc<BatchSlot>,
+    index: usize,
 }
 
 impl ProduceOutput {
@@ -66,7 +67,7 @@ impl ProduceOutput {
     /// producer's isolation: the leader has it (`ReadUncommitted`) or every
     /// in-sync replica has it (`ReadCommitted`).
     pub async fn wait(self) -> Result<RecordMetadata, RillError> {
-        self.rx.await.map_err(|_| RillError::ProducerClosed)?
+        self.slot.wait(self.index).await
     }
 }
 
@@ -107,7 +108,7 @@ impl<K: Into<RecordKey>> From<Option<K>> for RecordKey {
 
 #[derive(Debug)]
 pub(super) struct State {
-    pub(super) acc: Accumulator<Completion>,
+    pub(super) acc: Accumulator<(), BatchCompletion>,
     picker: PartitionPicker,
     /// Batches handed to each partition's lane and not yet completed.
     in_flight: Vec<u32>,
@@ -135,6 +136,8 @@ pub(super) struct Inner {
     closed: AtomicBool,
     /// A metadata refresh is under way.
     refreshing: AtomicBool,
+    /// Record timestamps without a second clock read per record.
+    clock: WallClock,
     /// The partition count may be wrong (an answer said so, or the last
     /// refresh failed): the next `send` asks again.
     metadata_stale: AtomicBool,
@@ -206,6 +209,31 @@ impl Inner {
     }
 }
 
+/// Unix time read once, then carried forward by the monotonic clock `send`
+/// reads anyway: one clock read per record instead of two. (A wall-clock
+/// step after the producer started is not followed.)
+#[derive(Debug)]
+struct WallClock {
+    at: Instant,
+    unix_ms: i64,
+}
+
+impl WallClock {
+    fn new() -> Self {
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self {
+            at: Instant::now(),
+            unix_ms,
+        }
+    }
+
+    fn unix_millis(&self, now: Instant) -> i64 {
+        self.unix_ms + now.saturating_duration_since(self.at).as_millis() as i64
+    }
+}
+
 /// Produces records to one topic. Cheap to clone; all clones share batches.
 #[derive(Debug, Clone)]
 pub struct TopicProducer {
@@ -248,6 +276,7 @@ impl TopicProducer {
             space: Notify::new(),
             closed: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
+            clock: WallClock::new(),
             metadata_stale: AtomicBool::new(false),
         });
         tokio::spawn(sender(inner.clone()));
@@ -294,26 +323,21 @@ impl TopicProducer {
         if inner.closed.load(Ordering::Acquire) {
             return Err(RillError::ProducerClosed);
         }
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = Instant::now();
         let record = NewRecord {
             key: key.0.as_deref(),
             value: Some(value),
             headers: &headers,
-            timestamp,
+            timestamp: inner.clock.unix_millis(now),
         };
+        // Registered only once the buffer was found full, then the push is
+        // tried again before waiting, so a release in between is not missed.
+        let mut space = std::pin::pin!(inner.space.notified());
+        let mut registered = false;
         loop {
-            // Register for "space freed" before looking, so a release between
-            // the look and the wait is not missed.
-            let space = inner.space.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
-            let (tx, rx) = oneshot::channel();
             {
                 let mut st = inner.state();
                 let partitions = inner.partitions.load(Ordering::Acquire);
-                let now = Instant::now();
                 if now.saturating_duration_since(st.metadata_at) > METADATA_MAX_AGE
                     || inner.metadata_stale.load(Ordering::Acquire)
                 {
@@ -323,8 +347,11 @@ impl TopicProducer {
                 let partition =
                     st.picker
                         .pick(&inner.config.partitioner, record.key, value, partitions);
-                match st.acc.push(partition, &record, tx, now) {
-                    Ok(pushed) => {
+                match st
+                    .acc
+                    .push_into(partition, &record, (), now, BatchCompletion::slot)
+                {
+                    Ok((pushed, slot, index)) => {
                         if pushed.batch_closed {
                             st.picker.batch_closed(
                                 &inner.config.partitioner,
@@ -338,7 +365,7 @@ impl TopicProducer {
                         if pushed.batch_opened || pushed.batch_closed {
                             inner.wake.notify_one();
                         }
-                        return Ok(ProduceOutput { rx });
+                        return Ok(ProduceOutput { slot, index });
                     }
                     Err(PushError::RecordTooLarge {
                         size,
@@ -353,7 +380,14 @@ impl TopicProducer {
                     Err(e) => return Err(RillError::Protocol(e.to_string())),
                 }
             }
-            space.await;
+            if registered {
+                space.as_mut().await;
+                space.set(inner.space.notified());
+                registered = false;
+            } else {
+                space.as_mut().enable();
+                registered = true;
+            }
         }
     }
 
