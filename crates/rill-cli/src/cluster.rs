@@ -21,14 +21,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a single-node local cluster (one SPU) in the background.
-    ///
-    /// Examples:
-    ///   rill cluster start
-    ///   rill cluster start --foreground --listen 127.0.0.1:0 --data-dir /tmp/rill
+    #[command(after_help = "Examples:
+  rill cluster start
+  rill cluster start --listen 127.0.0.1:9093 --flush always
+  rill cluster start --foreground --listen 127.0.0.1:0 --data-dir /tmp/rill")]
     Start(StartArgs),
     /// Stop the SPU that `rill cluster start` started (SIGTERM, then wait).
+    #[command(after_help = "Examples:
+  rill cluster stop")]
     Stop,
     /// Say whether the local SPU runs and answers.
+    #[command(after_help = "Examples:
+  rill cluster status && echo up")]
     Status,
 }
 
