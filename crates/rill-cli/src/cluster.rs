@@ -136,13 +136,17 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Handlers first: whoever reads the line below may signal at once,
+        // and a signal before the handlers would kill without a clean stop.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("installing the SIGINT handler")?;
         let spu = Spu::start(config).await?;
         // Tests and scripts read this line to learn the bound port.
         println!("rill SPU listening on {}", spu.local_addr());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("stopping: finishing in-flight requests and flushing logs");

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// `--linger 10` is ambiguous between seconds and milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = split_number(text);
+    let (number, unit) = split_number(text)?;
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; write e.g. 100ms, 2s, 7d"))?;
@@ -40,7 +40,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// `T`) powers of 1024, as Kafka and Fluvio users expect of memory sizes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (number, unit) = split_number(text);
+    let (number, unit) = split_number(text)?;
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a size; write e.g. 16KiB, 1GiB, 500KB"))?;
@@ -66,12 +66,18 @@ pub fn parse_usize_size(text: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("{text:?} is too large"))
 }
 
-fn split_number(text: &str) -> (&str, &str) {
+/// `("12", "KiB")` from `"12KiB"`; fractions are refused with a hint.
+fn split_number(text: &str) -> Result<(&str, &str), String> {
     let end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(end);
-    (number, unit.trim())
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "{text:?} is not a whole number; use a smaller unit (1536B, not 1.5KiB)"
+        ));
+    }
+    Ok((number, unit.trim()))
 }
 
 /// `604800000` ms as `7d`: the largest unit that divides it exactly.
@@ -144,7 +150,7 @@ mod tests {
         assert_eq!(parse_size("500KB"), Ok(500_000));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("2M"), Ok(2 << 20));
-        assert!(parse_size("1.5GiB").is_err());
+        assert!(parse_size("1.5GiB").unwrap_err().contains("whole number"));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("99999999999TiB").is_err());
     }
