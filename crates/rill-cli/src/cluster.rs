@@ -262,9 +262,11 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     println!("  log:  {}", log_path.display());
     println!("  profile for clients: {}", home::profile()?.display());
     println!();
-    println!("Any Kafka client can use it, for example kcat:");
-    println!("  echo 'hello' | kcat -P -b {addr} -t greetings   # needs the topic, or --auto-create-topics");
-    println!("  kcat -C -b {addr} -t greetings -e");
+    println!("Try it:");
+    println!("  rill topic create greetings");
+    println!("  echo 'hello' | rill produce greetings");
+    println!("  rill consume greetings -B -d");
+    println!("Any Kafka client can use it too, e.g. kcat -b {addr}.");
     println!("Stop it with `rill cluster stop`.");
     Ok(())
 }
