@@ -145,11 +145,21 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let config = builder.build()?;
     let rill = global.connect().await?;
     let admin = rill.admin();
-    let (topic, created) = match &args.topic {
-        Some(t) if admin.list_topics().await?.iter().any(|i| &i.name == t) => (t.clone(), false),
-        Some(t) => (t.clone(), true),
-        None => (format!("rill-bench-{}", std::process::id()), true),
+    let existing = match &args.topic {
+        Some(t) => admin
+            .list_topics()
+            .await?
+            .into_iter()
+            .find(|i| &i.name == t),
+        None => None,
     };
+    let (topic, created) = match (&args.topic, &existing) {
+        (Some(t), Some(_)) => (t.clone(), false),
+        (Some(t), None) => (t.clone(), true),
+        (None, _) => (format!("rill-bench-{}", std::process::id()), true),
+    };
+    // An existing topic keeps its own partition count; report that one.
+    let partitions = existing.map_or(args.partitions, |t| t.partitions);
     if created {
         let partitions = i32::try_from(args.partitions).context("--partitions is too large")?;
         admin
@@ -164,7 +174,7 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
         }
     }
     let (outcome, elapsed) = result?;
-    report(&args, &config, &topic, &outcome, elapsed)?;
+    report(&args, partitions, &config, &topic, &outcome, elapsed)?;
     match outcome.first_error {
         None => Ok(()),
         Some(e) => Err(anyhow::Error::from(e).context(format!(
@@ -322,6 +332,7 @@ async fn produce_share(
 
 fn report(
     args: &BenchArgs,
+    partitions: u32,
     config: &TopicProducerConfig,
     topic: &str,
     outcome: &Outcome,
@@ -363,7 +374,7 @@ fn report(
                 .raw("batch_size", config.batch_size)
                 .raw("linger_ms", config.linger.as_millis())
                 .str("compression", config.compression.name())
-                .raw("partitions", args.partitions)
+                .raw("partitions", partitions)
                 .raw("producers", args.producers)
                 .str("isolation", isolation)
                 .str("delivery_semantic", semantic)
@@ -382,8 +393,8 @@ fn report(
                  batch {}, linger {:?}, compression {}, {semantic}{}, {isolation}\n\n",
                 args.count,
                 format_bytes(args.record_size as i64),
-                args.partitions,
-                if args.partitions == 1 { "" } else { "s" },
+                partitions,
+                if partitions == 1 { "" } else { "s" },
                 args.producers,
                 if args.producers == 1 { "" } else { "s" },
                 format_bytes(config.batch_size as i64),

@@ -112,17 +112,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The message for an error: the client's own, except where the command
-/// line can say more plainly what to do.
+/// line can say more plainly what to do. Context added on the way up (such
+/// as how many records were not acknowledged) stays in front.
 fn message(e: &anyhow::Error) -> String {
-    match e.chain().find_map(|c| c.downcast_ref::<RillError>()) {
-        Some(RillError::Connect { addr, reason }) => {
-            format!("no SPU answers at {addr} — start one with `rill cluster start`\n  ({reason})")
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        match cause.downcast_ref::<RillError>() {
+            Some(RillError::Connect { addr, reason }) => {
+                parts.push(format!(
+                    "no SPU answers at {addr} — start one with `rill cluster start`\n  ({reason})"
+                ));
+                break;
+            }
+            Some(RillError::TopicNotFound(topic)) => {
+                parts.push(format!("topic {topic:?} not found (see `rill topic list`)"));
+                break;
+            }
+            _ => parts.push(cause.to_string()),
         }
-        Some(RillError::TopicNotFound(topic)) => {
-            format!("topic {topic:?} not found (see `rill topic list`)")
-        }
-        _ => format!("{e:#}"),
     }
+    parts.join(": ")
 }
 
 fn main() -> ExitCode {
@@ -141,6 +150,24 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn friendly_messages_keep_the_context_in_front() {
+        let connect = RillError::Connect {
+            addr: "127.0.0.1:9092".into(),
+            reason: "Connection refused".into(),
+        };
+        let e = anyhow::Error::from(connect).context("3 of 10 records sent were not acknowledged");
+        assert_eq!(
+            message(&e),
+            "3 of 10 records sent were not acknowledged: no SPU answers at 127.0.0.1:9092 \
+             — start one with `rill cluster start`\n  (Connection refused)"
+        );
+        let e = anyhow::Error::from(RillError::TopicNotFound("t".into()));
+        assert_eq!(message(&e), "topic \"t\" not found (see `rill topic list`)");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(message(&e), "outer: inner");
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -175,6 +175,26 @@ fn benchmark_produce_reports_and_cleans_up() {
         partitions.lines().nth(1).unwrap().ends_with(" 500"),
         "{partitions}"
     );
+
+    // An existing topic is used as it is and kept.
+    let json = spu.ok(&[
+        "benchmark",
+        "produce",
+        "--count",
+        "100",
+        "--topic",
+        "kept",
+        "--partitions",
+        "3",
+        "-O",
+        "json",
+    ]);
+    assert!(json.contains(r#""partitions":1,"#), "{json}");
+    let partitions = spu.ok(&["partition", "list", "kept"]);
+    assert!(
+        partitions.lines().nth(1).unwrap().ends_with(" 600"),
+        "{partitions}"
+    );
 }
 
 #[test]
