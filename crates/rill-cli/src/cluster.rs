@@ -21,14 +21,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a single-node local cluster (one SPU) in the background.
-    ///
-    /// Examples:
-    ///   rill cluster start
-    ///   rill cluster start --foreground --listen 127.0.0.1:0 --data-dir /tmp/rill
+    #[command(after_help = "Examples:
+  rill cluster start
+  rill cluster start --listen 127.0.0.1:9093 --flush always
+  rill cluster start --foreground --listen 127.0.0.1:0 --data-dir /tmp/rill")]
     Start(StartArgs),
     /// Stop the SPU that `rill cluster start` started (SIGTERM, then wait).
+    #[command(after_help = "Examples:
+  rill cluster stop")]
     Stop,
     /// Say whether the local SPU runs and answers.
+    #[command(after_help = "Examples:
+  rill cluster status && echo up")]
     Status,
 }
 
@@ -132,13 +136,17 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Handlers first: whoever reads the line below may signal at once,
+        // and a signal before the handlers would kill without a clean stop.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("installing the SIGINT handler")?;
         let spu = Spu::start(config).await?;
         // Tests and scripts read this line to learn the bound port.
         println!("rill SPU listening on {}", spu.local_addr());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("stopping: finishing in-flight requests and flushing logs");
@@ -254,9 +262,11 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     println!("  log:  {}", log_path.display());
     println!("  profile for clients: {}", home::profile()?.display());
     println!();
-    println!("Any Kafka client can use it, for example kcat:");
-    println!("  echo 'hello' | kcat -P -b {addr} -t greetings   # needs the topic, or --auto-create-topics");
-    println!("  kcat -C -b {addr} -t greetings -e");
+    println!("Try it:");
+    println!("  rill topic create greetings");
+    println!("  echo 'hello' | rill produce greetings");
+    println!("  rill consume greetings -B -d");
+    println!("Any Kafka client can use it too, e.g. kcat -b {addr}.");
     println!("Stop it with `rill cluster stop`.");
     Ok(())
 }

@@ -1,16 +1,58 @@
 //! The `rill` command line. Thin: it parses flags and calls the libraries.
 
+mod bench;
 mod cluster;
+mod consume;
 mod home;
+mod output;
+mod produce;
+mod topic;
+mod units;
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use rill::{Rill, RillError};
 
 /// Rill: a streaming platform that speaks the Kafka wire protocol.
 #[derive(Debug, Parser)]
-#[command(name = "rill", version, about)]
+#[command(
+    name = "rill",
+    version,
+    about,
+    after_help = "Examples:
+  rill cluster start
+  rill topic create greetings --partitions 2
+  echo 'hello' | rill produce greetings
+  rill consume greetings -B -d
+  rill benchmark produce --count 100000 --record-size 1KiB"
+)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every client command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The SPU to talk to (host:port) [default: the profile of `rill cluster
+    /// start`, else 127.0.0.1:9092].
+    #[arg(long, global = true, env = "RILL_ADDR", value_name = "HOST:PORT")]
+    addr: Option<String>,
+}
+
+impl Global {
+    /// Connects to the chosen cluster.
+    pub async fn connect(&self) -> anyhow::Result<Rill> {
+        let addr = match self.addr.as_deref().map(str::trim) {
+            Some(a) if !a.is_empty() => a.to_owned(),
+            _ => rill::discover_addr(),
+        };
+        Ok(Rill::connect_to(&addr).await?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -18,18 +60,140 @@ enum Command {
     /// Start, stop and inspect the local single-node cluster.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Inspect partitions.
+    #[command(subcommand)]
+    Partition(topic::PartitionCommand),
+    /// Send records to a topic, one per line of stdin or a file.
+    Produce(produce::ProduceArgs),
+    /// Read records from a topic.
+    Consume(consume::ConsumeArgs),
+    /// Measure the cluster.
+    #[command(subcommand)]
+    Benchmark(bench::BenchmarkCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  rill completions bash > /etc/bash_completion.d/rill
+  rill completions zsh > \"${fpath[1]}/_rill\"
+  rill completions fish > ~/.config/fish/completions/rill.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+/// Runs `future` on a multi-threaded runtime: blocking reads of stdin in
+/// the main future then never hold up the producer's sender task.
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+        Command::Topic(cmd) => block_on(topic::run(cmd, &global))?,
+        Command::Partition(cmd) => block_on(topic::run_partition(cmd, &global))?,
+        Command::Produce(args) => block_on(produce::run(args, &global))?,
+        Command::Consume(args) => block_on(consume::run(args, &global))?,
+        Command::Benchmark(cmd) => block_on(bench::run(cmd, &global))?,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rill", &mut out);
+            output::print(&String::from_utf8_lossy(&out))
         }
+    }
+}
+
+/// The message for an error: the client's own, except where the command
+/// line can say more plainly what to do. Context added on the way up (such
+/// as how many records were not acknowledged) stays in front.
+fn message(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        match cause.downcast_ref::<RillError>() {
+            Some(RillError::Connect { addr, reason }) => {
+                parts.push(format!(
+                    "no SPU answers at {addr} — start one with `rill cluster start`\n  ({reason})"
+                ));
+                break;
+            }
+            Some(RillError::TopicNotFound(topic)) => {
+                parts.push(format!("topic {topic:?} not found (see `rill topic list`)"));
+                break;
+            }
+            _ => parts.push(cause.to_string()),
+        }
+    }
+    parts.join(": ")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `rill consume t | head`: the reader has what it wanted.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", message(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn friendly_messages_keep_the_context_in_front() {
+        let connect = RillError::Connect {
+            addr: "127.0.0.1:9092".into(),
+            reason: "Connection refused".into(),
+        };
+        let e = anyhow::Error::from(connect).context("3 of 10 records sent were not acknowledged");
+        assert_eq!(
+            message(&e),
+            "3 of 10 records sent were not acknowledged: no SPU answers at 127.0.0.1:9092 \
+             — start one with `rill cluster start`\n  (Connection refused)"
+        );
+        let e = anyhow::Error::from(RillError::TopicNotFound("t".into()));
+        assert_eq!(message(&e), "topic \"t\" not found (see `rill topic list`)");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(message(&e), "outer: inner");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_subcommands().next().is_none() || cmd.get_name() == "rill" {
+                let help = cmd
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    help.contains("Examples:"),
+                    "`{path} --help` has no examples"
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &path);
+                }
+            }
+        }
+        walk(&Cli::command(), "");
     }
 }

@@ -1,3 +1,9 @@
-//! End-to-end tests of the `rill` binary.
+//! End-to-end tests of the `rill` binary. Each test starts its own SPU
+//! (`rill cluster start --foreground` on 127.0.0.1:0) and stops it by pid.
 
 mod cluster;
+mod consume;
+mod everyday;
+mod produce;
+mod spu;
+mod topic;

@@ -1,0 +1,449 @@
+//! `rill benchmark produce` (design.md §7): throughput and latency from
+//! `send` to acknowledgement.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use rill::{DeliverySemantic, Isolation, Partitioner, ProduceOutput, Rill, TopicProducerConfig};
+
+use crate::output::{self, table, Format, JsonObject};
+use crate::produce::{ProducerFlags, MAX_PENDING_OUTPUTS};
+use crate::units::{format_bytes, parse_usize_size};
+use crate::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchmarkCommand {
+    /// Produce records as fast as the settings allow and report records/s,
+    /// MB/s and the latency from `send` to acknowledgement.
+    #[command(after_help = "Examples:
+  rill benchmark produce
+  rill benchmark produce --count 1000000 --record-size 100 --linger 5ms --batch-size 64KiB
+  rill benchmark produce --partitions 4 --producers 2 --key-strategy random --compression lz4
+  rill benchmark produce --delivery-semantic at-most-once --isolation read_committed -O json")]
+    Produce(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyStrategy {
+    /// No keys: the partitioner places records.
+    None,
+    /// Every record has the same key (one partition gets everything).
+    Same,
+    /// Each producer uses its own key.
+    PerProducer,
+    /// A random key out of --keys.
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionerArg {
+    /// Keyless records cycle over the partitions.
+    RoundRobin,
+    /// Keyless records fill one partition's batch, then move on.
+    Sticky,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Records to send in all.
+    #[arg(short = 'n', long, default_value_t = 100_000)]
+    count: u64,
+    /// Bytes of each record's value, e.g. 100, 1KiB.
+    #[arg(long, value_parser = parse_usize_size, default_value = "1KiB", value_name = "SIZE")]
+    record_size: usize,
+    /// Partitions of the benchmark topic.
+    #[arg(long, default_value_t = 1)]
+    partitions: u32,
+    /// Producers sending at once, each with its own connection.
+    #[arg(long, default_value_t = 1)]
+    producers: u32,
+    /// How records are keyed.
+    #[arg(long, value_enum, default_value = "none")]
+    key_strategy: KeyStrategy,
+    /// Distinct keys for --key-strategy random.
+    #[arg(long, default_value_t = 1000)]
+    keys: u32,
+    /// Placement of keyless records.
+    #[arg(long, value_enum, default_value = "round-robin")]
+    partitioner: PartitionerArg,
+    /// Topic to produce to [default: a new rill-bench-PID topic]. An
+    /// existing topic is used as it is and never deleted.
+    #[arg(long)]
+    topic: Option<String>,
+    /// Keep the topic this run created instead of deleting it.
+    #[arg(long)]
+    keep_topic: bool,
+    /// Output format of the results.
+    #[arg(short = 'O', long, value_enum, default_value_t)]
+    output: Format,
+    #[command(flatten)]
+    producer: ProducerFlags,
+}
+
+/// What one producer saw.
+struct Outcome {
+    latency_us: Histogram<u64>,
+    failed: u64,
+    first_error: Option<rill::RillError>,
+}
+
+/// Values are windows into one block of random alphanumerics: distinct
+/// records, compressible like text, and no generating cost while timing.
+struct Values {
+    pool: Vec<u8>,
+    size: usize,
+    rng: u64,
+}
+
+impl Values {
+    fn new(size: usize, seed: u64) -> Self {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let len = (1 << 20).max(size * 2);
+        let pool = (0..len)
+            .map(|_| ALPHABET[(xorshift(&mut rng) % ALPHABET.len() as u64) as usize])
+            .collect();
+        Self { pool, size, rng }
+    }
+
+    fn next(&mut self) -> &[u8] {
+        let room = (self.pool.len() - self.size + 1) as u64;
+        let at = (xorshift(&mut self.rng) % room) as usize;
+        &self.pool[at..at + self.size]
+    }
+
+    fn random(&mut self, below: u32) -> u32 {
+        (xorshift(&mut self.rng) % u64::from(below.max(1))) as u32
+    }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
+    let BenchmarkCommand::Produce(args) = cmd;
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    if args.producers == 0 || args.partitions == 0 {
+        bail!("--producers and --partitions must be at least 1");
+    }
+    let mut builder = args.producer.builder()?;
+    builder.partitioner(match args.partitioner {
+        PartitionerArg::RoundRobin => Partitioner::RoundRobin,
+        PartitionerArg::Sticky => Partitioner::Sticky,
+    });
+    let config = builder.build()?;
+    let rill = global.connect().await?;
+    let admin = rill.admin();
+    let existing = match &args.topic {
+        Some(t) => admin
+            .list_topics()
+            .await?
+            .into_iter()
+            .find(|i| &i.name == t),
+        None => None,
+    };
+    let (topic, created) = match (&args.topic, &existing) {
+        (Some(t), Some(_)) => (t.clone(), false),
+        (Some(t), None) => (t.clone(), true),
+        (None, _) => (format!("rill-bench-{}", std::process::id()), true),
+    };
+    // An existing topic keeps its own partition count; report that one.
+    let partitions = existing.map_or(args.partitions, |t| t.partitions);
+    if created {
+        let partitions = i32::try_from(args.partitions).context("--partitions is too large")?;
+        admin
+            .create_topic(&topic, partitions, 1, &[])
+            .await
+            .with_context(|| format!("creating the benchmark topic {topic:?}"))?;
+    }
+    let result = measure(&rill, &topic, &args, &config).await;
+    if created && !args.keep_topic {
+        if let Err(e) = admin.delete_topic(&topic).await {
+            eprintln!("warning: could not delete the benchmark topic {topic:?}: {e}");
+        }
+    }
+    let (outcome, elapsed) = result?;
+    report(&args, partitions, &config, &topic, &outcome, elapsed)?;
+    match outcome.first_error {
+        None => Ok(()),
+        Some(e) => Err(anyhow::Error::from(e).context(format!(
+            "{} of {} records were not acknowledged",
+            outcome.failed, args.count
+        ))),
+    }
+}
+
+async fn measure(
+    rill: &Rill,
+    topic: &str,
+    args: &BenchArgs,
+    config: &TopicProducerConfig,
+) -> anyhow::Result<(Outcome, Duration)> {
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(args.count);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    // Producers connect and get their producer ids before the clock starts.
+    let mut producers = Vec::new();
+    for i in 0..args.producers {
+        let client = if i == 0 {
+            rill.clone()
+        } else {
+            Rill::connect_to(rill.addr()).await?
+        };
+        producers.push(
+            client
+                .topic_producer_with_config(topic, config.clone())
+                .await?,
+        );
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, producer) in producers.into_iter().enumerate() {
+        let share = args.count / u64::from(args.producers)
+            + u64::from((i as u64) < args.count % u64::from(args.producers));
+        let values = Values::new(args.record_size, i as u64 + 1);
+        let key_strategy = args.key_strategy;
+        let keys = args.keys;
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            produce_share(producer, share, values, key_strategy, keys, i, progress).await
+        }));
+    }
+    let mut total = Outcome {
+        latency_us: new_histogram()?,
+        failed: 0,
+        first_error: None,
+    };
+    for task in tasks {
+        let outcome = task.await.context("a producer task panicked")??;
+        total
+            .latency_us
+            .add(&outcome.latency_us)
+            .context("merging latency histograms")?;
+        total.failed += outcome.failed;
+        if total.first_error.is_none() {
+            total.first_error = outcome.first_error;
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    Ok((total, elapsed))
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    // Microseconds from 1 µs to 10 minutes, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).context("creating a latency histogram")
+}
+
+/// One producer's part: sends without awaiting; a waiter task awaits the
+/// outputs in send order and records each latency when its ack arrives.
+async fn produce_share(
+    producer: rill::TopicProducer,
+    count: u64,
+    mut values: Values,
+    key_strategy: KeyStrategy,
+    keys: u32,
+    index: usize,
+    progress: indicatif::ProgressBar,
+) -> anyhow::Result<Outcome> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, ProduceOutput)>(MAX_PENDING_OUTPUTS);
+    let mut latency_us = new_histogram()?;
+    let waiter = tokio::spawn(async move {
+        let mut failed = 0;
+        let mut first_error = None;
+        let mut unreported = 0;
+        while let Some((sent_at, output)) = rx.recv().await {
+            match output.wait().await {
+                // Outputs are awaited in send order, so a record acked
+                // before an earlier one of another partition is counted at
+                // the later of the two acks: at worst a slight overestimate.
+                Ok(_) => latency_us.saturating_record(sent_at.elapsed().as_micros() as u64),
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+            unreported += 1;
+            if unreported == 1024 {
+                progress.inc(unreported);
+                unreported = 0;
+            }
+        }
+        progress.inc(unreported);
+        Outcome {
+            latency_us,
+            failed,
+            first_error,
+        }
+    });
+    let same_key = b"rill-bench-key".to_vec();
+    let own_key = format!("producer-{index}").into_bytes();
+    let mut send_error = None;
+    let mut unsent = 0;
+    for i in 0..count {
+        let key: Option<Vec<u8>> = match key_strategy {
+            KeyStrategy::None => None,
+            KeyStrategy::Same => Some(same_key.clone()),
+            KeyStrategy::PerProducer => Some(own_key.clone()),
+            KeyStrategy::Random => Some(format!("key-{}", values.random(keys)).into_bytes()),
+        };
+        let sent_at = Instant::now();
+        match producer.send(key, values.next()).await {
+            Ok(output) => {
+                if tx.send((sent_at, output)).await.is_err() {
+                    bail!("the latency waiter stopped early");
+                }
+            }
+            Err(e) => {
+                unsent = count - i;
+                send_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let flushed = producer.flush().await;
+    let mut outcome = waiter.await.context("the latency waiter panicked")?;
+    outcome.failed += unsent;
+    if let Some(e) = send_error.or(flushed.err()) {
+        outcome.first_error.get_or_insert(e);
+    }
+    Ok(outcome)
+}
+
+fn report(
+    args: &BenchArgs,
+    partitions: u32,
+    config: &TopicProducerConfig,
+    topic: &str,
+    outcome: &Outcome,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let acked = args.count - outcome.failed;
+    let records_per_sec = acked as f64 / secs;
+    let mb_per_sec = acked as f64 * args.record_size as f64 / secs / 1e6;
+    let h = &outcome.latency_us;
+    let pct = |q: f64| h.value_at_quantile(q);
+    let semantic = match config.delivery_semantic {
+        DeliverySemantic::AtMostOnce => "at-most-once",
+        DeliverySemantic::AtLeastOnce(_) => "at-least-once",
+    };
+    let isolation = match config.isolation {
+        Isolation::ReadUncommitted => "read_uncommitted",
+        Isolation::ReadCommitted => "read_committed",
+    };
+    let key_strategy = args
+        .key_strategy
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let text = match args.output {
+        Format::Json => {
+            let latency = JsonObject::new()
+                .raw("p50", pct(0.5))
+                .raw("p99", pct(0.99))
+                .raw("p99_9", pct(0.999))
+                .raw("max", h.max())
+                .finish();
+            JsonObject::new()
+                .str("topic", topic)
+                .raw("records", args.count)
+                .raw("acknowledged", acked)
+                .raw("failed", outcome.failed)
+                .raw("record_size", args.record_size)
+                .raw("batch_size", config.batch_size)
+                .raw("linger_ms", config.linger.as_millis())
+                .str("compression", config.compression.name())
+                .raw("partitions", partitions)
+                .raw("producers", args.producers)
+                .str("isolation", isolation)
+                .str("delivery_semantic", semantic)
+                .raw("idempotent", config.idempotent)
+                .str("key_strategy", &key_strategy)
+                .raw("elapsed_s", format!("{secs:.3}"))
+                .raw("records_per_sec", format!("{records_per_sec:.0}"))
+                .raw("mb_per_sec", format!("{mb_per_sec:.2}"))
+                .raw("latency_us", latency)
+                .finish()
+                + "\n"
+        }
+        Format::Table => {
+            let settings = format!(
+                "{} records of {} to {topic} ({} partition{}, {} producer{}, keys {key_strategy})\n\
+                 batch {}, linger {:?}, compression {}, {semantic}{}, {isolation}\n\n",
+                args.count,
+                format_bytes(args.record_size as i64),
+                partitions,
+                if partitions == 1 { "" } else { "s" },
+                args.producers,
+                if args.producers == 1 { "" } else { "s" },
+                format_bytes(config.batch_size as i64),
+                config.linger,
+                config.compression.name(),
+                if config.idempotent { " (idempotent)" } else { "" },
+            );
+            let ms = |us: u64| format!("{:.2} ms", us as f64 / 1000.0);
+            let rows = vec![vec![
+                format!("{records_per_sec:.0}"),
+                format!("{mb_per_sec:.2}"),
+                ms(pct(0.5)),
+                ms(pct(0.99)),
+                ms(pct(0.999)),
+                ms(h.max()),
+                format!("{secs:.3} s"),
+            ]];
+            settings
+                + &table(
+                    &[
+                        "RECORDS/S",
+                        "MB/S",
+                        "LATENCY P50",
+                        "P99",
+                        "P99.9",
+                        "MAX",
+                        "ELAPSED",
+                    ],
+                    &rows,
+                )
+        }
+    };
+    output::print(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_windows_of_the_requested_size() {
+        let mut v = Values::new(100, 1);
+        let a = v.next().to_vec();
+        let b = v.next().to_vec();
+        assert_eq!(a.len(), 100);
+        assert_ne!(a, b, "successive records differ");
+        assert!(a.iter().all(u8::is_ascii_alphanumeric));
+        let mut big = Values::new(3 << 20, 2);
+        assert_eq!(big.next().len(), 3 << 20);
+        assert!((0..1000).all(|_| v.random(7) < 7));
+    }
+}

@@ -1,0 +1,371 @@
+//! `rill topic create|list|describe|delete` and `rill partition list`.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Subcommand, ValueEnum};
+use rill::{Offset, Rill, RillError, TopicDescription};
+
+use crate::output::{self, json_array, table, Format, JsonObject};
+use crate::units::{self, parse_duration, parse_size};
+use crate::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = "Examples:
+  rill topic create greetings
+  rill topic create orders --partitions 6 --retention-time 7d --segment-size 256MiB
+  rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB")]
+    Create(CreateArgs),
+    /// List every topic.
+    #[command(after_help = "Examples:
+  rill topic list
+  rill topic list -O json")]
+    List {
+        /// Output format.
+        #[arg(short = 'O', long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show a topic's partitions and configs.
+    #[command(after_help = "Examples:
+  rill topic describe greetings
+  rill topic describe greetings -O json")]
+    Describe {
+        /// The topic.
+        name: String,
+        /// Output format.
+        #[arg(short = 'O', long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Delete a topic and all its records.
+    #[command(after_help = "Examples:
+  rill topic delete greetings")]
+    Delete {
+        /// The topic.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartitionCommand {
+    /// List the partitions of every topic (or of one) with their offsets.
+    #[command(after_help = "Examples:
+  rill partition list
+  rill partition list orders -O json")]
+    List {
+        /// Only this topic's partitions.
+        topic: Option<String>,
+        /// Output format.
+        #[arg(short = 'O', long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+/// `compression.type` values a topic accepts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TopicCompression {
+    /// Keep whatever codec each producer chose.
+    Producer,
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The topic: letters, digits, '.', '_' and '-', at most 249.
+    name: String,
+    /// Number of partitions.
+    #[arg(short, long, default_value_t = 1)]
+    partitions: i32,
+    /// Copies of each partition (at most the number of SPUs).
+    #[arg(short, long, default_value_t = 1)]
+    replication: i16,
+    /// How long records are kept, e.g. 7d, 12h, 30m [default: 7d].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    retention_time: Option<Duration>,
+    /// Size at which a partition's active segment rolls, e.g. 1GiB, 256MiB
+    /// [default: 1GiB].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    segment_size: Option<u64>,
+    /// Most bytes a partition keeps; older segments are deleted past it
+    /// [default: unlimited].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    max_partition_size: Option<u64>,
+    /// Codec the topic requires of producers [default: producer].
+    #[arg(long, value_enum)]
+    compression_type: Option<TopicCompression>,
+}
+
+pub async fn run(cmd: TopicCommand, global: &Global) -> anyhow::Result<()> {
+    let rill = global.connect().await?;
+    match cmd {
+        TopicCommand::Create(args) => create(&rill, args).await,
+        TopicCommand::List { output } => list(&rill, output).await,
+        TopicCommand::Describe { name, output } => describe(&rill, &name, output).await,
+        TopicCommand::Delete { name } => {
+            rill.admin().delete_topic(&name).await.map_err(not_found)?;
+            output::print(&format!("topic \"{name}\" deleted\n"))
+        }
+    }
+}
+
+/// An unknown topic answered as a Kafka error code, as the clearer error.
+fn not_found(e: RillError) -> RillError {
+    match e {
+        RillError::Broker { what, code: 3, .. } => {
+            let topic = what.split('"').nth(1).unwrap_or_default().to_owned();
+            RillError::TopicNotFound(topic)
+        }
+        e => e,
+    }
+}
+
+async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
+    if args.partitions < 1 {
+        bail!("--partitions must be at least 1");
+    }
+    if args.replication < 1 {
+        bail!("--replication must be at least 1");
+    }
+    let mut configs: Vec<(&str, String)> = Vec::new();
+    if let Some(d) = args.retention_time {
+        configs.push(("retention.ms", d.as_millis().to_string()));
+    }
+    if let Some(s) = args.segment_size {
+        configs.push(("segment.bytes", s.to_string()));
+    }
+    if let Some(s) = args.max_partition_size {
+        configs.push(("retention.bytes", s.to_string()));
+    }
+    if let Some(c) = args.compression_type {
+        let value = format!("{c:?}").to_lowercase();
+        configs.push(("compression.type", value));
+    }
+    let configs: Vec<(&str, &str)> = configs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    match rill
+        .admin()
+        .create_topic(&args.name, args.partitions, args.replication, &configs)
+        .await
+    {
+        Ok(()) => {}
+        Err(RillError::Broker { code: 36, .. }) => {
+            bail!("topic \"{}\" already exists", args.name)
+        }
+        Err(e) => return Err(e.into()),
+    }
+    output::print(&format!(
+        "topic \"{}\" created ({} partition{})\n",
+        args.name,
+        args.partitions,
+        if args.partitions == 1 { "" } else { "s" }
+    ))
+}
+
+fn config<'a>(d: &'a TopicDescription, name: &str) -> Option<&'a str> {
+    d.configs
+        .iter()
+        .find(|(k, _, _)| k == name)
+        .map(|(_, v, _)| v.as_str())
+}
+
+/// A config value as people read it: `604800000` ms as `7d`.
+fn humane(name: &str, value: &str) -> String {
+    match (name, value.parse::<i64>()) {
+        ("retention.ms", Ok(ms)) => units::format_millis(ms),
+        ("retention.bytes" | "segment.bytes" | "max.message.bytes", Ok(b)) => {
+            units::format_bytes(b)
+        }
+        _ => value.to_owned(),
+    }
+}
+
+async fn list(rill: &Rill, format: Format) -> anyhow::Result<()> {
+    let admin = rill.admin();
+    let mut topics = Vec::new();
+    for t in admin.list_topics().await? {
+        match admin.describe_topic(&t.name).await {
+            Ok(d) => topics.push(d),
+            // Deleted between the list and the describe.
+            Err(RillError::TopicNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let text = match format {
+        Format::Json => {
+            let items = topics.iter().map(|d| {
+                let mut obj = JsonObject::new()
+                    .str("name", &d.name)
+                    .raw("partitions", d.partitions);
+                for (key, name) in [
+                    ("retention_ms", "retention.ms"),
+                    ("segment_bytes", "segment.bytes"),
+                    ("retention_bytes", "retention.bytes"),
+                ] {
+                    obj = obj.raw(
+                        key,
+                        config(d, name)
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .unwrap_or(-1),
+                    );
+                }
+                obj.opt_str("compression_type", config(d, "compression.type"))
+                    .finish()
+            });
+            json_array(items) + "\n"
+        }
+        Format::Table if topics.is_empty() => {
+            "no topics (create one with `rill topic create NAME`)\n".into()
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = topics
+                .iter()
+                .map(|d| {
+                    let show = |name| humane(name, config(d, name).unwrap_or("-"));
+                    vec![
+                        d.name.clone(),
+                        d.partitions.to_string(),
+                        show("retention.ms"),
+                        show("segment.bytes"),
+                        show("retention.bytes"),
+                        show("compression.type"),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "NAME",
+                    "PARTITIONS",
+                    "RETENTION",
+                    "SEGMENT SIZE",
+                    "MAX PARTITION SIZE",
+                    "COMPRESSION",
+                ],
+                &rows,
+            )
+        }
+    };
+    output::print(&text)
+}
+
+async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()> {
+    let d = rill.admin().describe_topic(name).await?;
+    let text = match format {
+        Format::Json => {
+            let configs = d.configs.iter().map(|(k, v, set)| {
+                JsonObject::new()
+                    .str("name", k)
+                    .str("value", v)
+                    .str("source", if *set { "topic" } else { "default" })
+                    .finish()
+            });
+            JsonObject::new()
+                .str("name", &d.name)
+                .raw("partitions", d.partitions)
+                .raw("configs", json_array(configs))
+                .finish()
+                + "\n"
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = d
+                .configs
+                .iter()
+                .map(|(k, v, set)| {
+                    let shown = humane(k, v);
+                    let value = if &shown == v {
+                        v.clone()
+                    } else {
+                        format!("{v} ({shown})")
+                    };
+                    let source = if *set { "topic" } else { "default" };
+                    vec![k.clone(), value, source.into()]
+                })
+                .collect();
+            format!(
+                "name:       {}\npartitions: {}\n\n{}",
+                d.name,
+                d.partitions,
+                table(&["CONFIG", "VALUE", "SOURCE"], &rows)
+            )
+        }
+    };
+    output::print(&text)
+}
+
+/// One partition's offsets: the first stored and the next to be written.
+struct PartitionRow {
+    topic: String,
+    partition: u32,
+    start: i64,
+    end: i64,
+}
+
+pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Result<()> {
+    let PartitionCommand::List { topic, output } = cmd;
+    let rill = global.connect().await?;
+    let topics = match topic {
+        Some(t) => vec![(t.clone(), rill.admin().describe_topic(&t).await?.partitions)],
+        None => rill
+            .admin()
+            .list_topics()
+            .await?
+            .into_iter()
+            .map(|t| (t.name, t.partitions))
+            .collect(),
+    };
+    let mut rows = Vec::new();
+    for (topic, partitions) in topics {
+        for partition in 0..partitions {
+            // The client has no public ListOffsets; a consumer's starting
+            // position at each end gives the same two numbers.
+            let consumer = rill.partition_consumer(&topic, partition).await?;
+            let start = consumer.stream(Offset::Beginning).await?.next_offset();
+            let end = consumer.stream(Offset::End).await?.next_offset();
+            rows.push(PartitionRow {
+                topic: topic.clone(),
+                partition,
+                start,
+                end,
+            });
+        }
+    }
+    let text = match output {
+        Format::Json => {
+            json_array(rows.iter().map(|r| {
+                JsonObject::new()
+                    .str("topic", &r.topic)
+                    .raw("partition", r.partition)
+                    .raw("start_offset", r.start)
+                    .raw("end_offset", r.end)
+                    .raw("records", r.end - r.start)
+                    .finish()
+            })) + "\n"
+        }
+        Format::Table if rows.is_empty() => "no partitions (no topics yet)\n".into(),
+        Format::Table => table(
+            &[
+                "TOPIC",
+                "PARTITION",
+                "START OFFSET",
+                "END OFFSET",
+                "RECORDS",
+            ],
+            &rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.topic.clone(),
+                        r.partition.to_string(),
+                        r.start.to_string(),
+                        r.end.to_string(),
+                        (r.end - r.start).to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    output::print(&text)
+}

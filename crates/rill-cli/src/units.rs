@@ -1,0 +1,174 @@
+//! Human-friendly durations (`7d`, `100ms`, `2s`) and sizes (`1GiB`,
+//! `16KiB`, `500KB`), for flags, and their rendering in tables.
+
+use std::time::Duration;
+
+/// Parses `<integer><unit>` with unit `ns`, `us`, `ms`, `s`, `m`, `h`, `d`
+/// or `w`. A bare `0` is allowed; any other bare number is refused, because
+/// `--linger 10` is ambiguous between seconds and milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = split_number(text)?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 100ms, 2s, 7d"))?;
+    let per_unit = match unit.to_ascii_lowercase().as_str() {
+        "" if n == 0 => Duration::ZERO,
+        "" => {
+            return Err(format!(
+                "{text:?} needs a unit: ms, s, m, h, d (e.g. {n}ms)"
+            ))
+        }
+        "ns" => Duration::from_nanos(1),
+        "us" | "µs" => Duration::from_micros(1),
+        "ms" => Duration::from_millis(1),
+        "s" | "sec" | "secs" => Duration::from_secs(1),
+        "m" | "min" | "mins" => Duration::from_secs(60),
+        "h" | "hr" | "hrs" => Duration::from_secs(3600),
+        "d" | "day" | "days" => Duration::from_secs(86_400),
+        "w" | "week" | "weeks" => Duration::from_secs(7 * 86_400),
+        other => return Err(format!("unknown duration unit {other:?} in {text:?}")),
+    };
+    let n = u32::try_from(n).map_err(|_| format!("{text:?} is too long"))?;
+    per_unit
+        .checked_mul(n)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Parses `<integer>[unit]`: no unit or `B` is bytes; `KB`, `MB`, `GB`,
+/// `TB` are powers of 1000; `KiB`, `MiB`, `GiB`, `TiB` (and `K`, `M`, `G`,
+/// `T`) powers of 1024, as Kafka and Fluvio users expect of memory sizes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = split_number(text)?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; write e.g. 16KiB, 1GiB, 500KB"))?;
+    let per_unit: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}")),
+    };
+    n.checked_mul(per_unit)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// A size as a `usize` (buffer and batch sizes).
+pub fn parse_usize_size(text: &str) -> Result<usize, String> {
+    let n = parse_size(text)?;
+    usize::try_from(n).map_err(|_| format!("{text:?} is too large"))
+}
+
+/// `("12", "KiB")` from `"12KiB"`; fractions are refused with a hint.
+fn split_number(text: &str) -> Result<(&str, &str), String> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "{text:?} is not a whole number; use a smaller unit (1536B, not 1.5KiB)"
+        ));
+    }
+    Ok((number, unit.trim()))
+}
+
+/// `604800000` ms as `7d`: the largest unit that divides it exactly.
+pub fn format_millis(ms: i64) -> String {
+    if ms < 0 {
+        return "forever".into();
+    }
+    // Days rather than weeks: people write retention as 7d.
+    const UNITS: [(i64, &str); 5] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+        (1, "ms"),
+    ];
+    if ms == 0 {
+        return "0ms".into();
+    }
+    for (size, unit) in UNITS {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// `1073741824` as `1GiB`: the largest binary unit that divides it exactly.
+pub fn format_bytes(bytes: i64) -> String {
+    if bytes < 0 {
+        return "unlimited".into();
+    }
+    const UNITS: [(i64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    for (size, unit) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("3 h"), Ok(Duration::from_secs(3 * 3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("99999999999d").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16KiB"), Ok(16 * 1024));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1gib"), Ok(1 << 30));
+        assert_eq!(parse_size("500KB"), Ok(500_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert!(parse_size("1.5GiB").unwrap_err().contains("whole number"));
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn rendering_round_trips() {
+        assert_eq!(format_millis(604_800_000), "7d");
+        assert_eq!(format_millis(86_400_000), "1d");
+        assert_eq!(format_millis(90_000), "90s");
+        assert_eq!(format_millis(1500), "1500ms");
+        assert_eq!(format_millis(-1), "forever");
+        assert_eq!(format_bytes(1 << 30), "1GiB");
+        assert_eq!(format_bytes(16 * 1024), "16KiB");
+        assert_eq!(format_bytes(1000), "1000B");
+        assert_eq!(format_bytes(-1), "unlimited");
+        for ms in [1_i64, 1000, 60_000, 3_600_000, 86_400_000, 123_456] {
+            let d = parse_duration(&format_millis(ms)).unwrap();
+            assert_eq!(d.as_millis() as i64, ms);
+        }
+    }
+}

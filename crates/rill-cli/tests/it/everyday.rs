@@ -1,0 +1,233 @@
+//! Errors, `--addr`, the benchmark, completions and help.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use crate::spu::{run_with_input, stderr, text, TestSpu};
+
+/// An address where nothing listens: a port that was just free.
+fn dead_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn no_cluster_is_a_plain_error() {
+    let addr = dead_addr();
+    let home = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["topic", "list"],
+        &["topic", "create", "t"],
+        &["produce", "t"],
+        &["consume", "t", "-B"],
+        &["benchmark", "produce", "--count", "10"],
+    ];
+    for args in commands {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.args(args)
+            .env("RILL_ADDR", &addr)
+            .env("RILL_HOME", home.path());
+        let out = run_with_input(cmd, b"x\n");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!(
+                "error: no SPU answers at {addr} — start one with `rill cluster start`"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn addr_flag_beats_the_environment_and_the_profile() {
+    let spu = TestSpu::start();
+    // The profile `rill cluster start` writes, pointing nowhere.
+    std::fs::write(
+        spu.home().join("config.toml"),
+        format!("[cluster]\naddr = \"{}\"\n", dead_addr()),
+    )
+    .unwrap();
+    let out = spu
+        .command(&["topic", "list"])
+        .env_remove("RILL_ADDR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the profile is used: {}", text(&out));
+    let out = spu
+        .command(&["--addr", &spu.addr, "topic", "list"])
+        .env("RILL_ADDR", dead_addr())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = spu
+        .command(&["topic", "list", "--addr", &dead_addr()])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("no SPU answers"), "{}", text(&out));
+}
+
+#[test]
+fn bad_produce_arguments() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t"]);
+    for (args, expected) in [
+        (&["produce"][..], "required arguments were not provided"),
+        (&["produce", "t", "--linger", "10"][..], "needs a unit"),
+        (
+            &["produce", "t", "--batch-size", "1.5KiB"][..],
+            "is not a whole number",
+        ),
+        (
+            &["produce", "t", "--key", "k", "--key-separator", ":"][..],
+            "cannot be used with",
+        ),
+        (
+            &["produce", "t", "--delivery-semantic", "sometimes"][..],
+            "invalid value 'sometimes'",
+        ),
+        (
+            &[
+                "produce",
+                "t",
+                "--delivery-semantic",
+                "at-most-once",
+                "--max-retries",
+                "3",
+            ][..],
+            "retry flags need --delivery-semantic at-least-once",
+        ),
+        (
+            &["produce", "t", "--isolation", "read-committed"][..],
+            "invalid value",
+        ),
+        (&["produce", "nope"][..], "topic \"nope\" not found"),
+        (
+            &["produce", "t", "--raw", "--max-request-size", "1KiB"][..],
+            "exceeds max_request_size",
+        ),
+    ] {
+        let out = spu.rill_with_input(args, &[b'x'; 4096]);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(spu.ok(&["consume", "t", "-B", "-d"]).is_empty());
+}
+
+#[test]
+fn benchmark_produce_reports_and_cleans_up() {
+    let spu = TestSpu::start();
+    let json = spu.ok(&[
+        "benchmark",
+        "produce",
+        "--count",
+        "3000",
+        "--record-size",
+        "100",
+        "--partitions",
+        "2",
+        "--producers",
+        "2",
+        "--key-strategy",
+        "random",
+        "--compression",
+        "lz4",
+        "--linger",
+        "1ms",
+        "-O",
+        "json",
+    ]);
+    for field in [
+        r#""records":3000,"acknowledged":3000,"failed":0,"record_size":100,"#,
+        r#""linger_ms":1,"compression":"lz4","partitions":2,"producers":2,"#,
+        r#""delivery_semantic":"at-least-once","#,
+        r#""key_strategy":"random","#,
+        r#""latency_us":{"p50":"#,
+    ] {
+        assert!(json.contains(field), "{field} in {json}");
+    }
+    assert!(
+        spu.ok(&["topic", "list"]).starts_with("no topics"),
+        "deleted"
+    );
+
+    let table = spu.ok(&[
+        "benchmark",
+        "produce",
+        "--count",
+        "500",
+        "--topic",
+        "kept",
+        "--keep-topic",
+        "--delivery-semantic",
+        "at-most-once",
+        "--key-strategy",
+        "same",
+    ]);
+    assert!(table.contains("500 records of 1KiB to kept"), "{table}");
+    assert!(table.contains("RECORDS/S"), "{table}");
+    let partitions = spu.ok(&["partition", "list", "kept"]);
+    assert!(
+        partitions.lines().nth(1).unwrap().ends_with(" 500"),
+        "{partitions}"
+    );
+
+    // An existing topic is used as it is and kept.
+    let json = spu.ok(&[
+        "benchmark",
+        "produce",
+        "--count",
+        "100",
+        "--topic",
+        "kept",
+        "--partitions",
+        "3",
+        "-O",
+        "json",
+    ]);
+    assert!(json.contains(r#""partitions":1,"#), "{json}");
+    let partitions = spu.ok(&["partition", "list", "kept"]);
+    assert!(
+        partitions.lines().nth(1).unwrap().ends_with(" 600"),
+        "{partitions}"
+    );
+}
+
+#[test]
+fn completions_and_help() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rill"))
+            .args(args)
+            .env("RILL_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    for (shell, marker) in [
+        ("bash", "_rill()"),
+        ("zsh", "#compdef rill"),
+        ("fish", "complete -c rill"),
+    ] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{}", text(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("consume"), "{shell}");
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(&["consume", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:\n  rill consume greetings"),
+        "{help}"
+    );
+    assert!(help.contains("--disable-continuous"), "{help}");
+    let out = run(&["bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,190 @@
+use rill::producer::partition_for_key;
+
+use crate::spu::{sorted_lines, stderr, TestSpu};
+
+/// Total records stored in `topic`, from `rill partition list -O json`.
+fn stored(spu: &TestSpu, topic: &str) -> i64 {
+    let json = spu.ok(&["partition", "list", topic, "-O", "json"]);
+    json.split("\"records\":")
+        .skip(1)
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or_else(|| panic!("{json}"))
+        })
+        .sum()
+}
+
+#[test]
+fn keys_from_a_separator_land_where_murmur2_puts_them() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "users", "-p", "3"]);
+    let input: String = (0..60).map(|i| format!("user{i}=>name {i}\n")).collect();
+    spu.produce(
+        "users",
+        &format!("{input}no separator\n"),
+        &["--key-separator", "=>"],
+    );
+
+    let out = spu.ok(&[
+        "consume",
+        "users",
+        "-B",
+        "-d",
+        "-F",
+        "{{partition}} {{key}} {{value}}",
+    ]);
+    let lines = sorted_lines(&out);
+    assert_eq!(lines.len(), 61, "{out}");
+    for line in &lines {
+        let mut cells = line.splitn(3, ' ');
+        let partition: u32 = cells.next().unwrap().parse().unwrap();
+        let key = cells.next().unwrap();
+        let value = cells.next().unwrap();
+        if key == "null" {
+            assert_eq!(value, "no separator", "{line}");
+            continue;
+        }
+        assert_eq!(value, format!("name {}", &key[4..]), "{line}");
+        assert_eq!(partition, partition_for_key(key.as_bytes(), 3), "{line}");
+    }
+
+    let keyed = spu.ok(&["consume", "users", "-B", "-d", "-k"]);
+    assert!(keyed.lines().any(|l| l == "[user7] name 7"), "{keyed}");
+    assert!(keyed.lines().any(|l| l == "[null] no separator"), "{keyed}");
+}
+
+#[test]
+fn one_key_or_one_partition_for_every_record() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t", "-p", "4"]);
+    spu.produce("t", "a\nb\nc\n", &["--key", "same"]);
+    let want = partition_for_key(b"same", 4).to_string();
+    let out = spu.ok(&["consume", "t", "-B", "-d", "-F", "{{partition}} {{key}}"]);
+    assert_eq!(out, format!("{want} same\n").repeat(3));
+
+    spu.produce("t", "x\ny\n", &["-p", "2"]);
+    // Partition 2 holds x and y, after a, b, c if "same" hashes there too.
+    let mut expected = String::new();
+    if want == "2" {
+        expected.push_str("a\nb\nc\n");
+    }
+    expected.push_str("x\ny\n");
+    assert_eq!(spu.ok(&["consume", "t", "-p", "2", "-B", "-d"]), expected);
+    let out = spu.rill_with_input(&["produce", "t", "-p", "4"], b"z\n");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("topic \"t\" has 4 partitions; --partition 4 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_codec_round_trips() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "codecs"]);
+    let mut expected = Vec::new();
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let lines: String = (0..500).map(|i| format!("{codec} record {i}\n")).collect();
+        spu.produce(
+            "codecs",
+            &lines,
+            &["--compression", codec, "--linger", "5ms"],
+        );
+        expected.extend(lines.lines().map(str::to_owned));
+    }
+    let out = spu.ok(&["consume", "codecs", "-B", "-d"]);
+    let got: Vec<String> = out.lines().map(str::to_owned).collect();
+    assert_eq!(got, expected, "one partition keeps the order");
+}
+
+#[test]
+fn a_refused_batch_fails_with_the_count_not_acknowledged() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "zonly", "--compression-type", "zstd"]);
+    spu.produce("zonly", "fine\n", &["--compression", "zstd"]);
+    let lines: String = (0..100).map(|i| format!("r{i}\n")).collect();
+    let out = spu.rill_with_input(
+        &["produce", "zonly", "--compression", "gzip"],
+        lines.as_bytes(),
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("100 of 100 records sent were not acknowledged"),
+        "{err}"
+    );
+    assert!(err.contains("INVALID_RECORD"), "{err}");
+    assert_eq!(stored(&spu, "zonly"), 1);
+}
+
+#[test]
+fn files_stream_by_line_or_go_whole_with_raw() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "files"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.txt");
+    std::fs::write(&path, "one\ntwo\n\nthree").unwrap();
+    let file = path.to_str().unwrap();
+    spu.ok(&["produce", "files", "-f", file]);
+    assert_eq!(
+        spu.ok(&["consume", "files", "-B", "-d"]),
+        "one\ntwo\n\nthree\n"
+    );
+
+    spu.ok(&["produce", "files", "-f", file, "--raw", "--key", "whole"]);
+    let out = spu.ok(&["consume", "files", "--start", "4", "-d", "-O", "json"]);
+    assert!(
+        out.contains(r#""offset":4,"#)
+            && out.contains(r#""key":"whole","value":"one\ntwo\n\nthree""#),
+        "{out}"
+    );
+
+    let missing = spu.rill(&["produce", "files", "-f", "/nonexistent/input"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("opening /nonexistent/input"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn a_hundred_thousand_piped_lines_all_arrive() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "bulk", "-p", "2"]);
+    let lines: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+    spu.produce("bulk", &lines, &[]);
+    assert_eq!(stored(&spu, "bulk"), 100_000);
+    let out = spu.ok(&["consume", "bulk", "-B", "-d"]);
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort_unstable();
+    let mut want: Vec<&str> = lines.lines().collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn at_most_once_and_read_committed_produce() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "modes"]);
+    spu.produce("modes", "a\nb\n", &["--delivery-semantic", "at-most-once"]);
+    spu.produce(
+        "modes",
+        "c\n",
+        &[
+            "--isolation",
+            "read_committed",
+            "--max-retries",
+            "2",
+            "--retry-strategy",
+            "fixed",
+            "--initial-delay",
+            "10ms",
+            "--no-idempotent",
+        ],
+    );
+    assert_eq!(spu.ok(&["consume", "modes", "-B", "-d"]), "a\nb\nc\n");
+}

@@ -1,0 +1,137 @@
+use crate::spu::{stderr, TestSpu};
+
+#[test]
+fn topic_lifecycle() {
+    let spu = TestSpu::start();
+    let out = spu.ok(&[
+        "topic",
+        "create",
+        "orders",
+        "-p",
+        "3",
+        "--retention-time",
+        "2d",
+        "--segment-size",
+        "16MiB",
+        "--max-partition-size",
+        "1GiB",
+        "--compression-type",
+        "zstd",
+    ]);
+    assert_eq!(out, "topic \"orders\" created (3 partitions)\n");
+    spu.ok(&["topic", "create", "events"]);
+
+    let again = spu.rill(&["topic", "create", "orders"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("topic \"orders\" already exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    let list = spu.ok(&["topic", "list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{list}");
+    let cells: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        cells,
+        ["orders", "3", "2d", "16MiB", "1GiB", "zstd"],
+        "{list}"
+    );
+    assert!(lines[1].starts_with("events  "), "sorted by name: {list}");
+
+    let json = spu.ok(&["topic", "list", "-O", "json"]);
+    assert!(json.starts_with('['), "{json}");
+    assert!(
+        json.contains(r#"{"name":"orders","partitions":3,"retention_ms":172800000,"segment_bytes":16777216,"retention_bytes":1073741824,"compression_type":"zstd"}"#),
+        "{json}"
+    );
+
+    let describe = spu.ok(&["topic", "describe", "orders"]);
+    assert!(describe.contains("partitions: 3"), "{describe}");
+    let segment = describe
+        .lines()
+        .find(|l| l.starts_with("segment.bytes"))
+        .unwrap_or_else(|| panic!("{describe}"));
+    assert!(
+        segment.contains("16777216 (16MiB)") && segment.ends_with("topic"),
+        "{segment}"
+    );
+    let json = spu.ok(&["topic", "describe", "orders", "-O", "json"]);
+    assert!(
+        json.contains(r#"{"name":"retention.ms","value":"172800000","source":"topic"}"#),
+        "{json}"
+    );
+
+    let partitions = spu.ok(&["partition", "list", "orders"]);
+    let rows: Vec<&str> = partitions.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{partitions}");
+    assert_eq!(
+        rows[2].split_whitespace().collect::<Vec<_>>(),
+        ["orders", "2", "0", "0", "0"]
+    );
+    let every = spu.ok(&["partition", "list", "-O", "json"]);
+    assert_eq!(every.matches("\"partition\":").count(), 4, "{every}");
+
+    assert_eq!(
+        spu.ok(&["topic", "delete", "orders"]),
+        "topic \"orders\" deleted\n"
+    );
+    let list = spu.ok(&["topic", "list"]);
+    assert!(!list.contains("orders"), "{list}");
+    for args in [
+        ["topic", "delete", "orders"],
+        ["topic", "describe", "orders"],
+    ] {
+        let out = spu.rill(&args);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("topic \"orders\" not found (see `rill topic list`)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    spu.ok(&["topic", "delete", "events"]);
+    assert!(spu.ok(&["topic", "list"]).starts_with("no topics"));
+    assert_eq!(spu.ok(&["topic", "list", "-O", "json"]), "[]\n");
+}
+
+#[test]
+fn topic_settings_are_checked() {
+    let spu = TestSpu::start();
+    for (args, expected) in [
+        (
+            &["topic", "create", "t", "--partitions", "0"][..],
+            "--partitions must be at least 1",
+        ),
+        (
+            &["topic", "create", "t", "--retention-time", "7x"][..],
+            "unknown duration unit",
+        ),
+        (
+            &["topic", "create", "t", "--segment-size", "lots"][..],
+            "is not a size",
+        ),
+        (
+            &["topic", "create", "t", "--compression-type", "brotli"][..],
+            "invalid value 'brotli'",
+        ),
+        (
+            &["topic", "create", "bad/name"][..],
+            "INVALID_TOPIC_EXCEPTION",
+        ),
+        (
+            &["topic", "create", "t", "-r", "2"][..],
+            "INVALID_REPLICATION_FACTOR",
+        ),
+    ] {
+        let out = spu.rill(args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(spu.ok(&["topic", "list"]).starts_with("no topics"));
+}
