@@ -254,8 +254,10 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, 600_000_000, 3).context("creating a latency histogram")
 }
 
-/// One producer's part: sends without awaiting; a waiter task awaits the
-/// outputs in send order and records each latency when its ack arrives.
+/// One producer's part: sends without awaiting, keeping the outputs (at
+/// most `MAX_PENDING_OUTPUTS`) in send order. Answered ones are taken off
+/// the front as it goes; each latency is the output's own answer instant
+/// minus its send instant, so taking it late does not inflate it.
 async fn produce_share(
     producer: rill::TopicProducer,
     count: u64,
@@ -265,36 +267,33 @@ async fn produce_share(
     index: usize,
     progress: indicatif::ProgressBar,
 ) -> anyhow::Result<Outcome> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, ProduceOutput)>(MAX_PENDING_OUTPUTS);
-    let mut latency_us = new_histogram()?;
-    let waiter = tokio::spawn(async move {
-        let mut failed = 0;
-        let mut first_error = None;
-        let mut unreported = 0;
-        while let Some((sent_at, output)) = rx.recv().await {
-            match output.wait().await {
-                // Outputs are awaited in send order, so a record acked
-                // before an earlier one of another partition is counted at
-                // the later of the two acks: at worst a slight overestimate.
-                Ok(_) => latency_us.saturating_record(sent_at.elapsed().as_micros() as u64),
-                Err(e) => {
-                    failed += 1;
-                    first_error.get_or_insert(e);
-                }
-            }
-            unreported += 1;
-            if unreported == 1024 {
-                progress.inc(unreported);
-                unreported = 0;
+    let mut outcome = Outcome {
+        latency_us: new_histogram()?,
+        failed: 0,
+        first_error: None,
+    };
+    let mut pending: std::collections::VecDeque<(Instant, ProduceOutput)> =
+        std::collections::VecDeque::with_capacity(MAX_PENDING_OUTPUTS);
+    let mut unreported = 0u64;
+    let mut settle = |outcome: &mut Outcome,
+                      sent_at: Instant,
+                      answer: Result<rill::RecordMetadata, rill::RillError>,
+                      answered_at: Instant| {
+        match answer {
+            Ok(_) => outcome.latency_us.saturating_record(
+                answered_at.saturating_duration_since(sent_at).as_micros() as u64,
+            ),
+            Err(e) => {
+                outcome.failed += 1;
+                outcome.first_error.get_or_insert(e);
             }
         }
-        progress.inc(unreported);
-        Outcome {
-            latency_us,
-            failed,
-            first_error,
+        unreported += 1;
+        if unreported == 1024 {
+            progress.inc(unreported);
+            unreported = 0;
         }
-    });
+    };
     let same_key = b"rill-bench-key".to_vec();
     let own_key = format!("producer-{index}").into_bytes();
     let mut send_error = None;
@@ -308,26 +307,52 @@ async fn produce_share(
         };
         let sent_at = Instant::now();
         match producer.send(key, values.next()).await {
-            Ok(output) => {
-                if tx.send((sent_at, output)).await.is_err() {
-                    bail!("the latency waiter stopped early");
-                }
-            }
+            Ok(output) => pending.push_back((sent_at, output)),
             Err(e) => {
                 unsent = count - i;
                 send_error = Some(e);
                 break;
             }
         }
+        while let Some((sent_at, output)) = pending.front() {
+            let Some((answer, at)) = output.try_wait() else {
+                break;
+            };
+            settle(&mut outcome, *sent_at, answer, at);
+            pending.pop_front();
+        }
+        if pending.len() >= MAX_PENDING_OUTPUTS {
+            if let Some((sent_at, output)) = pending.pop_front() {
+                wait_one(&mut outcome, sent_at, output, &mut settle).await;
+            }
+        }
     }
-    drop(tx);
     let flushed = producer.flush().await;
-    let mut outcome = waiter.await.context("the latency waiter panicked")?;
+    for (sent_at, output) in pending {
+        wait_one(&mut outcome, sent_at, output, &mut settle).await;
+    }
+    progress.inc(unreported);
     outcome.failed += unsent;
     if let Some(e) = send_error.or(flushed.err()) {
         outcome.first_error.get_or_insert(e);
     }
     Ok(outcome)
+}
+
+/// Waits for one output and settles it at its own answer instant.
+async fn wait_one(
+    outcome: &mut Outcome,
+    sent_at: Instant,
+    output: ProduceOutput,
+    settle: &mut impl FnMut(
+        &mut Outcome,
+        Instant,
+        Result<rill::RecordMetadata, rill::RillError>,
+        Instant,
+    ),
+) {
+    let (answer, at) = output.answered().await;
+    settle(outcome, sent_at, answer, at);
 }
 
 fn report(

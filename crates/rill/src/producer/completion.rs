@@ -4,37 +4,55 @@
 //! path makes no channel and no allocation per record.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
 use super::topic_producer::RecordMetadata;
 use crate::RillError;
 
+type Answer = Result<(u32, i64), RillError>;
+
 /// A batch's answer: its partition and base offset, or the error that ended
-/// it. Written once.
+/// it, and when it came. Written once.
 #[derive(Debug, Default)]
 pub(super) struct BatchSlot {
-    answer: OnceLock<Result<(u32, i64), RillError>>,
+    answer: OnceLock<(Answer, Instant)>,
     answered: Notify,
 }
 
+fn place(answer: &Answer, index: usize) -> Result<RecordMetadata, RillError> {
+    answer.clone().map(|(partition, base)| RecordMetadata {
+        partition,
+        offset: if base < 0 { -1 } else { base + index as i64 },
+    })
+}
+
 impl BatchSlot {
-    fn set(&self, answer: Result<(u32, i64), RillError>) {
-        if self.answer.set(answer).is_ok() {
+    fn set(&self, answer: Answer) {
+        if self.answer.set((answer, Instant::now())).is_ok() {
             self.answered.notify_waiters();
         }
     }
 
-    /// Waits for the answer and gives the place of the record at `index`.
-    pub(super) async fn wait(&self, index: usize) -> Result<RecordMetadata, RillError> {
+    /// The record's place if the answer has come, and when it came.
+    pub(super) fn try_get(
+        &self,
+        index: usize,
+    ) -> Option<(Result<RecordMetadata, RillError>, Instant)> {
+        self.answer
+            .get()
+            .map(|(answer, at)| (place(answer, index), *at))
+    }
+
+    /// Waits for the answer: the place of the record at `index` (or the
+    /// error) and when the answer came.
+    pub(super) async fn wait(&self, index: usize) -> (Result<RecordMetadata, RillError>, Instant) {
         loop {
             // Registered before looking, so an answer set in between wakes us.
             let answered = self.answered.notified();
-            if let Some(answer) = self.answer.get() {
-                return answer.clone().map(|(partition, base)| RecordMetadata {
-                    partition,
-                    offset: if base < 0 { -1 } else { base + index as i64 },
-                });
+            if let Some(done) = self.try_get(index) {
+                return done;
             }
             answered.await;
         }

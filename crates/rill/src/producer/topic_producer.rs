@@ -67,7 +67,21 @@ impl ProduceOutput {
     /// producer's isolation: the leader has it (`ReadUncommitted`) or every
     /// in-sync replica has it (`ReadCommitted`).
     pub async fn wait(self) -> Result<RecordMetadata, RillError> {
+        self.slot.wait(self.index).await.0
+    }
+
+    /// Like [`Self::wait`] without giving up the output, with the instant
+    /// the answer arrived (for measuring `send` to acknowledgement).
+    pub async fn answered(&self) -> (Result<RecordMetadata, RillError>, Instant) {
         self.slot.wait(self.index).await
+    }
+
+    /// The answer without waiting: `None` while the batch is unanswered,
+    /// else the record's place (or the error) and the instant the answer
+    /// arrived, which lets a caller measure `send` to acknowledgement
+    /// exactly however late it looks.
+    pub fn try_wait(&self) -> Option<(Result<RecordMetadata, RillError>, Instant)> {
+        self.slot.try_get(self.index)
     }
 }
 
