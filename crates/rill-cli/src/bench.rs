@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// Keep the topic this run created instead of deleting it.
     #[arg(long)]
     keep_topic: bool,
+    /// Records each producer may have sent and not yet seen acknowledged;
+    /// 1 measures the latency of one record at a time.
+    #[arg(long, default_value_t = MAX_PENDING_OUTPUTS)]
+    in_flight: usize,
     /// Output format of the results.
     #[arg(short = 'O', long, value_enum, default_value_t)]
     output: Format,
@@ -133,6 +137,9 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let BenchmarkCommand::Produce(args) = cmd;
     if args.count == 0 {
         bail!("--count must be at least 1");
+    }
+    if args.in_flight == 0 {
+        bail!("--in-flight must be at least 1");
     }
     if args.producers == 0 || args.partitions == 0 {
         bail!("--producers and --partitions must be at least 1");
@@ -221,11 +228,20 @@ async fn measure(
         let share = args.count / u64::from(args.producers)
             + u64::from((i as u64) < args.count % u64::from(args.producers));
         let values = Values::new(args.record_size, i as u64 + 1);
+        let in_flight = args.in_flight;
         let key_strategy = args.key_strategy;
         let keys = args.keys;
         let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
-            produce_share(producer, share, values, key_strategy, keys, i, progress).await
+            produce_share(
+                producer,
+                share,
+                values,
+                (key_strategy, keys),
+                (i, in_flight),
+                progress,
+            )
+            .await
         }));
     }
     let mut total = Outcome {
@@ -262,9 +278,8 @@ async fn produce_share(
     producer: rill::TopicProducer,
     count: u64,
     mut values: Values,
-    key_strategy: KeyStrategy,
-    keys: u32,
-    index: usize,
+    (key_strategy, keys): (KeyStrategy, u32),
+    (index, in_flight): (usize, usize),
     progress: indicatif::ProgressBar,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome {
@@ -321,7 +336,7 @@ async fn produce_share(
             settle(&mut outcome, *sent_at, answer, at);
             pending.pop_front();
         }
-        if pending.len() >= MAX_PENDING_OUTPUTS {
+        if pending.len() >= in_flight {
             if let Some((sent_at, output)) = pending.pop_front() {
                 wait_one(&mut outcome, sent_at, output, &mut settle).await;
             }

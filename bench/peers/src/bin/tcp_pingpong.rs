@@ -1,0 +1,51 @@
+//! The loopback floor for latency: a plain TCP ping-pong on 127.0.0.1 with
+//! 100-byte messages, one in flight, measured in the same run as Rill's
+//! latency case. Prints `rtt p50_us=.. p99_us=.. p999_us=..`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+const MESSAGE_BYTES: usize = 100;
+
+fn main() -> anyhow::Result<()> {
+    let rounds: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(20_000);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; MESSAGE_BYTES];
+        loop {
+            if s.read_exact(&mut buf).is_err() {
+                return Ok(());
+            }
+            s.write_all(&buf)?;
+        }
+    });
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut buf = [7u8; MESSAGE_BYTES];
+    let mut h = Histogram::<u64>::new(3)?;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        s.write_all(&buf)?;
+        s.read_exact(&mut buf)?;
+        h.record((t.elapsed().as_nanos() as u64 / 1000).max(1))?;
+    }
+    drop(s);
+    let _ = echo.join();
+    println!(
+        "rtt p50_us={} p99_us={} p999_us={}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999)
+    );
+    Ok(())
+}
