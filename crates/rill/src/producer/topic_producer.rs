@@ -129,6 +129,8 @@ pub(super) struct State {
     flush_waiters: Vec<oneshot::Sender<()>>,
     /// When the partition count was last asked for.
     metadata_at: Instant,
+    /// Each partition's lane, started with its first batch.
+    lanes: Vec<Option<mpsc::UnboundedSender<Flight>>>,
 }
 
 impl State {
@@ -168,6 +170,51 @@ impl Inner {
             DeliverySemantic::AtLeastOnce(_) if self.config.idempotent => PIPELINED_IN_FLIGHT,
             DeliverySemantic::AtLeastOnce(_) => ORDERED_IN_FLIGHT,
         }
+    }
+
+    /// Hands the batches due at `now` to their lanes, as many as each lane
+    /// has room for. Says whether batches are due that had no room (then
+    /// only an answer can change anything). Done under the state lock, so a
+    /// lane renumbering its sequences sees every batch stamped before it.
+    fn hand_over(self: &Arc<Self>, st: &mut State, now: Instant) -> bool {
+        let max_in_flight = self.max_in_flight();
+        let State {
+            acc,
+            in_flight,
+            lanes,
+            ..
+        } = st;
+        let ready = acc.ready(now, |p| {
+            in_flight
+                .get(p as usize)
+                .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
+        });
+        let batches = match ready {
+            Ok(batches) => batches,
+            Err(e) => {
+                tracing::error!(error = %e, "could not encode a batch");
+                return false;
+            }
+        };
+        for batch in batches {
+            let partition = batch.partition;
+            if let Some(n) = in_flight.get_mut(partition as usize) {
+                *n += 1;
+            }
+            let i = partition as usize;
+            if lanes.len() <= i {
+                lanes.resize_with(i + 1, || None);
+            }
+            let lane = lanes[i].get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(lane::run(self.clone(), partition, rx));
+                tx
+            });
+            // The lane holds at most `max_in_flight` batches (the allowance
+            // above), so this channel stays bounded.
+            let _ = lane.send(Flight::new(batch, self.config.delivery_semantic));
+        }
+        acc.next_deadline().is_some_and(|d| d <= now)
     }
 
     /// A lane finished a batch: frees its memory and slot, wakes whoever
@@ -285,6 +332,7 @@ impl TopicProducer {
                 in_flight: vec![0; partitions.max(1) as usize],
                 flush_waiters: Vec::new(),
                 metadata_at: Instant::now(),
+                lanes: Vec::new(),
             }),
             wake: Notify::new(),
             space: Notify::new(),
@@ -373,10 +421,16 @@ impl TopicProducer {
                                 partitions,
                             );
                         }
-                        drop(st);
-                        // A new batch's deadline, or a batch due now: the
-                        // sender must look again.
-                        if pushed.batch_opened || pushed.batch_closed {
+                        if inner.config.linger.is_zero() && pushed.batch_opened {
+                            // Due at once: hand it over here rather than
+                            // wake the sender task for it (one task switch
+                            // less on the latency path). Batches that could
+                            // not go yet are the sender's after an answer.
+                            inner.hand_over(&mut st, now);
+                        } else if pushed.batch_opened || pushed.batch_closed {
+                            // A new batch's deadline, or a batch due now:
+                            // the sender must look again.
+                            drop(st);
                             inner.wake.notify_one();
                         }
                         return Ok(ProduceOutput { slot, index });
@@ -445,8 +499,6 @@ impl TopicProducer {
 }
 
 async fn sender(inner: Arc<Inner>) {
-    let max_in_flight = inner.max_in_flight();
-    let mut lanes: Vec<Option<mpsc::UnboundedSender<Flight>>> = Vec::new();
     // Set when batches are due but their partitions are all busy: then only
     // an answer (or a new batch) can change anything, and each wakes us.
     let mut stalled = false;
@@ -469,45 +521,12 @@ async fn sender(inner: Arc<Inner>) {
         }
         {
             let mut st = inner.state();
-            let in_flight = st.in_flight.clone();
-            let ready = st.acc.ready(Instant::now(), |p| {
-                in_flight
-                    .get(p as usize)
-                    .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
-            });
-            match ready {
-                Ok(batches) => {
-                    // Handed over under the lock: a lane renumbering its
-                    // sequences sees every batch stamped before it.
-                    for batch in batches {
-                        let partition = batch.partition;
-                        if let Some(n) = st.in_flight.get_mut(partition as usize) {
-                            *n += 1;
-                        }
-                        let i = partition as usize;
-                        if lanes.len() <= i {
-                            lanes.resize_with(i + 1, || None);
-                        }
-                        let lane = lanes[i].get_or_insert_with(|| {
-                            let (tx, rx) = mpsc::unbounded_channel();
-                            tokio::spawn(lane::run(inner.clone(), partition, rx));
-                            tx
-                        });
-                        // The lane holds at most `max_in_flight` batches (the
-                        // allowance above), so this channel stays bounded.
-                        let _ = lane.send(Flight::new(batch, inner.config.delivery_semantic));
-                    }
-                    stalled = st.acc.next_deadline().is_some_and(|d| d <= Instant::now());
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not encode a batch");
-                    stalled = false;
-                }
+            stalled = inner.hand_over(&mut st, Instant::now());
+            if inner.closed.load(Ordering::Acquire) && st.idle() {
+                // Dropping the lanes' senders lets each lane end once empty.
+                st.lanes.clear();
+                return;
             }
-        }
-        if inner.closed.load(Ordering::Acquire) && inner.state().idle() {
-            // Dropping the lanes' senders lets each lane end once empty.
-            return;
         }
     }
 }
