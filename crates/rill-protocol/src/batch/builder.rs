@@ -1,8 +1,10 @@
 //! Building a batch record by record.
 //!
 //! Records are encoded straight into one buffer as they are pushed (no
-//! allocation per record); `build` compresses that buffer once, writes the
-//! header in front and fills in the CRC.
+//! allocation per record), behind room left for the header; `build`
+//! compresses the records once, writes the header in front and fills in the
+//! CRC. `finish` on an uncompressed batch writes the header into the room
+//! left for it and hands over the buffer: the records are never copied.
 
 use super::{
     batch_crc, Attributes, BatchError, CRC_AT, HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2,
@@ -36,6 +38,8 @@ impl<'a> NewRecord<'a> {
 #[derive(Debug, Clone)]
 pub struct RecordBatchBuilder {
     compression: Compression,
+    /// `HEADER_BYTES` of room for the header, then the encoded records;
+    /// empty (no allocation) until the first push.
     records: Vec<u8>,
     count: i32,
     base_timestamp: Option<i64>,
@@ -83,7 +87,7 @@ impl RecordBatchBuilder {
     /// Starts with room for `bytes` of encoded records.
     pub fn with_capacity(compression: Compression, bytes: usize) -> Self {
         let mut b = Self::new(compression);
-        b.records.reserve(bytes);
+        b.records.reserve(HEADER_BYTES + bytes);
         b
     }
 
@@ -117,7 +121,7 @@ impl RecordBatchBuilder {
 
     /// Size of the batch if built uncompressed now.
     pub fn uncompressed_bytes(&self) -> usize {
-        HEADER_BYTES + self.records.len()
+        self.records.len().max(HEADER_BYTES)
     }
 
     /// Bytes `record` would add if pushed next (its length prefix included).
@@ -155,6 +159,9 @@ impl RecordBatchBuilder {
         let body = i32::try_from(body).map_err(|_| BatchError::FieldOverflow("record"))?;
         let base = *self.base_timestamp.get_or_insert(record.timestamp);
         let buf = &mut self.records;
+        if buf.is_empty() {
+            buf.resize(HEADER_BYTES, 0);
+        }
         buf.reserve(body as usize + 5);
         put_varint(buf, body);
         buf.push(0); // record attributes: unused in v2
@@ -174,7 +181,7 @@ impl RecordBatchBuilder {
 
     /// Encodes the batch with base offset 0, compressing the records.
     pub fn build(&self) -> Result<Vec<u8>, BatchError> {
-        let mut out = Vec::with_capacity(HEADER_BYTES + self.records.len());
+        let mut out = Vec::with_capacity(self.uncompressed_bytes());
         self.build_into(&mut out)?;
         Ok(out)
     }
@@ -182,12 +189,38 @@ impl RecordBatchBuilder {
     /// Like [`Self::build`], appending the batch to `out`.
     pub fn build_into(&self, out: &mut Vec<u8>) -> Result<(), BatchError> {
         let start = out.len();
+        self.put_header(out);
+        let records = self.records.get(HEADER_BYTES..).unwrap_or_default();
+        compression::compress(self.compression, records, out)?;
+        seal(out.get_mut(start..).unwrap_or_default())
+    }
+
+    /// The batch, like [`Self::build`], consuming the builder. Without
+    /// compression the records stay where they are: no copy.
+    pub fn finish(mut self) -> Result<Vec<u8>, BatchError> {
+        if self.compression != Compression::None {
+            return self.build();
+        }
+        if self.records.len() < HEADER_BYTES {
+            self.records.resize(HEADER_BYTES, 0);
+        }
+        let mut header = Vec::with_capacity(HEADER_BYTES);
+        self.put_header(&mut header);
+        if let Some(room) = self.records.get_mut(..HEADER_BYTES) {
+            room.copy_from_slice(&header);
+        }
+        seal(&mut self.records)?;
+        Ok(self.records)
+    }
+
+    /// The fixed header, with the length and CRC left 0 for `seal`.
+    fn put_header(&self, out: &mut Vec<u8>) {
         let base_timestamp = self.base_timestamp.unwrap_or(-1);
         out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-        out.extend_from_slice(&0i32.to_be_bytes()); // batch length, filled below
+        out.extend_from_slice(&0i32.to_be_bytes()); // batch length, sealed later
         out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
         out.push(MAGIC_V2 as u8);
-        out.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
+        out.extend_from_slice(&0u32.to_be_bytes()); // crc, sealed later
         out.extend_from_slice(&Attributes::new(self.compression).0.to_be_bytes());
         out.extend_from_slice(&(self.count - 1).max(0).to_be_bytes()); // last offset delta
         out.extend_from_slice(&base_timestamp.to_be_bytes());
@@ -196,25 +229,27 @@ impl RecordBatchBuilder {
         out.extend_from_slice(&self.producer_epoch.to_be_bytes());
         out.extend_from_slice(&self.base_sequence.to_be_bytes());
         out.extend_from_slice(&self.count.to_be_bytes());
-        compression::compress(self.compression, &self.records, out)?;
-        let batch = out.get_mut(start..).unwrap_or_default();
-        let length = i32::try_from(batch.len() - LOG_OVERHEAD_BYTES)
-            .map_err(|_| BatchError::FieldOverflow("batch length"))?;
-        if let Some(slot) = batch.get_mut(8..12) {
-            slot.copy_from_slice(&length.to_be_bytes());
-        }
-        let crc = batch_crc(batch);
-        if let Some(slot) = batch.get_mut(CRC_AT..CRC_AT + 4) {
-            slot.copy_from_slice(&crc.to_be_bytes());
-        }
-        Ok(())
     }
 
     /// Empties the builder for reuse, keeping its buffer.
     pub fn clear(&mut self) {
-        self.records.clear();
+        self.records.truncate(HEADER_BYTES);
         self.count = 0;
         self.base_timestamp = None;
         self.max_timestamp = -1;
     }
+}
+
+/// Fills in the length and CRC of the whole batch in `batch`.
+fn seal(batch: &mut [u8]) -> Result<(), BatchError> {
+    let length = i32::try_from(batch.len().saturating_sub(LOG_OVERHEAD_BYTES))
+        .map_err(|_| BatchError::FieldOverflow("batch length"))?;
+    if let Some(slot) = batch.get_mut(8..12) {
+        slot.copy_from_slice(&length.to_be_bytes());
+    }
+    let crc = batch_crc(batch);
+    if let Some(slot) = batch.get_mut(CRC_AT..CRC_AT + 4) {
+        slot.copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(())
 }

@@ -295,3 +295,20 @@ fn set_producer_restamps_and_keeps_the_batch_valid() {
     // A cut batch is refused, not half rewritten.
     assert!(set_producer(&mut bytes[..40], 1, 1, 1).is_err());
 }
+
+#[test]
+fn finish_gives_the_same_bytes_as_build() {
+    for codec in [Compression::None, Compression::Lz4] {
+        let empty = RecordBatchBuilder::new(codec);
+        assert_eq!(empty.build().unwrap(), empty.clone().finish().unwrap());
+        let mut b = RecordBatchBuilder::new(codec).producer(5, 1, 9);
+        for i in 0..50u8 {
+            b.push(&NewRecord::new(Some(&[i]), &[i; 30], 1000 + i64::from(i)))
+                .unwrap();
+        }
+        let built = b.build().unwrap();
+        assert!(b.uncompressed_bytes() > HEADER_BYTES);
+        assert_eq!(built, b.finish().unwrap(), "{codec:?}");
+        validate_batch(&built, &ValidationLimits::default()).unwrap();
+    }
+}

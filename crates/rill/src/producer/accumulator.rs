@@ -294,7 +294,7 @@ impl<T, B: Default> Accumulator<T, B> {
                 out.push(ReadyBatch {
                     partition,
                     records: batch.builder.len(),
-                    bytes: batch.builder.build()?,
+                    bytes: batch.builder.finish()?,
                     tokens: batch.tokens,
                     reserved_bytes,
                     slot: batch.slot,
