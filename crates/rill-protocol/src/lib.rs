@@ -23,6 +23,7 @@ pub mod batch;
 pub mod compression;
 pub mod cursor;
 pub mod frame;
+pub mod produce;
 pub mod varint;
 
 pub use batch::{

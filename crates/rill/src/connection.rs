@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ProduceRequest, RequestHeader, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use rill_protocol::FrameDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +23,7 @@ use crate::RillError;
 pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
 /// Largest response accepted (a Fetch answer is bounded by its max_bytes).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
-const CLIENT_ID: &str = "rill";
+pub(crate) const CLIENT_ID: &str = "rill";
 
 type Waiter = oneshot::Sender<Result<Bytes, RillError>>;
 
@@ -174,23 +176,8 @@ impl Connection {
             .await
             .map_err(|_| self.lost("closed"))?;
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(&req, version, cid)?;
-        let (tx, rx) = oneshot::channel();
-        {
-            // Register and write under one lock so answers keep request order.
-            let mut writer = self.writer.lock().await;
-            if self.is_closed() {
-                return Err(self.lost("closed"));
-            }
-            self.waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back((cid, tx));
-            writer
-                .write_all(&frame)
-                .await
-                .map_err(|e| self.lost(&e.to_string()))?;
-        }
+        let frame = self.encode(&req, version, cid)?.freeze();
+        let rx = self.write_frame(cid, frame, Bytes::new()).await?;
         Ok(PendingAnswer {
             rx,
             version,
@@ -198,6 +185,58 @@ impl Connection {
             _slot: slot,
             _request: std::marker::PhantomData,
         })
+    }
+
+    /// Writes a one-partition Produce request whose record batches stay in
+    /// `records` (one vectored write, no copy into the request); the answer
+    /// comes from [`PendingAnswer::answer`] as for [`Self::start`].
+    pub async fn start_produce(
+        &self,
+        front: impl FnOnce(i32) -> Result<Vec<u8>, rill_protocol::BatchError>,
+        version: i16,
+        records: Bytes,
+    ) -> Result<PendingAnswer<ProduceRequest>, RillError> {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| self.lost("closed"))?;
+        let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
+        let head = front(cid).map_err(|e| RillError::Protocol(e.to_string()))?;
+        let rx = self.write_frame(cid, Bytes::from(head), records).await?;
+        Ok(PendingAnswer {
+            rx,
+            version,
+            addr: self.addr.clone(),
+            _slot: slot,
+            _request: std::marker::PhantomData,
+        })
+    }
+
+    /// Registers `cid` for its answer and writes `head` then `tail`, under
+    /// one lock so answers keep request order.
+    async fn write_frame(
+        &self,
+        cid: i32,
+        head: Bytes,
+        tail: Bytes,
+    ) -> Result<oneshot::Receiver<Result<Bytes, RillError>>, RillError> {
+        let (tx, rx) = oneshot::channel();
+        let mut writer = self.writer.lock().await;
+        if self.is_closed() {
+            return Err(self.lost("closed"));
+        }
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((cid, tx));
+        let mut frame = head.chain(tail);
+        writer
+            .write_all_buf(&mut frame)
+            .await
+            .map_err(|e| self.lost(&e.to_string()))?;
+        Ok(rx)
     }
 
     fn lost(&self, reason: &str) -> RillError {

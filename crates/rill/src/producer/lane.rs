@@ -21,9 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use rill_protocol::produce::{produce_request_front, ProduceFront, PRODUCE_FRONT_VERSIONS};
 use tokio::sync::mpsc;
 
 use super::completion::BatchCompletion;
@@ -33,8 +32,9 @@ use super::ReadyBatch;
 use crate::config::DeliverySemantic;
 use crate::RillError;
 
-/// Produce version the client speaks at most.
-const PRODUCE_VERSION: i16 = 9;
+/// Produce version the client speaks at most: the last one without tagged
+/// fields, which `produce_request_front` writes (batches are not copied).
+const PRODUCE_VERSION: i16 = 8;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -317,16 +317,27 @@ async fn renumber(
 async fn start(inner: &Inner, partition: u32, records: Bytes) -> Result<Answer, RillError> {
     let conn = inner.client.connection().await?;
     let version = conn.version::<ProduceRequest>(PRODUCE_VERSION)?;
+    if version < *PRODUCE_FRONT_VERSIONS.start() {
+        return Err(RillError::Unsupported {
+            api: format!("Produce v{}+", PRODUCE_FRONT_VERSIONS.start()),
+        });
+    }
     let timeout = inner.config.timeout;
-    let req = ProduceRequest::default()
-        .with_acks(inner.config.isolation.acks())
-        .with_timeout_ms(timeout.as_millis() as i32)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(inner.topic.clone())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition as i32)
-                .with_records(Some(records))])]);
-    let pending = conn.start(req, version).await?;
+    let front = |correlation_id| {
+        produce_request_front(
+            &ProduceFront {
+                version,
+                correlation_id,
+                client_id: crate::connection::CLIENT_ID,
+                acks: inner.config.isolation.acks(),
+                timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+                topic: &inner.topic,
+                partition: partition as i32,
+            },
+            records.len(),
+        )
+    };
+    let pending = conn.start_produce(front, version, records.clone()).await?;
     // The SPU answers within the producer's timeout; allow the round trip.
     let wait = timeout + ANSWER_SLACK;
     Ok(Box::pin(async move {
