@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod hostile;
 mod idempotence;
 mod limits;
 mod produce_fetch;
