@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, ProduceRequest, ProduceResponse,
     RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use rill_protocol::batch::split_batches;
 use rill_protocol::{Compression, RecordBatch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,7 +132,7 @@ fn values(records: &Bytes) -> Vec<(i64, Vec<u8>)> {
 
 /// Rewrites a batch's length and CRC after its bytes were changed, so only
 /// the change itself is wrong.
-fn reseal(batch: &mut Vec<u8>) {
+fn reseal(batch: &mut [u8]) {
     let len = (batch.len() - 12) as i32;
     batch[8..12].copy_from_slice(&len.to_be_bytes());
     let crc = crc32c::crc32c(&batch[21..]);
@@ -599,7 +599,7 @@ async fn thousands_of_connections_opened_and_dropped() {
         if rng.below(2) == 0 {
             // Reset rather than close: linger 0 sends RST.
             for s in &open {
-                let _ = s.set_linger(Some(Duration::ZERO));
+                let _ = s.set_zero_linger();
             }
         }
         drop(open);

@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod disk_errors;
 mod hostile;
 mod idempotence;
 mod limits;
