@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod disk_errors;
+mod fuzz_corpus;
 mod hostile;
 mod idempotence;
 mod limits;
