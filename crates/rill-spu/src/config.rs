@@ -25,7 +25,8 @@ pub struct SpuConfig {
     /// Requests read ahead of the one being served, per connection.
     pub max_in_flight_per_connection: usize,
     /// A request not answered within this is abandoned and the connection
-    /// closed.
+    /// closed; so is a connection whose request frame, once its first byte
+    /// arrived, is not received whole within this (slow-loris clients).
     pub request_timeout: Duration,
     /// Longest a Fetch may wait for data, whatever the client asks.
     pub max_fetch_wait: Duration,

@@ -114,7 +114,11 @@ async fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<(i64, Stri
                     .with_partition_max_bytes(1 << 20)])]);
         let resp = c.send(req, 12).await;
         let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0);
+        assert_eq!(
+            p.error_code, 0,
+            "fetch {topic}-{partition} at {next}: log start {}, high watermark {}",
+            p.log_start_offset, p.high_watermark
+        );
         let records: Bytes = p.records.clone().unwrap_or_default();
         for b in split_batches(&records) {
             let batch = RecordBatch::new(b.unwrap()).unwrap();
@@ -244,7 +248,13 @@ async fn power_cut_under_a_running_spu() {
     // flush = always: every acknowledged record survives.
     let mut spu = SimSpu::start(FlushPolicy::Always).await;
     let mut c = spu.client().await;
-    create_topic(&mut c, "p", 1, &[("segment.bytes", "1024")]).await;
+    create_topic(
+        &mut c,
+        "p",
+        1,
+        &[("segment.bytes", "1024"), ("retention.ms", "-1")],
+    )
+    .await;
     let mut expected = Vec::new();
     let values: Vec<String> = (0..40).map(|i| format!("acked-{i}")).collect();
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -259,7 +269,13 @@ async fn power_cut_under_a_running_spu() {
     // contiguous prefix of what was acknowledged, and the log takes appends.
     let mut spu = SimSpu::start(FlushPolicy::Never).await;
     let mut c = spu.client().await;
-    create_topic(&mut c, "p", 1, &[("segment.bytes", "1024")]).await;
+    create_topic(
+        &mut c,
+        "p",
+        1,
+        &[("segment.bytes", "1024"), ("retention.ms", "-1")],
+    )
+    .await;
     let mut acked = Vec::new();
     produce_ok(&mut c, "p", 0, &mut acked, &refs).await;
     spu.crash_with_power_cut().await;

@@ -634,3 +634,55 @@ async fn thousands_of_connections_opened_and_dropped() {
     drop(clients);
     fx.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_trickled_slower_than_the_request_timeout_is_cut_off() {
+    // Two slots, both taken by slow-loris connections that send a byte of a
+    // request every 100 ms: without a deadline for a started frame they
+    // would hold the slots, and so the SPU, forever.
+    let mut fx = Fixture::start_with(|c| {
+        c.max_connections = 3;
+        c.request_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let long_name = StrBytes::from_string("x".repeat(100));
+    let frame = frame_of(
+        &ApiVersionsRequest::default()
+            .with_client_software_name(long_name.clone())
+            .with_client_software_version(long_name),
+        3,
+        1,
+    );
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        slow.push(TcpStream::connect(fx.addr()).await.unwrap());
+    }
+    let start = Instant::now();
+    let mut closed_after = vec![None; slow.len()];
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_secs(3) && closed_after.iter().any(Option::is_none) {
+        for (i, s) in slow.iter_mut().enumerate() {
+            if closed_after[i].is_some() {
+                continue;
+            }
+            let mut byte = [0u8; 1];
+            let eof = matches!(
+                tokio::time::timeout(Duration::from_millis(1), s.read(&mut byte)).await,
+                Ok(Ok(0) | Err(_))
+            );
+            if eof || s.write_all(&frame[sent..sent + 1]).await.is_err() {
+                closed_after[i] = Some(start.elapsed());
+            }
+        }
+        sent += 1;
+        assert!(sent < frame.len() - 1, "the frame outlasts the timeout");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("slow-loris connections closed after {closed_after:?}");
+    for c in &closed_after {
+        let c = c.expect("a trickled request was never cut off");
+        assert!(c < Duration::from_millis(2500), "cut off late: {c:?}");
+    }
+    fx.assert_healthy("slow-loris-deadline").await;
+    fx.stop().await;
+}
