@@ -52,6 +52,9 @@ const PRODUCERS: [Kind; 5] = [
     Kind::AtMostOnce,
 ];
 
+/// A key's partition and its stored (offset, value)s in offset order.
+type KeyRecords<'a> = (u32, Vec<(i64, &'a str)>);
+
 /// One acknowledged record.
 #[derive(Debug, Clone)]
 struct Acked {
@@ -65,6 +68,8 @@ struct Acked {
 struct ProducerReport {
     acked: Vec<Acked>,
     failed: usize,
+    /// `wait()` calls that never resolved.
+    hung: usize,
     /// Acknowledged after the last restart: the producer still works.
     acked_after_last_restart: usize,
 }
@@ -131,8 +136,15 @@ async fn produce(
             }
         }
         let after_last = restarts.load(Ordering::Relaxed) == total_restarts;
+        // The retry policy gives up within 30 s: an answer that never comes
+        // is a hang, counted rather than waited for.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for (key, value, out) in window {
-            match out.wait().await {
+            let Ok(answer) = tokio::time::timeout_at(deadline, out.wait()).await else {
+                report.hung += 1;
+                continue;
+            };
+            match answer {
                 Ok(meta) => {
                     report.acked.push(Acked {
                         key,
@@ -251,12 +263,12 @@ async fn acknowledged_records_survive_kill_9() {
 
     // Duplicates and per-key order.
     let mut copies: HashMap<&str, usize> = HashMap::new();
-    let mut per_key: HashMap<&str, (u32, Vec<&str>)> = HashMap::new();
-    for ((p, _), (k, v)) in &stored {
+    let mut per_key: HashMap<&str, KeyRecords<'_>> = HashMap::new();
+    for ((p, offset), (k, v)) in &stored {
         *copies.entry(v.as_str()).or_default() += 1;
         let entry = per_key.entry(k.as_str()).or_insert((*p, Vec::new()));
         assert_eq!(entry.0, *p, "key {k} in two partitions");
-        entry.1.push(v.as_str());
+        entry.1.push((*offset, v.as_str()));
     }
     let producer_of = |s: &str| -> usize { s[1..s.find('-').unwrap()].parse().unwrap() };
     let mut duplicates = [0usize; PRODUCERS.len()];
@@ -265,13 +277,30 @@ async fn acknowledged_records_survive_kill_9() {
             duplicates[producer_of(v)] += n - 1;
         }
     }
-    for (k, (_, values)) in &per_key {
-        // Values carry a zero-padded sequence: stored order must be sent
-        // order (equal neighbours are duplicates, counted above).
-        assert!(
-            values.windows(2).all(|w| w[0] <= w[1]),
-            "key {k}: stored out of order"
-        );
+    let acked_at: HashMap<&str, (u32, i64)> = reports
+        .iter()
+        .flat_map(|r| &r.acked)
+        .map(|a| (a.value.as_str(), (a.partition, a.offset)))
+        .collect();
+    for (k, (p, values)) in &per_key {
+        // Values carry a zero-padded sequence. Stored order must be sent
+        // order: a value below the highest seen so far may only be a second
+        // copy (an at-least-once retry of a batch whose answer was lost,
+        // counted above), never a first.
+        let mut seen = std::collections::HashSet::new();
+        let mut highest = "";
+        for (i, (_, v)) in values.iter().enumerate() {
+            let first_copy = seen.insert(*v);
+            if first_copy && *v < highest {
+                let around = &values[i.saturating_sub(4)..(i + 4).min(values.len())];
+                let described: Vec<String> = around
+                    .iter()
+                    .map(|(o, v)| format!("{o}:{v} acked at {:?}", acked_at.get(v)))
+                    .collect();
+                panic!("key {k} (partition {p}): stored out of order: {described:#?}");
+            }
+            highest = highest.max(*v);
+        }
     }
 
     println!(
@@ -281,9 +310,10 @@ async fn acknowledged_records_survive_kill_9() {
     );
     for (id, (r, kind)) in reports.iter().zip(PRODUCERS).enumerate() {
         println!(
-            "  producer {id} {kind:?}: acknowledged {}, failed {}, after last restart {}, duplicates stored {}",
+            "  producer {id} {kind:?}: acknowledged {}, failed {}, hung {}, after last restart {}, duplicates stored {}",
             r.acked.len(),
             r.failed,
+            r.hung,
             r.acked_after_last_restart,
             duplicates[id]
         );
@@ -324,4 +354,6 @@ async fn acknowledged_records_survive_kill_9() {
         );
     }
     assert!(acked_total <= stored.len());
+    let hung: usize = reports.iter().map(|r| r.hung).sum();
+    assert_eq!(hung, 0, "records whose wait() never resolved");
 }

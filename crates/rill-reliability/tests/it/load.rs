@@ -17,9 +17,13 @@ const PARTITIONS: i32 = 2;
 /// Bound on the SPU's peak resident memory.
 const MAX_SPU_HWM_KIB: u64 = 512 * 1024;
 
+/// Longest a record's `wait()` may take before it counts as hung.
+const WAIT_BOUND: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Default)]
 struct Report {
     acked: usize,
+    hung: usize,
     errors: Vec<String>,
 }
 
@@ -63,10 +67,19 @@ async fn produce(addr: String, id: usize, stop: Arc<AtomicBool>) -> Report {
             }
             n += 1;
         }
+        // The producer's timeouts are far below this: an answer that never
+        // comes is a hang, reported rather than waited for.
+        let deadline = tokio::time::Instant::now() + WAIT_BOUND;
         for out in window {
-            match out.wait().await {
-                Ok(_) => report.acked += 1,
-                Err(e) => report.errors.push(format!("wait: {e}")),
+            match tokio::time::timeout_at(deadline, out.wait()).await {
+                Ok(Ok(_)) => report.acked += 1,
+                Ok(Err(e)) => report.errors.push(format!("wait: {e}")),
+                Err(_) => {
+                    report.hung += 1;
+                    report
+                        .errors
+                        .push(format!("wait: no answer within {WAIT_BOUND:?}"));
+                }
             }
         }
     }
@@ -104,10 +117,12 @@ async fn two_hundred_producer_connections_across_three_topics() {
     }
     stop.store(true, Ordering::Relaxed);
     let mut acked = 0;
+    let mut hung = 0;
     let mut errors = Vec::new();
     for t in tasks {
         let r = t.await.unwrap();
         acked += r.acked;
+        hung += r.hung;
         errors.extend(r.errors);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -126,7 +141,7 @@ async fn two_hundred_producer_connections_across_three_topics() {
     }
     println!(
         "load: {CONNECTIONS} producer connections, {} topics x {PARTITIONS} partitions, {elapsed:.1} s: \
-         acknowledged {acked} ({:.0} records/s), stored {stored}, errors {}, \
+         acknowledged {acked} ({:.0} records/s), stored {stored}, errors {}, hung waits {hung}, \
          SPU VmRSS idle {} MiB, max sampled {} MiB, VmHWM {} MiB",
         TOPICS.len(),
         acked as f64 / elapsed,
