@@ -25,7 +25,7 @@ use rill::{
     TopicProducerConfigBuilder,
 };
 
-use crate::spu::SpuProcess;
+use crate::spu::{SpuProcess, STUCK};
 
 const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 4;
@@ -217,7 +217,12 @@ async fn acknowledged_records_survive_kill_9() {
     stop.store(true, Ordering::Relaxed);
     let mut reports = Vec::new();
     for t in tasks {
-        reports.push(t.await.unwrap());
+        reports.push(
+            tokio::time::timeout(STUCK, t)
+                .await
+                .expect("a producer task is stuck after stop")
+                .unwrap(),
+        );
     }
     // One more kill with nothing in flight: the final read is of what
     // recovery made of the files.
@@ -232,7 +237,11 @@ async fn acknowledged_records_survive_kill_9() {
         .unwrap();
     let mut stored: BTreeMap<(u32, i64), (String, String)> = BTreeMap::new();
     let mut duplicate_offsets = 0;
-    while let Some(r) = stream.try_next().await.unwrap() {
+    while let Some(r) = tokio::time::timeout(STUCK, stream.try_next())
+        .await
+        .unwrap_or_else(|_| panic!("the consumer is stuck after {} records", stored.len()))
+        .unwrap()
+    {
         let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
         let value = String::from_utf8(r.value.to_vec()).unwrap();
         if stored

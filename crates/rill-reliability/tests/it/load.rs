@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rill::{ConsumerConfig, Isolation, Offset, Rill, TopicProducerConfigBuilder};
 
-use crate::spu::SpuProcess;
+use crate::spu::{SpuProcess, STUCK};
 
 const CONNECTIONS: usize = 200;
 const TOPICS: [&str; 3] = ["load-a", "load-b", "load-c"];
@@ -120,7 +120,10 @@ async fn two_hundred_producer_connections_across_three_topics() {
     let mut hung = 0;
     let mut errors = Vec::new();
     for t in tasks {
-        let r = t.await.unwrap();
+        let r = tokio::time::timeout(STUCK, t)
+            .await
+            .expect("a producer task is stuck after stop")
+            .unwrap();
         acked += r.acked;
         hung += r.hung;
         errors.extend(r.errors);
@@ -135,7 +138,11 @@ async fn two_hundred_producer_connections_across_three_topics() {
             .consumer(t, None, Offset::beginning(), ConsumerConfig::default())
             .await
             .unwrap();
-        while let Some(_r) = stream.try_next().await.unwrap() {
+        while let Some(_r) = tokio::time::timeout(STUCK, stream.try_next())
+            .await
+            .unwrap_or_else(|_| panic!("the consumer of {t} is stuck after {stored} records"))
+            .unwrap()
+        {
             stored += 1;
         }
     }

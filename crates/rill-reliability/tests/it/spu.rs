@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Longer than any wait the suites expect: past it a task is stuck, and the
+/// test fails saying where instead of hanging.
+pub const STUCK: Duration = Duration::from_secs(120);
+
 pub struct SpuProcess {
     child: Option<Child>,
     pub addr: SocketAddr,
