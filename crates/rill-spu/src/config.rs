@@ -1,8 +1,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rill_storage::FlushPolicy;
+use rill_storage::{Backend, FlushPolicy};
 
 /// How an SPU runs. Every limit is named with its unit.
 #[derive(Debug, Clone)]
@@ -24,7 +25,8 @@ pub struct SpuConfig {
     /// Requests read ahead of the one being served, per connection.
     pub max_in_flight_per_connection: usize,
     /// A request not answered within this is abandoned and the connection
-    /// closed.
+    /// closed; so is a connection whose request frame, once its first byte
+    /// arrived, is not received whole within this (slow-loris clients).
     pub request_timeout: Duration,
     /// Longest a Fetch may wait for data, whatever the client asks.
     pub max_fetch_wait: Duration,
@@ -40,6 +42,11 @@ pub struct SpuConfig {
     pub retention_check_interval: Duration,
     /// Durability of every partition log.
     pub flush: FlushPolicy,
+    /// Where partition logs are stored: `None` (the default) is the real
+    /// file system. Tests put `rill_storage::SimBackend` here to fail
+    /// writes or cut the power under a running SPU; topic metadata and
+    /// producer-id blocks stay in files under `data_dir` either way.
+    pub storage: Option<Arc<dyn Backend>>,
 }
 
 impl SpuConfig {
@@ -61,6 +68,7 @@ impl SpuConfig {
             default_partitions: 1,
             retention_check_interval: Duration::from_secs(5),
             flush: FlushPolicy::Never,
+            storage: None,
         }
     }
 }

@@ -29,14 +29,20 @@ pub(crate) async fn serve(
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Bytes>(config.max_in_flight_per_connection.max(1));
     let decoder = FrameDecoder::new(config.max_frame_bytes);
+    let request_timeout = config.request_timeout;
     tracing::debug!(%peer, "connection opened");
 
     let reader = async move {
         let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+        // When the first byte of the frame being read arrived. A started
+        // frame must arrive whole within the request timeout, so a client
+        // trickling bytes (slow loris) cannot hold a connection slot forever.
+        let mut frame_started: Option<tokio::time::Instant> = None;
         loop {
             loop {
                 match decoder.decode(&mut buf) {
                     Ok(Some(frame)) => {
+                        frame_started = None;
                         if tx.send(frame.freeze()).await.is_err() {
                             return;
                         }
@@ -48,6 +54,17 @@ pub(crate) async fn serve(
                     }
                 }
             }
+            if buf.is_empty() {
+                frame_started = None;
+            } else if frame_started.is_none() {
+                frame_started = Some(tokio::time::Instant::now());
+            }
+            let frame_deadline = async {
+                match frame_started {
+                    Some(t) => tokio::time::sleep_until(t + request_timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 read = rd.read_buf(&mut buf) => match read {
                     Ok(0) => return,
@@ -58,6 +75,10 @@ pub(crate) async fn serve(
                     }
                 },
                 _ = shutdown.changed() => return,
+                _ = frame_deadline => {
+                    tracing::warn!(%peer, timeout = ?request_timeout, "closing connection: request not received whole within the request timeout");
+                    return;
+                }
             }
         }
     };

@@ -11,6 +11,8 @@ pub mod codes;
 mod config;
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod idempotence;
 mod meta;
 mod producer_ids;

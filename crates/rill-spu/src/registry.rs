@@ -93,7 +93,10 @@ impl Registry {
     /// Loads every stored topic and opens (recovers) its partition logs.
     pub fn open(config: Arc<SpuConfig>) -> Result<Self, SpuError> {
         let meta = MetaStore::open(&config.data_dir)?;
-        let backend: Arc<dyn Backend> = Arc::new(FileBackend);
+        let backend: Arc<dyn Backend> = config
+            .storage
+            .clone()
+            .unwrap_or_else(|| Arc::new(FileBackend));
         let (appended, _) = watch::channel(0);
         let producer_ids = ProducerIds::open(&config.data_dir.join("__rill_meta"))?;
         let registry = Self {

@@ -2,6 +2,9 @@
 
 mod admin;
 mod client;
+mod disk_errors;
+mod fuzz_corpus;
+mod hostile;
 mod idempotence;
 mod limits;
 mod produce_fetch;
