@@ -72,9 +72,6 @@ pub struct StartArgs {
     /// Most client connections at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
-    /// Requests read ahead per connection.
-    #[arg(long, default_value_t = 16)]
-    max_in_flight: usize,
     /// Milliseconds a request may take before its connection is closed.
     #[arg(long, default_value_t = 30_000)]
     request_timeout_ms: u64,
@@ -120,7 +117,6 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
     config.auto_create_topics = args.auto_create_topics;
     config.max_frame_bytes = args.max_frame_bytes;
     config.max_connections = args.max_connections;
-    config.max_in_flight_per_connection = args.max_in_flight;
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
     config.retention_check_interval = Duration::from_secs(args.retention_check_secs.max(1));
     config.flush = match args.flush {
@@ -221,8 +217,6 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .arg(args.max_frame_bytes.to_string())
         .arg("--max-connections")
         .arg(args.max_connections.to_string())
-        .arg("--max-in-flight")
-        .arg(args.max_in_flight.to_string())
         .arg("--request-timeout-ms")
         .arg(args.request_timeout_ms.to_string())
         .arg("--retention-check-secs")

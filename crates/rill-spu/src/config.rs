@@ -22,8 +22,6 @@ pub struct SpuConfig {
     pub max_frame_bytes: usize,
     /// Connections beyond this are closed as soon as they are accepted.
     pub max_connections: usize,
-    /// Requests read ahead of the one being served, per connection.
-    pub max_in_flight_per_connection: usize,
     /// A request not answered within this is abandoned and the connection
     /// closed; so is a connection whose request frame, once its first byte
     /// arrived, is not received whole within this (slow-loris clients).
@@ -60,7 +58,6 @@ impl SpuConfig {
             // Kafka's socket.request.max.bytes.
             max_frame_bytes: 100 * 1024 * 1024,
             max_connections: 1024,
-            max_in_flight_per_connection: 16,
             request_timeout: Duration::from_secs(30),
             max_fetch_wait: Duration::from_secs(30),
             max_fetch_bytes: 55 * 1024 * 1024,
