@@ -187,3 +187,16 @@ impl TopicProducerConfigBuilder {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_maps_to_kafka_acks() {
+        assert_eq!(Isolation::ReadUncommitted.acks(), 1, "the leader has it");
+        assert_eq!(Isolation::ReadCommitted.acks(), -1, "every in-sync replica");
+        let config = TopicProducerConfigBuilder::default().build().unwrap();
+        assert_eq!(config.isolation, Isolation::ReadUncommitted, "the default");
+    }
+}
