@@ -69,13 +69,16 @@ pub struct Pushed {
     pub batch_closed: bool,
 }
 
-/// A closed batch, encoded and ready to send.
+/// A closed batch, ready to send: its records are encoded, and its
+/// producer id and sequence set; compressing it and writing its header
+/// (`RecordBatchBuilder::finish`) is left to the caller, so that work can
+/// happen outside whatever lock guards the accumulator.
 #[derive(Debug)]
 pub struct ReadyBatch<T, B = ()> {
     /// The partition the batch is for.
     pub partition: u32,
-    /// The encoded (and compressed) record batch.
-    pub bytes: Vec<u8>,
+    /// The batch, to be finished (compressed and sealed) by the caller.
+    pub batch: RecordBatchBuilder,
     /// One token per record, in offset order.
     pub tokens: Vec<T>,
     /// Buffer memory this batch holds until [`Accumulator::release`].
@@ -294,7 +297,7 @@ impl<T, B: Default> Accumulator<T, B> {
                 out.push(ReadyBatch {
                     partition,
                     records: batch.builder.len(),
-                    bytes: batch.builder.finish()?,
+                    batch: batch.builder,
                     tokens: batch.tokens,
                     reserved_bytes,
                     slot: batch.slot,
@@ -362,8 +365,9 @@ mod tests {
     }
 
     fn values(batch: &ReadyBatch<u32>) -> usize {
-        validate_batch(&batch.bytes, &Default::default()).unwrap();
-        RecordBatch::new(&batch.bytes)
+        let bytes = batch.batch.build().unwrap();
+        validate_batch(&bytes, &Default::default()).unwrap();
+        RecordBatch::new(&bytes)
             .unwrap()
             .records(1 << 20)
             .unwrap()
@@ -419,7 +423,7 @@ mod tests {
             "the full batch goes at once, the fourth record waits"
         );
         assert_eq!(out[0].tokens, vec![0, 1, 2]);
-        assert!(out[0].bytes.len() <= HEADER_BYTES + 3 * one);
+        assert!(out[0].batch.build().unwrap().len() <= HEADER_BYTES + 3 * one);
     }
 
     #[test]
@@ -547,7 +551,7 @@ mod tests {
                 acc.push(round % 2, &rec(b"v"), i, t0).unwrap();
             }
             for b in acc.ready(t0, all).unwrap() {
-                let h = rill_protocol::BatchHeader::parse(&b.bytes).unwrap();
+                let h = rill_protocol::BatchHeader::parse(&b.batch.build().unwrap()).unwrap();
                 seen.push((
                     b.partition,
                     h.producer_id,
@@ -576,7 +580,7 @@ mod tests {
             }
             let out = acc.ready(t0, all).unwrap();
             assert_eq!(values(&out[0]), 50, "{codec:?}");
-            let header = rill_protocol::BatchHeader::parse(&out[0].bytes).unwrap();
+            let header = rill_protocol::BatchHeader::parse(&out[0].batch.build().unwrap()).unwrap();
             assert_eq!(header.compression().unwrap(), codec);
         }
     }
@@ -595,7 +599,7 @@ mod tests {
         acc.restart_sequences(0, (8, 0), 2);
         acc.push(0, &rec(b"0123456789"), 9, t0).unwrap();
         let next = acc.ready(t0, all).unwrap();
-        let h = rill_protocol::BatchHeader::parse(&next[0].bytes).unwrap();
+        let h = rill_protocol::BatchHeader::parse(&next[0].batch.build().unwrap()).unwrap();
         assert_eq!(
             (h.producer_id, h.producer_epoch, h.base_sequence),
             (8, 0, 2)

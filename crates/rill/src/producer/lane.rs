@@ -26,6 +26,8 @@ use rill_protocol::produce::{produce_request_front, ProduceFront, PRODUCE_FRONT_
 use tokio::sync::mpsc;
 
 use super::completion::BatchCompletion;
+use rill_protocol::{Compression, RecordBatchBuilder};
+
 use super::retry::RetryDelays;
 use super::topic_producer::{init_producer_id, Inner};
 use super::ReadyBatch;
@@ -46,10 +48,18 @@ const PRODUCER_ID_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// answer may take on the wire before the attempt counts as lost.
 const ANSWER_SLACK: Duration = Duration::from_secs(5);
 
+/// A batch's bytes: as handed over (records encoded, not yet compressed or
+/// sealed), then as sent.
+#[derive(Debug)]
+enum Body {
+    Unfinished(RecordBatchBuilder),
+    Finished(Bytes),
+}
+
 /// A batch handed to a lane, with its retry state.
 #[derive(Debug)]
 pub(super) struct Flight {
-    bytes: Bytes,
+    body: Body,
     /// Answers the batch's records.
     completion: BatchCompletion,
     records: usize,
@@ -64,7 +74,7 @@ pub(super) struct Flight {
 impl Flight {
     pub(super) fn new(batch: ReadyBatch<(), BatchCompletion>, semantic: DeliverySemantic) -> Self {
         Self {
-            bytes: Bytes::from(batch.bytes),
+            body: Body::Unfinished(batch.batch),
             completion: batch.slot,
             records: batch.records,
             reserved_bytes: batch.reserved_bytes,
@@ -73,6 +83,22 @@ impl Flight {
                 DeliverySemantic::AtMostOnce => None,
                 DeliverySemantic::AtLeastOnce(policy) => Some(policy.delays()),
             },
+        }
+    }
+
+    /// Compresses and seals the batch if that is still to do (here, in the
+    /// lane's task, not under the producer's lock where `send` waits).
+    fn finish(&mut self) -> Result<&Bytes, RillError> {
+        if let Body::Unfinished(builder) = &mut self.body {
+            let builder = std::mem::replace(builder, RecordBatchBuilder::new(Compression::None));
+            let bytes = builder
+                .finish()
+                .map_err(|e| RillError::Protocol(e.to_string()))?;
+            self.body = Body::Finished(Bytes::from(bytes));
+        }
+        match &self.body {
+            Body::Finished(bytes) => Ok(bytes),
+            Body::Unfinished(_) => Err(RillError::Protocol("batch not finished".into())),
         }
     }
 
@@ -141,7 +167,14 @@ pub(super) async fn run(
                     break;
                 };
                 flight.first_attempt.get_or_insert_with(Instant::now);
-                match start(&inner, partition, flight.bytes.clone()).await {
+                let bytes = match flight.finish() {
+                    Ok(bytes) => bytes.clone(),
+                    Err(e) => {
+                        complete(&inner, partition, flight, Err(e));
+                        continue;
+                    }
+                };
+                match start(&inner, partition, bytes).await {
                     Ok(answer) => sent.push_back((flight, answer)),
                     Err(e) => {
                         // Not sent: it keeps its place at the front, and an
@@ -297,10 +330,10 @@ async fn renumber(
     }
     let mut sequence: i64 = 0;
     for f in queued.iter_mut() {
-        let mut bytes = f.bytes.to_vec();
+        let mut bytes = f.finish()?.to_vec();
         rill_protocol::batch::set_producer(&mut bytes, producer_id, epoch, sequence as i32)
             .map_err(|e| RillError::Protocol(e.to_string()))?;
-        f.bytes = Bytes::from(bytes);
+        f.body = Body::Finished(Bytes::from(bytes));
         sequence = (sequence + f.records as i64) % (i64::from(i32::MAX) + 1);
     }
     st.acc
