@@ -12,12 +12,20 @@
 //! - no duplicates from the idempotent and the at-most-once producers
 //!   (duplicates from at-least-once without idempotence are counted).
 //!
+//! The five Rill producers are joined by a librdkafka producer
+//! (`tests/librdkafka_producer.py`, run with `/usr/bin/python3` and
+//! Debian's python3-confluent-kafka, which `scripts/install-deps` installs)
+//! with `enable.idempotence=true`: every record it acknowledges is checked
+//! the same way, and it may store no duplicates.
+//!
 //! `RILL_CRASH_ROUNDS` (default 4) sets the number of kills;
 //! `RILL_CRASH_FLUSH=always` runs the SPU with fsync on every append.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use rill::{
@@ -44,6 +52,8 @@ impl Kind {
     }
 }
 
+/// The Rill producers; the librdkafka producer comes after them, with id
+/// `PRODUCERS.len()`.
 const PRODUCERS: [Kind; 5] = [
     Kind::Idempotent,
     Kind::Idempotent,
@@ -51,6 +61,19 @@ const PRODUCERS: [Kind; 5] = [
     Kind::AtLeastOnce,
     Kind::AtMostOnce,
 ];
+const LIBRDKAFKA: usize = PRODUCERS.len();
+const PYTHON: &str = "/usr/bin/python3";
+
+fn producer_name(id: usize) -> String {
+    match PRODUCERS.get(id) {
+        Some(kind) => format!("Rill {kind:?}"),
+        None => "librdkafka idempotent".to_string(),
+    }
+}
+
+fn no_duplicates(id: usize) -> bool {
+    PRODUCERS.get(id).is_none_or(|k| k.no_duplicates())
+}
 
 /// A key's partition and its stored (offset, value)s in offset order.
 type KeyRecords<'a> = (u32, Vec<(i64, &'a str)>);
@@ -72,6 +95,104 @@ struct ProducerReport {
     hung: usize,
     /// Acknowledged after the last restart: the producer still works.
     acked_after_last_restart: usize,
+    /// librdkafka only: fatal errors it reported.
+    fatal: Vec<String>,
+}
+
+/// The librdkafka producer as a child process, and the thread reading its
+/// answers.
+struct Librdkafka {
+    child: Child,
+    report: mpsc::Receiver<ProducerReport>,
+}
+
+impl Librdkafka {
+    fn start(addr: &str, restarts: Arc<AtomicUsize>, total_restarts: usize) -> Self {
+        let have_module = Command::new(PYTHON)
+            .args(["-c", "import confluent_kafka"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            have_module,
+            "the crash suite's librdkafka producer needs {PYTHON} with confluent_kafka: \
+             run scripts/install-deps (apt-get install python3-confluent-kafka)"
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/librdkafka_producer.py");
+        let mut child = Command::new(PYTHON)
+            .arg(script)
+            .args([addr, TOPIC])
+            .arg(LIBRDKAFKA.to_string())
+            .arg(KEYS_PER_PRODUCER.to_string())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the librdkafka producer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, report) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = ProducerReport::default();
+            let mut done = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    ["ack", key, value, partition, offset] => {
+                        r.acked.push(Acked {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            partition: partition.parse().expect("partition"),
+                            offset: offset.parse().expect("offset"),
+                        });
+                        if restarts.load(Ordering::Relaxed) == total_restarts {
+                            r.acked_after_last_restart += 1;
+                        }
+                    }
+                    ["fail", ..] => r.failed += 1,
+                    ["fatal", ..] => r.fatal.push(line.clone()),
+                    ["done", _produced, _acked, _failed, undelivered] => {
+                        r.hung += undelivered.parse::<usize>().expect("undelivered");
+                        done = true;
+                    }
+                    _ => panic!("librdkafka producer said {line:?}"),
+                }
+            }
+            if !done {
+                r.fatal.push("exited without its final line".to_string());
+            }
+            let _ = tx.send(r);
+        });
+        Self { child, report }
+    }
+
+    /// Closes its stdin (it flushes and exits) and collects what it saw.
+    fn stop(mut self) -> ProducerReport {
+        drop(self.child.stdin.take());
+        let report = self.report.recv_timeout(STUCK);
+        if report.is_err() {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("reap the librdkafka producer");
+        let report = report.expect("the librdkafka producer is stuck after stop");
+        assert!(
+            status.success(),
+            "the librdkafka producer exited with {status}"
+        );
+        report
+    }
+}
+
+impl Drop for Librdkafka {
+    fn drop(&mut self) {
+        // Only when the test failed before stop(): kill by PID and reap.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -195,6 +316,7 @@ async fn acknowledged_records_survive_kill_9() {
             ))
         })
         .collect();
+    let librdkafka = Librdkafka::start(&addr, restarts.clone(), rounds);
 
     // Kill at random moments: 150..1150 ms of producing, down 0..300 ms.
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
@@ -224,6 +346,7 @@ async fn acknowledged_records_survive_kill_9() {
                 .unwrap(),
         );
     }
+    reports.push(librdkafka.stop());
     // One more kill with nothing in flight: the final read is of what
     // recovery made of the files.
     spu.kill();
@@ -280,7 +403,7 @@ async fn acknowledged_records_survive_kill_9() {
         entry.1.push((*offset, v.as_str()));
     }
     let producer_of = |s: &str| -> usize { s[1..s.find('-').unwrap()].parse().unwrap() };
-    let mut duplicates = [0usize; PRODUCERS.len()];
+    let mut duplicates = [0usize; PRODUCERS.len() + 1];
     for (v, n) in &copies {
         if *n > 1 {
             duplicates[producer_of(v)] += n - 1;
@@ -317,9 +440,10 @@ async fn acknowledged_records_survive_kill_9() {
         started.elapsed().as_secs_f64(),
         PARTITIONS
     );
-    for (id, (r, kind)) in reports.iter().zip(PRODUCERS).enumerate() {
+    for (id, r) in reports.iter().enumerate() {
         println!(
-            "  producer {id} {kind:?}: acknowledged {}, failed {}, hung {}, after last restart {}, duplicates stored {}",
+            "  producer {id} {}: acknowledged {}, failed {}, hung {}, after last restart {}, duplicates stored {}",
+            producer_name(id),
             r.acked.len(),
             r.failed,
             r.hung,
@@ -332,11 +456,9 @@ async fn acknowledged_records_survive_kill_9() {
         stored.len(),
         lost.len(),
         duplicates.iter().sum::<usize>(),
-        PRODUCERS
-            .iter()
-            .zip(duplicates)
-            .filter(|(k, _)| k.no_duplicates())
-            .map(|(_, d)| d)
+        (0..duplicates.len())
+            .filter(|&id| no_duplicates(id))
+            .map(|id| duplicates[id])
             .sum::<usize>(),
         spu.peak_hwm_kib / 1024
     );
@@ -347,21 +469,28 @@ async fn acknowledged_records_survive_kill_9() {
         lost.len(),
         &lost[..lost.len().min(5)]
     );
-    for (id, kind) in PRODUCERS.iter().enumerate() {
-        if kind.no_duplicates() {
+    for (id, &d) in duplicates.iter().enumerate() {
+        if no_duplicates(id) {
             assert_eq!(
-                duplicates[id], 0,
-                "producer {id} ({kind:?}) stored duplicates"
+                d,
+                0,
+                "producer {id} ({}) stored duplicates",
+                producer_name(id)
             );
         }
     }
     for (id, r) in reports.iter().enumerate() {
         assert!(
             r.acked_after_last_restart > 0,
-            "producer {id} ({:?}) got nothing acknowledged after the last restart",
-            PRODUCERS[id]
+            "producer {id} ({}) got nothing acknowledged after the last restart",
+            producer_name(id)
         );
     }
+    assert!(
+        reports[LIBRDKAFKA].fatal.is_empty(),
+        "librdkafka producer: {:?}",
+        reports[LIBRDKAFKA].fatal
+    );
     assert!(acked_total <= stored.len());
     let hung: usize = reports.iter().map(|r| r.hung).sum();
     assert_eq!(hung, 0, "records whose wait() never resolved");

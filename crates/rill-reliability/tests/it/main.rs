@@ -5,5 +5,6 @@
 //! longer (see RELIABILITY.md at the repository root).
 
 mod crash;
+mod disk_full;
 mod load;
 mod spu;

@@ -76,6 +76,13 @@ impl SpuProcess {
         Some((rss, hwm))
     }
 
+    /// Whether the SPU process is still running (it has not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// SIGKILL, as `kill -9 <pid>`: no flush, no goodbye.
     pub fn kill(&mut self) {
         let _ = self.memory_kib();
