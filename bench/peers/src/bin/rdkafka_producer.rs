@@ -96,14 +96,29 @@ fn main() -> anyhow::Result<()> {
         .set("queue.buffering.max.kbytes", "1048576")
         .set("message.timeout.ms", "60000")
         .create_with_context(context)?;
-    let payload = vec![b'x'; s.size];
+    // Values as `rill benchmark produce` makes them: windows into one block
+    // of random alphanumerics, so compression has the same work to do.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let pool: Vec<u8> = (0..(1usize << 20).max(s.size * 2))
+        .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+        .collect();
+    let room = (pool.len() - s.size + 1) as u64;
     let started = Instant::now();
     for _ in 0..s.count {
+        let at = (next() % room) as usize;
+        let payload = &pool[at..at + s.size];
         let mut opaque = Box::new(Instant::now());
         loop {
             match producer.send(
                 BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(&s.topic, opaque)
-                    .payload(&payload[..]),
+                    .payload(payload),
             ) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
