@@ -169,22 +169,10 @@ impl Connection {
         req: R,
         version: i16,
     ) -> Result<PendingAnswer<R>, RillError> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| self.lost("closed"))?;
-        let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(&req, version, cid)?.freeze();
-        let rx = self.write_frame(cid, frame, Bytes::new()).await?;
-        Ok(PendingAnswer {
-            rx,
-            version,
-            addr: self.addr.clone(),
-            _slot: slot,
-            _request: std::marker::PhantomData,
+        self.start_frame(version, |cid| {
+            Ok((self.encode(&req, version, cid)?.freeze(), Bytes::new()))
         })
+        .await
     }
 
     /// Writes a one-partition Produce request whose record batches stay in
@@ -196,6 +184,21 @@ impl Connection {
         version: i16,
         records: Bytes,
     ) -> Result<PendingAnswer<ProduceRequest>, RillError> {
+        self.start_frame(version, |cid| {
+            let head = front(cid).map_err(|e| RillError::Protocol(e.to_string()))?;
+            Ok((Bytes::from(head), records))
+        })
+        .await
+    }
+
+    /// Takes an in-flight slot and a correlation id, writes the frame that
+    /// `frame(cid)` gives (a head and a tail, sent as one), and returns the
+    /// pending answer.
+    async fn start_frame<R: Request>(
+        &self,
+        version: i16,
+        frame: impl FnOnce(i32) -> Result<(Bytes, Bytes), RillError>,
+    ) -> Result<PendingAnswer<R>, RillError> {
         let slot = self
             .slots
             .clone()
@@ -203,8 +206,8 @@ impl Connection {
             .await
             .map_err(|_| self.lost("closed"))?;
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
-        let head = front(cid).map_err(|e| RillError::Protocol(e.to_string()))?;
-        let rx = self.write_frame(cid, Bytes::from(head), records).await?;
+        let (head, tail) = frame(cid)?;
+        let rx = self.write_frame(cid, head, tail).await?;
         Ok(PendingAnswer {
             rx,
             version,
