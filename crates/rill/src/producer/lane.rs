@@ -170,8 +170,17 @@ pub(super) async fn run(
                 let bytes = match flight.finish() {
                     Ok(bytes) => bytes.clone(),
                     Err(e) => {
-                        complete(&inner, partition, flight, Err(e));
-                        continue;
+                        // Not retriable: fails this batch only (and, under
+                        // idempotence, restarts the sequences after it).
+                        settle(
+                            &inner,
+                            partition,
+                            flight,
+                            Err(e),
+                            &mut round,
+                            &mut restart_sequences,
+                        );
+                        break;
                     }
                 };
                 match start(&inner, partition, bytes).await {
@@ -195,6 +204,15 @@ pub(super) async fn run(
                     }
                 }
             }
+        }
+        if sent.is_empty()
+            && !queued.is_empty()
+            && round.retry.is_empty()
+            && round.resume_at.is_none()
+        {
+            // A batch failed for good before it left (it is answered) and
+            // nothing is in flight to wake the lane: go on with the rest now.
+            continue;
         }
         if sent.is_empty() && !round.retry.is_empty() {
             // The round drained: the failed batches go first, in order.

@@ -430,3 +430,47 @@ async fn a_topic_recreated_with_more_partitions_is_used_in_full() {
     assert_eq!(used, [0, 1, 2].into(), "round robin over all three");
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn every_record_is_answered_when_the_spu_is_gone() {
+    let mut spu = TestSpu::start().await;
+    let proxy = crate::proxy::FaultProxy::start(spu.addr).await;
+    let rill = Rill::connect_to(&proxy.addr.to_string()).await.unwrap();
+    rill.admin().create_topic("gone", 1, 1, &[]).await.unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .delivery_semantic(DeliverySemantic::AtMostOnce)
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("gone", config)
+        .await
+        .unwrap();
+    // Slow answers: 5 batches in flight and more queued behind them in the
+    // lane when the SPU goes away.
+    proxy.delay(Duration::from_millis(300));
+    let mut outputs = Vec::new();
+    for i in 0..12 {
+        outputs.push(
+            producer
+                .send(RecordKey::NULL, format!("v{i}"))
+                .await
+                .unwrap(),
+        );
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    spu.stop_for_now().await;
+    // Every record gets an answer (an error for those the SPU never
+    // stored); none is left waiting behind a batch that failed to leave.
+    for out in outputs {
+        tokio::time::timeout(Duration::from_secs(30), out.wait())
+            .await
+            .expect("answered, not left waiting")
+            .ok();
+    }
+    tokio::time::timeout(Duration::from_secs(30), producer.flush())
+        .await
+        .expect("flush ends")
+        .unwrap();
+}
