@@ -75,6 +75,10 @@ pub struct StartArgs {
     /// Milliseconds a request may take before its connection is closed.
     #[arg(long, default_value_t = 30_000)]
     request_timeout_ms: u64,
+    /// Milliseconds a connection may stay silent between requests before it
+    /// is closed (Kafka's connections.max.idle.ms).
+    #[arg(long, default_value_t = 600_000)]
+    connection_idle_timeout_ms: u64,
     /// Seconds between retention checks.
     #[arg(long, default_value_t = 5)]
     retention_check_secs: u64,
@@ -118,6 +122,7 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
     config.max_frame_bytes = args.max_frame_bytes;
     config.max_connections = args.max_connections;
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.connection_idle_timeout = Duration::from_millis(args.connection_idle_timeout_ms);
     config.retention_check_interval = Duration::from_secs(args.retention_check_secs.max(1));
     config.flush = match args.flush {
         Flush::Always => FlushPolicy::Always,
@@ -219,6 +224,8 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .arg(args.max_connections.to_string())
         .arg("--request-timeout-ms")
         .arg(args.request_timeout_ms.to_string())
+        .arg("--connection-idle-timeout-ms")
+        .arg(args.connection_idle_timeout_ms.to_string())
         .arg("--retention-check-secs")
         .arg(args.retention_check_secs.to_string())
         .stdin(Stdio::null())

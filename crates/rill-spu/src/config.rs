@@ -26,6 +26,10 @@ pub struct SpuConfig {
     /// closed; so is a connection whose request frame, once its first byte
     /// arrived, is not received whole within this (slow-loris clients).
     pub request_timeout: Duration,
+    /// A connection silent this long between requests is closed (Kafka's
+    /// `connections.max.idle.ms`, 10 minutes by default), so connections
+    /// that never send anything do not hold `max_connections` slots forever.
+    pub connection_idle_timeout: Duration,
     /// Longest a Fetch may wait for data, whatever the client asks.
     pub max_fetch_wait: Duration,
     /// Most record bytes in one Fetch response, whatever the client asks
@@ -59,6 +63,7 @@ impl SpuConfig {
             max_frame_bytes: 100 * 1024 * 1024,
             max_connections: 1024,
             request_timeout: Duration::from_secs(30),
+            connection_idle_timeout: Duration::from_secs(600),
             max_fetch_wait: Duration::from_secs(30),
             max_fetch_bytes: 55 * 1024 * 1024,
             auto_create_topics: false,

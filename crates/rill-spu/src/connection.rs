@@ -58,11 +58,18 @@ pub(crate) async fn serve(
         } else if frame_started.is_none() {
             frame_started = Some(tokio::time::Instant::now());
         }
-        let frame_deadline = async {
-            match frame_started {
-                Some(t) => tokio::time::sleep_until(t + request_timeout).await,
-                None => std::future::pending().await,
-            }
+        // Between requests the connection may stay silent for the idle
+        // timeout (Kafka's connections.max.idle.ms); inside a request frame,
+        // for the request timeout.
+        let (deadline, why) = match frame_started {
+            Some(t) => (
+                t + request_timeout,
+                "request not received whole within the request timeout",
+            ),
+            None => (
+                tokio::time::Instant::now() + config.connection_idle_timeout,
+                "idle for the connection idle timeout",
+            ),
         };
         tokio::select! {
             read = rd.read_buf(&mut buf) => match read {
@@ -74,8 +81,8 @@ pub(crate) async fn serve(
                 }
             },
             _ = shutdown.changed() => break,
-            _ = frame_deadline => {
-                tracing::warn!(%peer, timeout = ?request_timeout, "closing connection: request not received whole within the request timeout");
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::info!(%peer, "closing connection: {why}");
                 break;
             }
         }

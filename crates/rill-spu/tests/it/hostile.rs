@@ -686,3 +686,51 @@ async fn a_request_trickled_slower_than_the_request_timeout_is_cut_off() {
     fx.assert_healthy("slow-loris-deadline").await;
     fx.stop().await;
 }
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_idle_timeout_and_busy_ones_stay() {
+    // Connections that never send a byte held a slot each until the SPU
+    // stopped; now the idle timeout frees them. A client that keeps talking
+    // (a request every 100 ms, well inside the timeout) keeps its connection.
+    let mut fx = Fixture::start_with(|c| {
+        c.max_connections = 4;
+        c.connection_idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(fx.addr()).await.unwrap());
+    }
+    let mut busy = fx.spu.client().await;
+    let start = Instant::now();
+    let mut closed_after = vec![None; silent.len()];
+    while start.elapsed() < Duration::from_secs(3) && closed_after.iter().any(Option::is_none) {
+        let answer = busy.send(ApiVersionsRequest::default(), 3).await;
+        assert_eq!(answer.error_code, 0);
+        for (i, s) in silent.iter_mut().enumerate() {
+            let mut byte = [0u8; 1];
+            if closed_after[i].is_none()
+                && matches!(
+                    tokio::time::timeout(Duration::from_millis(1), s.read(&mut byte)).await,
+                    Ok(Ok(0) | Err(_))
+                )
+            {
+                closed_after[i] = Some(start.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("silent connections closed after {closed_after:?}");
+    for c in &closed_after {
+        let c = c.expect("a silent connection was never closed");
+        assert!(
+            c >= Duration::from_millis(300) && c < Duration::from_millis(2500),
+            "closed at {c:?}, idle timeout 400 ms"
+        );
+    }
+    // The talking client outlived the silent ones on its one connection.
+    let answer = busy.send(ApiVersionsRequest::default(), 3).await;
+    assert_eq!(answer.error_code, 0);
+    fx.assert_healthy("idle-timeout").await;
+    fx.stop().await;
+}
