@@ -94,6 +94,30 @@ struct Outcome {
     first_error: Option<rill::RillError>,
 }
 
+impl Outcome {
+    /// Counts one record's answer; its latency runs from its send to the
+    /// instant its answer arrived, however late it is looked at.
+    fn settle(
+        &mut self,
+        sent_at: Instant,
+        answer: Result<rill::RecordMetadata, rill::RillError>,
+        answered_at: Instant,
+    ) {
+        match answer {
+            Ok(_) => self.latency_us.saturating_record(
+                answered_at.saturating_duration_since(sent_at).as_micros() as u64,
+            ),
+            Err(e) => {
+                self.failed += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Records settled between progress bar updates.
+const PROGRESS_STEP: u64 = 1024;
+
 /// Values are windows into one block of random alphanumerics: distinct
 /// records, compressible like text, and no generating cost while timing.
 struct Values {
@@ -289,26 +313,7 @@ async fn produce_share(
     };
     let mut pending: std::collections::VecDeque<(Instant, ProduceOutput)> =
         std::collections::VecDeque::with_capacity(MAX_PENDING_OUTPUTS);
-    let mut unreported = 0u64;
-    let mut settle = |outcome: &mut Outcome,
-                      sent_at: Instant,
-                      answer: Result<rill::RecordMetadata, rill::RillError>,
-                      answered_at: Instant| {
-        match answer {
-            Ok(_) => outcome.latency_us.saturating_record(
-                answered_at.saturating_duration_since(sent_at).as_micros() as u64,
-            ),
-            Err(e) => {
-                outcome.failed += 1;
-                outcome.first_error.get_or_insert(e);
-            }
-        }
-        unreported += 1;
-        if unreported == 1024 {
-            progress.inc(unreported);
-            unreported = 0;
-        }
-    };
+    let mut settled = 0u64;
     let same_key = b"rill-bench-key".to_vec();
     let own_key = format!("producer-{index}").into_bytes();
     let mut send_error = None;
@@ -333,41 +338,34 @@ async fn produce_share(
             let Some((answer, at)) = output.try_wait() else {
                 break;
             };
-            settle(&mut outcome, *sent_at, answer, at);
+            outcome.settle(*sent_at, answer, at);
             pending.pop_front();
+            settled += 1;
         }
         if pending.len() >= in_flight {
             if let Some((sent_at, output)) = pending.pop_front() {
-                wait_one(&mut outcome, sent_at, output, &mut settle).await;
+                let (answer, at) = output.answered().await;
+                outcome.settle(sent_at, answer, at);
+                settled += 1;
             }
+        }
+        if settled >= PROGRESS_STEP {
+            progress.inc(settled);
+            settled = 0;
         }
     }
     let flushed = producer.flush().await;
     for (sent_at, output) in pending {
-        wait_one(&mut outcome, sent_at, output, &mut settle).await;
+        let (answer, at) = output.answered().await;
+        outcome.settle(sent_at, answer, at);
+        settled += 1;
     }
-    progress.inc(unreported);
+    progress.inc(settled);
     outcome.failed += unsent;
     if let Some(e) = send_error.or(flushed.err()) {
         outcome.first_error.get_or_insert(e);
     }
     Ok(outcome)
-}
-
-/// Waits for one output and settles it at its own answer instant.
-async fn wait_one(
-    outcome: &mut Outcome,
-    sent_at: Instant,
-    output: ProduceOutput,
-    settle: &mut impl FnMut(
-        &mut Outcome,
-        Instant,
-        Result<rill::RecordMetadata, rill::RillError>,
-        Instant,
-    ),
-) {
-    let (answer, at) = output.answered().await;
-    settle(outcome, sent_at, answer, at);
 }
 
 fn report(

@@ -263,7 +263,7 @@ impl<T, B: Default> Accumulator<T, B> {
         &mut self,
         now: Instant,
         mut allowance: impl FnMut(u32) -> usize,
-    ) -> Result<Vec<ReadyBatch<T, B>>, BatchError> {
+    ) -> Vec<ReadyBatch<T, B>> {
         let linger = self.config.linger;
         let mut out = Vec::new();
         for (i, q) in self.partitions.iter_mut().enumerate() {
@@ -304,7 +304,7 @@ impl<T, B: Default> Accumulator<T, B> {
                 });
             }
         }
-        Ok(out)
+        out
     }
 
     /// When the earliest open batch's linger runs out, if any batch is open.
@@ -383,11 +383,8 @@ mod tests {
         acc.push(0, &rec(b"b"), 2, t0 + Duration::from_millis(50))
             .unwrap();
         assert_eq!(acc.next_deadline(), Some(t0 + Duration::from_millis(100)));
-        assert!(acc
-            .ready(t0 + Duration::from_millis(99), all)
-            .unwrap()
-            .is_empty());
-        let out = acc.ready(t0 + Duration::from_millis(100), all).unwrap();
+        assert!(acc.ready(t0 + Duration::from_millis(99), all).is_empty());
+        let out = acc.ready(t0 + Duration::from_millis(100), all);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].tokens, vec![1, 2]);
         assert_eq!(values(&out[0]), 2);
@@ -416,7 +413,7 @@ mod tests {
             );
         }
         acc.push(0, &rec(&[7u8; 100]), 3, t0).unwrap();
-        let out = acc.ready(t0, all).unwrap();
+        let out = acc.ready(t0, all);
         assert_eq!(
             out.len(),
             1,
@@ -433,7 +430,7 @@ mod tests {
         acc.push(0, &rec(b"small"), 0, t0).unwrap();
         acc.push(0, &rec(&[1u8; 500]), 1, t0).unwrap();
         acc.push(0, &rec(b"after"), 2, t0).unwrap();
-        let out = acc.ready(t0, all).unwrap();
+        let out = acc.ready(t0, all);
         let tokens: Vec<Vec<u32>> = out.iter().map(|b| b.tokens.clone()).collect();
         assert_eq!(
             tokens,
@@ -441,7 +438,7 @@ mod tests {
             "small closed, big alone, 'after' still open"
         );
         acc.flush();
-        assert_eq!(acc.ready(t0, all).unwrap()[0].tokens, vec![2]);
+        assert_eq!(acc.ready(t0, all)[0].tokens, vec![2]);
     }
 
     #[test]
@@ -468,14 +465,14 @@ mod tests {
         let mut acc = Accumulator::<_, ()>::new(config(16_384, 0));
         acc.push(0, &rec(b"a"), 0, t0).unwrap();
         assert_eq!(acc.next_deadline(), Some(t0));
-        assert_eq!(acc.ready(t0, all).unwrap().len(), 1);
+        assert_eq!(acc.ready(t0, all).len(), 1);
         // While partition 0 has a request in flight, records pile up in one
         // batch and go together when it may send again.
         for i in 1..5 {
             acc.push(0, &rec(b"b"), i, t0).unwrap();
         }
-        assert!(acc.ready(t0, |_| 0).unwrap().is_empty());
-        let out = acc.ready(t0, all).unwrap();
+        assert!(acc.ready(t0, |_| 0).is_empty());
+        let out = acc.ready(t0, all);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].tokens, vec![1, 2, 3, 4]);
     }
@@ -489,10 +486,10 @@ mod tests {
         for i in 0..5 {
             acc.push(0, &rec(b"v"), i, t0).unwrap();
         }
-        let first = acc.ready(t0, |_| 1).unwrap();
+        let first = acc.ready(t0, |_| 1);
         assert_eq!(first.len(), 1, "one slot, one batch");
         assert_eq!(first[0].tokens, vec![0]);
-        let rest = acc.ready(t0, |_| 2).unwrap();
+        let rest = acc.ready(t0, |_| 2);
         let tokens: Vec<u32> = rest.iter().flat_map(|b| b.tokens.clone()).collect();
         assert_eq!(tokens, vec![1, 2], "the oldest go first");
     }
@@ -503,9 +500,9 @@ mod tests {
         let mut acc = Accumulator::<_, ()>::new(config(16_384, 60_000));
         acc.push(0, &rec(b"a"), 0, t0).unwrap();
         acc.push(2, &rec(b"b"), 1, t0).unwrap();
-        assert!(acc.ready(t0, all).unwrap().is_empty());
+        assert!(acc.ready(t0, all).is_empty());
         acc.flush();
-        let out = acc.ready(t0, all).unwrap();
+        let out = acc.ready(t0, all);
         let parts: Vec<u32> = out.iter().map(|b| b.partition).collect();
         assert_eq!(parts, vec![0, 2]);
     }
@@ -528,7 +525,7 @@ mod tests {
             Err(PushError::BufferFull { .. })
         ));
         assert_eq!(acc.buffered_bytes(), before);
-        let out = acc.ready(t0, all).unwrap();
+        let out = acc.ready(t0, all);
         for b in &out {
             acc.release(b.reserved_bytes);
         }
@@ -550,7 +547,7 @@ mod tests {
             for i in 0..(round + 2) {
                 acc.push(round % 2, &rec(b"v"), i, t0).unwrap();
             }
-            for b in acc.ready(t0, all).unwrap() {
+            for b in acc.ready(t0, all) {
                 let h = rill_protocol::BatchHeader::parse(&b.batch.build().unwrap()).unwrap();
                 seen.push((
                     b.partition,
@@ -578,7 +575,7 @@ mod tests {
             for i in 0..50 {
                 acc.push(0, &rec(&[b'z'; 200]), i, t0).unwrap();
             }
-            let out = acc.ready(t0, all).unwrap();
+            let out = acc.ready(t0, all);
             assert_eq!(values(&out[0]), 50, "{codec:?}");
             let header = rill_protocol::BatchHeader::parse(&out[0].batch.build().unwrap()).unwrap();
             assert_eq!(header.compression().unwrap(), codec);
@@ -594,11 +591,11 @@ mod tests {
         for i in 0..3u32 {
             acc.push(0, &rec(b"0123456789"), i, t0).unwrap();
         }
-        let first = acc.ready(t0, all).unwrap();
+        let first = acc.ready(t0, all);
         assert_eq!(first.len(), 3);
         acc.restart_sequences(0, (8, 0), 2);
         acc.push(0, &rec(b"0123456789"), 9, t0).unwrap();
-        let next = acc.ready(t0, all).unwrap();
+        let next = acc.ready(t0, all);
         let h = rill_protocol::BatchHeader::parse(&next[0].batch.build().unwrap()).unwrap();
         assert_eq!(
             (h.producer_id, h.producer_epoch, h.base_sequence),

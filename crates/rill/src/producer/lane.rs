@@ -102,9 +102,14 @@ impl Flight {
         }
     }
 
-    fn timed_out(&self, now: Instant, timeout: Duration) -> bool {
+    fn is_finished(&self) -> bool {
+        matches!(self.body, Body::Finished(_))
+    }
+
+    /// Whether `timeout` since the first attempt has passed at `at`.
+    fn timed_out(&self, at: Instant, timeout: Duration) -> bool {
         self.first_attempt
-            .is_some_and(|t| now.saturating_duration_since(t) >= timeout)
+            .is_some_and(|t| at.saturating_duration_since(t) >= timeout)
     }
 }
 
@@ -167,11 +172,21 @@ pub(super) async fn run(
                     break;
                 };
                 flight.first_attempt.get_or_insert_with(Instant::now);
-                let bytes = match flight.finish() {
-                    Ok(bytes) => bytes.clone(),
+                let sending = match flight.finish() {
+                    Ok(bytes) => start(&inner, partition, bytes.clone()).await,
+                    Err(e) => Err(e),
+                };
+                match sending {
+                    Ok(answer) => sent.push_back((flight, answer)),
+                    // A batch that could not leave while earlier ones are in
+                    // flight keeps its place: their answers decide the round.
+                    Err(_) if !sent.is_empty() && flight.is_finished() => {
+                        queued.push_front(flight);
+                        break;
+                    }
+                    // Otherwise its failure counts now (one that could not
+                    // even be compressed fails for good).
                     Err(e) => {
-                        // Not retriable: fails this batch only (and, under
-                        // idempotence, restarts the sequences after it).
                         settle(
                             &inner,
                             partition,
@@ -180,26 +195,6 @@ pub(super) async fn run(
                             &mut round,
                             &mut restart_sequences,
                         );
-                        break;
-                    }
-                };
-                match start(&inner, partition, bytes).await {
-                    Ok(answer) => sent.push_back((flight, answer)),
-                    Err(e) => {
-                        // Not sent: it keeps its place at the front, and an
-                        // empty lane counts the failure now.
-                        if sent.is_empty() {
-                            settle(
-                                &inner,
-                                partition,
-                                flight,
-                                Err(e),
-                                &mut round,
-                                &mut restart_sequences,
-                            );
-                        } else {
-                            queued.push_front(flight);
-                        }
                         break;
                     }
                 }
@@ -276,18 +271,18 @@ fn settle(
     };
     let echo = round.broken
         && (error.is_retriable() || broker_code(&error) == Some(OUT_OF_ORDER_SEQUENCE_NUMBER));
-    let first_attempt = flight.first_attempt.unwrap_or(now);
-    let within = |at: Instant| at.saturating_duration_since(first_attempt) < timeout;
-    let verdict = match flight.delays.as_mut() {
-        None => Verdict::Fail,
-        Some(_) if !within(now) => Verdict::Fail,
+    let verdict = if flight.delays.is_none() || flight.timed_out(now, timeout) {
+        Verdict::Fail
+    } else if echo {
         // It failed because an earlier batch did: no retry of its own spent.
-        Some(_) if echo => Verdict::Retry(Duration::ZERO),
-        Some(delays) if error.is_retriable() => match delays.next() {
-            Some(delay) if within(now + delay) => Verdict::Retry(delay),
+        Verdict::Retry(Duration::ZERO)
+    } else if error.is_retriable() {
+        match flight.delays.as_mut().and_then(Iterator::next) {
+            Some(delay) if !flight.timed_out(now + delay, timeout) => Verdict::Retry(delay),
             _ => Verdict::Fail,
-        },
-        Some(_) => Verdict::Fail,
+        }
+    } else {
+        Verdict::Fail
     };
     round.broken = true;
     match verdict {

@@ -184,18 +184,11 @@ impl Inner {
             lanes,
             ..
         } = st;
-        let ready = acc.ready(now, |p| {
+        let batches = acc.ready(now, |p| {
             in_flight
                 .get(p as usize)
                 .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
         });
-        let batches = match ready {
-            Ok(batches) => batches,
-            Err(e) => {
-                tracing::error!(error = %e, "could not encode a batch");
-                return false;
-            }
-        };
         for batch in batches {
             let partition = batch.partition;
             if let Some(n) = in_flight.get_mut(partition as usize) {
