@@ -15,7 +15,7 @@ use rill_protocol::FrameDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 
 use crate::RillError;
 
@@ -35,6 +35,8 @@ pub(crate) struct Connection {
     next_cid: AtomicI32,
     slots: Arc<Semaphore>,
     closed: Arc<AtomicBool>,
+    /// Wakes the reader task to close the connection (see [`Self::abort`]).
+    abort: Arc<Notify>,
     /// The SPU's highest version of each API key.
     versions: HashMap<i16, (i16, i16)>,
 }
@@ -61,18 +63,24 @@ impl Connection {
             next_cid: AtomicI32::new(1),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT_REQUESTS)),
             closed: closed.clone(),
+            abort: Arc::new(Notify::new()),
             versions: HashMap::new(),
         };
         let reader_addr = addr.to_owned();
+        let abort = conn.abort.clone();
         tokio::spawn(async move {
+            use std::io::ErrorKind;
             let decoder = FrameDecoder::new(MAX_RESPONSE_BYTES);
             let mut buf = BytesMut::with_capacity(64 * 1024);
-            let reason = loop {
+            let (kind, reason) = loop {
                 match decoder.decode(&mut buf) {
                     Ok(Some(frame)) => {
                         let mut frame = frame.freeze();
                         if frame.len() < 4 {
-                            break "response without a correlation id".to_string();
+                            break (
+                                ErrorKind::InvalidData,
+                                "response without a correlation id".to_string(),
+                            );
                         }
                         let cid = frame.clone().get_i32();
                         let waiter = waiting
@@ -83,26 +91,40 @@ impl Connection {
                             Some((expected, tx)) if expected == cid => {
                                 let _ = tx.send(Ok(std::mem::take(&mut frame)));
                             }
-                            _ => break format!("unexpected correlation id {cid}"),
+                            _ => {
+                                break (
+                                    ErrorKind::InvalidData,
+                                    format!("unexpected correlation id {cid}"),
+                                )
+                            }
                         }
                         continue;
                     }
                     Ok(None) => {}
-                    Err(e) => break e.to_string(),
+                    Err(e) => break (ErrorKind::InvalidData, e.to_string()),
                 }
-                match reader.read_buf(&mut buf).await {
-                    Ok(0) => break "closed by the SPU".to_string(),
-                    Ok(_) => {}
-                    Err(e) => break e.to_string(),
+                tokio::select! {
+                    read = reader.read_buf(&mut buf) => match read {
+                        Ok(0) => break (ErrorKind::UnexpectedEof, "closed by the SPU".to_string()),
+                        Ok(_) => {}
+                        Err(e) => break (e.kind(), e.to_string()),
+                    },
+                    _ = abort.notified() => {
+                        break (
+                            ErrorKind::TimedOut,
+                            "closed by the client after a request timed out".to_string(),
+                        )
+                    }
                 }
             };
             closed.store(true, Ordering::Release);
             let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
             for (_, tx) in waiting.drain(..) {
-                let _ = tx.send(Err(RillError::Transport {
-                    addr: reader_addr.clone(),
-                    reason: reason.clone(),
-                }));
+                let _ = tx.send(Err(RillError::transport(
+                    &reader_addr,
+                    kind,
+                    reason.clone(),
+                )));
             }
         });
         let resp = conn.send(ApiVersionsRequest::default(), 0).await?;
@@ -204,7 +226,7 @@ impl Connection {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| self.lost("closed"))?;
+            .map_err(|_| self.lost(std::io::ErrorKind::NotConnected, "closed"))?;
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
         let (head, tail) = frame(cid)?;
         let rx = self.write_frame(cid, head, tail).await?;
@@ -228,7 +250,7 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         let mut writer = self.writer.lock().await;
         if self.is_closed() {
-            return Err(self.lost("closed"));
+            return Err(self.lost(std::io::ErrorKind::NotConnected, "closed"));
         }
         self.waiting
             .lock()
@@ -238,15 +260,20 @@ impl Connection {
         writer
             .write_all_buf(&mut frame)
             .await
-            .map_err(|e| self.lost(&e.to_string()))?;
+            .map_err(|e| self.lost(e.kind(), &e.to_string()))?;
         Ok(rx)
     }
 
-    fn lost(&self, reason: &str) -> RillError {
-        RillError::Transport {
-            addr: self.addr.clone(),
-            reason: reason.to_owned(),
-        }
+    fn lost(&self, kind: std::io::ErrorKind, reason: &str) -> RillError {
+        RillError::transport(&self.addr, kind, reason)
+    }
+
+    /// Closes the connection on purpose (a request on it timed out, so its
+    /// answers can no longer be trusted to come): every request waiting on
+    /// it fails with a transport error, and the client makes a new one.
+    pub fn abort(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.abort.notify_one();
     }
 }
 
@@ -264,11 +291,9 @@ pub(crate) struct PendingAnswer<R: Request> {
 impl<R: Request> PendingAnswer<R> {
     /// Waits for the answer and decodes it.
     pub async fn answer(self) -> Result<R::Response, RillError> {
-        let lost = |reason: &str| RillError::Transport {
-            addr: self.addr.clone(),
-            reason: reason.to_owned(),
-        };
-        let mut body = self.rx.await.map_err(|_| lost("reader stopped"))??;
+        let mut body = self.rx.await.map_err(|_| {
+            RillError::transport(&self.addr, std::io::ErrorKind::BrokenPipe, "reader stopped")
+        })??;
         let header_version = if R::KEY == ApiKey::ApiVersions as i16 {
             0
         } else {

@@ -1,4 +1,11 @@
+//! The client's one error type. Kafka error codes, their names and whether
+//! they are worth retrying come from `kafka-protocol`'s `ResponseError`
+//! (Kafka's own table), not from a list kept here.
+
+use std::io;
 use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
 
 /// Why a client operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -18,6 +25,9 @@ pub enum RillError {
     Transport {
         /// The SPU's `host:port`.
         addr: String,
+        /// The I/O error's kind (`Other` when the connection was closed on
+        /// purpose, e.g. after a request timed out).
+        kind: io::ErrorKind,
         /// What broke.
         reason: String,
     },
@@ -28,7 +38,7 @@ pub enum RillError {
         what: String,
         /// The Kafka error code.
         code: i16,
-        /// Kafka's name for the code.
+        /// Kafka's name for the code (`MESSAGE_TOO_LARGE`).
         name: &'static str,
         /// The SPU's message, if it gave one.
         message: Option<String>,
@@ -51,51 +61,74 @@ pub enum RillError {
         max_request_size: usize,
     },
     /// No answer within the time allowed (retriable).
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
+    #[error("{what}: no answer within {after:?}")]
+    Timeout {
+        /// The operation, with its topic and partition where it has one.
+        what: String,
+        /// The time allowed.
+        after: Duration,
+    },
+    /// The retry policy ran out: every attempt failed, the last with
+    /// `last`.
+    #[error("{what}: gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// The operation, with its topic and partition.
+        what: String,
+        /// Attempts made, the first one included.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<RillError>,
+    },
     /// The topic does not exist.
     #[error("topic {0:?} not found")]
     TopicNotFound(String),
-    /// The producer was closed before the record's batch was answered.
+    /// The producer was closed (or dropped and its grace time ran out)
+    /// before the record's batch was answered.
     #[error("the producer was closed")]
     ProducerClosed,
+    /// Records could not be encoded or compressed here, before anything was
+    /// sent (not the SPU's fault, not retriable).
+    #[error("could not encode the batch: {0}")]
+    Encode(String),
     /// The SPU's answer could not be decoded.
     #[error("malformed data from the SPU: {0}")]
     Protocol(String),
 }
 
-/// The name Kafka gives an error code, for messages.
+/// The name Kafka gives an error code (`MESSAGE_TOO_LARGE`), for messages.
 pub fn error_name(code: i16) -> &'static str {
-    match code {
-        0 => "NONE",
-        1 => "OFFSET_OUT_OF_RANGE",
-        2 => "CORRUPT_MESSAGE",
-        3 => "UNKNOWN_TOPIC_OR_PARTITION",
-        5 => "LEADER_NOT_AVAILABLE",
-        6 => "NOT_LEADER_OR_FOLLOWER",
-        7 => "REQUEST_TIMED_OUT",
-        10 => "MESSAGE_TOO_LARGE",
-        13 => "NETWORK_EXCEPTION",
-        17 => "INVALID_TOPIC_EXCEPTION",
-        19 => "NOT_ENOUGH_REPLICAS",
-        20 => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
-        21 => "INVALID_REQUIRED_ACKS",
-        35 => "UNSUPPORTED_VERSION",
-        36 => "TOPIC_ALREADY_EXISTS",
-        37 => "INVALID_PARTITIONS",
-        38 => "INVALID_REPLICATION_FACTOR",
-        40 => "INVALID_CONFIG",
-        42 => "INVALID_REQUEST",
-        56 => "KAFKA_STORAGE_ERROR",
-        87 => "INVALID_RECORD",
-        _ => "UNKNOWN",
-    }
+    ResponseError::try_from_code(code).map_or("NONE", |e| screaming_name(e))
 }
 
-/// Kafka's retriable errors: a produce that failed with one may succeed if
+/// Kafka's retriable errors: a request that failed with one may succeed if
 /// sent again.
 pub fn is_retriable(code: i16) -> bool {
-    matches!(code, 3 | 5 | 6 | 7 | 13 | 19 | 20 | 56)
+    ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable())
+}
+
+/// `ResponseError` prints names in CamelCase; Kafka's documentation, its
+/// logs and its clients say `MESSAGE_TOO_LARGE`. The names are a fixed set,
+/// so each is converted once and kept.
+fn screaming_name(e: ResponseError) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<i16, &'static str>>> = OnceLock::new();
+    if let ResponseError::Unknown(_) = e {
+        return "UNKNOWN";
+    }
+    let names = NAMES.get_or_init(Default::default);
+    let mut names = names.lock().unwrap_or_else(|p| p.into_inner());
+    names.entry(e.code()).or_insert_with(|| {
+        let camel = e.to_string();
+        let mut out = String::with_capacity(camel.len() + 8);
+        for (i, c) in camel.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        Box::leak(out.into_boxed_str())
+    })
 }
 
 impl RillError {
@@ -108,12 +141,65 @@ impl RillError {
         }
     }
 
+    pub(crate) fn transport(addr: &str, kind: io::ErrorKind, reason: impl Into<String>) -> Self {
+        RillError::Transport {
+            addr: addr.to_owned(),
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// The Kafka error code, when the SPU answered with one (also inside
+    /// [`RillError::RetriesExhausted`]).
+    pub fn code(&self) -> Option<i16> {
+        match self {
+            RillError::Broker { code, .. } => Some(*code),
+            RillError::RetriesExhausted { last, .. } => last.code(),
+            _ => None,
+        }
+    }
+
     /// Whether sending the same request again may work.
     pub fn is_retriable(&self) -> bool {
         match self {
-            RillError::Transport { .. } | RillError::Connect { .. } | RillError::Timeout(_) => true,
+            RillError::Transport { .. } | RillError::Connect { .. } | RillError::Timeout { .. } => {
+                true
+            }
             RillError::Broker { code, .. } => is_retriable(*code),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_retriability_come_from_kafkas_table() {
+        assert_eq!(error_name(10), "MESSAGE_TOO_LARGE");
+        assert_eq!(error_name(6), "NOT_LEADER_OR_FOLLOWER");
+        assert_eq!(error_name(56), "KAFKA_STORAGE_ERROR");
+        assert_eq!(error_name(45), "OUT_OF_ORDER_SEQUENCE_NUMBER");
+        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_name(30_000), "UNKNOWN");
+        assert!(is_retriable(6) && is_retriable(7) && is_retriable(19));
+        assert!(!is_retriable(10) && !is_retriable(87) && !is_retriable(45));
+    }
+
+    #[test]
+    fn a_given_up_error_keeps_its_code_and_counts_attempts() {
+        let e = RillError::RetriesExhausted {
+            what: "producing to t-0".into(),
+            attempts: 3,
+            last: Box::new(RillError::broker("producing to t-0", 7, None)),
+        };
+        assert_eq!(e.code(), Some(7));
+        assert!(!e.is_retriable(), "the policy gave up");
+        let text = e.to_string();
+        assert!(
+            text.contains("3 attempts") && text.contains("REQUEST_TIMED_OUT"),
+            "{text}"
+        );
     }
 }

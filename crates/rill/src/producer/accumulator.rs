@@ -28,9 +28,6 @@ pub struct AccumulatorConfig {
     pub compression: Compression,
     /// Bound on uncompressed bytes held for unsent and unanswered batches.
     pub buffer_memory_bytes: usize,
-    /// `(producer id, epoch)` of an idempotent producer: batches then carry
-    /// them and a base sequence that runs on per partition.
-    pub idempotent_producer: Option<(i64, i16)>,
 }
 
 /// Why a record was not taken.
@@ -69,10 +66,11 @@ pub struct Pushed {
     pub batch_closed: bool,
 }
 
-/// A closed batch, ready to send: its records are encoded, and its
-/// producer id and sequence set; compressing it and writing its header
-/// (`RecordBatchBuilder::finish`) is left to the caller, so that work can
-/// happen outside whatever lock guards the accumulator.
+/// A closed batch, ready to send: its records are encoded; giving it a
+/// producer id and sequence, compressing it and writing its header is left
+/// to the partition's pipeline, outside whatever lock guards the
+/// accumulator. (Sequence numbers are the pipeline's alone: they are given
+/// at a batch's first send.)
 #[derive(Debug)]
 pub struct ReadyBatch<T, B = ()> {
     /// The partition the batch is for.
@@ -102,11 +100,6 @@ struct OpenBatch<T, B> {
 struct PartitionQueue<T, B> {
     open: Option<OpenBatch<T, B>>,
     closed: VecDeque<OpenBatch<T, B>>,
-    /// The base sequence of the next batch handed out (idempotence).
-    next_sequence: i32,
-    /// The producer id and epoch this partition's batches carry, once its
-    /// sequences were restarted under a new id (see `restart_sequences`).
-    producer: Option<(i64, i16)>,
 }
 
 impl<T, B> Default for PartitionQueue<T, B> {
@@ -114,14 +107,14 @@ impl<T, B> Default for PartitionQueue<T, B> {
         Self {
             open: None,
             closed: VecDeque::new(),
-            next_sequence: 0,
-            producer: None,
         }
     }
 }
 
 /// Records waiting to be sent, per partition. `T` is a value per record,
-/// `B` one per batch (made with `B::default()` when the batch opens).
+/// `B` one per batch (made when the batch opens: `B::default()` for
+/// [`Accumulator::push`], the caller's function for
+/// [`Accumulator::push_into`]).
 #[derive(Debug)]
 pub struct Accumulator<T, B = ()> {
     config: AccumulatorConfig,
@@ -129,7 +122,7 @@ pub struct Accumulator<T, B = ()> {
     buffered_bytes: usize,
 }
 
-impl<T, B: Default> Accumulator<T, B> {
+impl<T, B> Accumulator<T, B> {
     /// An empty accumulator.
     pub fn new(config: AccumulatorConfig) -> Self {
         Self {
@@ -170,19 +163,24 @@ impl<T, B: Default> Accumulator<T, B> {
         record: &NewRecord<'_>,
         token: T,
         now: Instant,
-    ) -> Result<Pushed, PushError> {
-        self.push_into(partition, record, token, now, |_| ())
+    ) -> Result<Pushed, PushError>
+    where
+        B: Default,
+    {
+        self.push_into(partition, record, token, now, B::default, |_| ())
             .map(|(pushed, (), _)| pushed)
     }
 
-    /// [`Self::push`], also giving what `read` makes of the record's batch
-    /// value and the record's index in its batch.
+    /// [`Self::push`], making the batch value with `open` if the record
+    /// opens a batch, and also giving what `read` makes of the record's
+    /// batch value and the record's index in its batch.
     pub fn push_into<R>(
         &mut self,
         partition: u32,
         record: &NewRecord<'_>,
         token: T,
         now: Instant,
+        open: impl FnOnce() -> B,
         read: impl FnOnce(&B) -> R,
     ) -> Result<(Pushed, R, usize), PushError> {
         let compression = self.config.compression;
@@ -220,7 +218,7 @@ impl<T, B: Default> Accumulator<T, B> {
             builder: RecordBatchBuilder::new(compression),
             opened: now,
             tokens: Vec::new(),
-            slot: B::default(),
+            slot: open(),
         });
         let before = open.builder.uncompressed_bytes();
         open.builder.push(record)?;
@@ -245,7 +243,10 @@ impl<T, B: Default> Accumulator<T, B> {
         ))
     }
 
-    /// Closes every open batch, so the next `ready` hands them all out.
+    /// Closes every open batch, so the next `ready` hands them all out. The
+    /// producer also calls it when `send` finds the buffer full: lingering
+    /// batches are what would free it (as Kafka's accumulator does for
+    /// callers waiting on memory).
     pub fn flush(&mut self) {
         for q in &mut self.partitions {
             if let Some(open) = q.open.take() {
@@ -281,19 +282,11 @@ impl<T, B: Default> Accumulator<T, B> {
                 }
             }
             while slots > 0 {
-                let Some(mut batch) = q.closed.pop_front() else {
+                let Some(batch) = q.closed.pop_front() else {
                     break;
                 };
                 slots -= 1;
                 let reserved_bytes = batch.builder.uncompressed_bytes() - HEADER_BYTES;
-                if let Some((producer_id, epoch)) = q.producer.or(self.config.idempotent_producer) {
-                    // Sequences are given in the order batches leave, which
-                    // is offset order: the SPU checks they run on.
-                    let seq = q.next_sequence;
-                    batch.builder.set_producer(producer_id, epoch, seq);
-                    let count = batch.builder.len() as i64;
-                    q.next_sequence = ((i64::from(seq) + count) % (i64::from(i32::MAX) + 1)) as i32;
-                }
                 out.push(ReadyBatch {
                     partition,
                     records: batch.builder.len(),
@@ -307,11 +300,17 @@ impl<T, B: Default> Accumulator<T, B> {
         out
     }
 
-    /// When the earliest open batch's linger runs out, if any batch is open.
-    /// Closed batches are due now.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When the earliest batch of a partition that `can_send` falls due:
+    /// an open batch when its linger runs out, a closed one at once. A
+    /// partition that cannot send (no free in-flight slot) is left out, so
+    /// its due batch never hides another partition's linger deadline; an
+    /// answer that frees its slot wakes the sender anyway.
+    pub fn next_deadline(&self, can_send: impl Fn(u32) -> bool) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
-        for q in &self.partitions {
+        for (i, q) in self.partitions.iter().enumerate() {
+            if !can_send(i as u32) {
+                continue;
+            }
             if let Some(first) = q.closed.front() {
                 earliest = Some(earliest.map_or(first.opened, |e| e.min(first.opened)));
             }
@@ -321,16 +320,6 @@ impl<T, B: Default> Accumulator<T, B> {
             }
         }
         earliest
-    }
-
-    /// Makes `partition`'s next batch carry `producer` (id, epoch) and base
-    /// sequence `next_sequence`, and later ones run on from there. After a
-    /// batch failed for good its sequence number is a gap the SPU would
-    /// refuse forever; a fresh producer id starts a clean run.
-    pub fn restart_sequences(&mut self, partition: u32, producer: (i64, i16), next_sequence: i32) {
-        let q = self.queue(partition);
-        q.producer = Some(producer);
-        q.next_sequence = next_sequence;
     }
 
     /// Gives back the buffer memory of an answered (or failed) batch.
@@ -352,7 +341,6 @@ mod tests {
             max_request_size_bytes: 10_000,
             compression: Compression::None,
             buffer_memory_bytes: 100_000,
-            idempotent_producer: None,
         }
     }
 
@@ -382,13 +370,16 @@ mod tests {
         acc.push(0, &rec(b"a"), 1, t0).unwrap();
         acc.push(0, &rec(b"b"), 2, t0 + Duration::from_millis(50))
             .unwrap();
-        assert_eq!(acc.next_deadline(), Some(t0 + Duration::from_millis(100)));
+        assert_eq!(
+            acc.next_deadline(|_| true),
+            Some(t0 + Duration::from_millis(100))
+        );
         assert!(acc.ready(t0 + Duration::from_millis(99), all).is_empty());
         let out = acc.ready(t0 + Duration::from_millis(100), all);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].tokens, vec![1, 2]);
         assert_eq!(values(&out[0]), 2);
-        assert_eq!(acc.next_deadline(), None);
+        assert_eq!(acc.next_deadline(|_| true), None);
         assert!(acc.is_empty());
     }
 
@@ -464,7 +455,7 @@ mod tests {
         let t0 = Instant::now();
         let mut acc = Accumulator::<_, ()>::new(config(16_384, 0));
         acc.push(0, &rec(b"a"), 0, t0).unwrap();
-        assert_eq!(acc.next_deadline(), Some(t0));
+        assert_eq!(acc.next_deadline(|_| true), Some(t0));
         assert_eq!(acc.ready(t0, all).len(), 1);
         // While partition 0 has a request in flight, records pile up in one
         // batch and go together when it may send again.
@@ -537,35 +528,6 @@ mod tests {
     }
 
     #[test]
-    fn idempotent_batches_carry_running_sequences_per_partition() {
-        let t0 = Instant::now();
-        let mut cfg = config(16_384, 0);
-        cfg.idempotent_producer = Some((42, 3));
-        let mut acc = Accumulator::<_, ()>::new(cfg);
-        let mut seen = Vec::new();
-        for round in 0..3u32 {
-            for i in 0..(round + 2) {
-                acc.push(round % 2, &rec(b"v"), i, t0).unwrap();
-            }
-            for b in acc.ready(t0, all) {
-                let h = rill_protocol::BatchHeader::parse(&b.batch.build().unwrap()).unwrap();
-                seen.push((
-                    b.partition,
-                    h.producer_id,
-                    h.producer_epoch,
-                    h.base_sequence,
-                    h.records_count,
-                ));
-            }
-        }
-        // Partition 0 gets 2 then 4 records, partition 1 gets 3.
-        assert_eq!(
-            seen,
-            vec![(0, 42, 3, 0, 2), (1, 42, 3, 0, 3), (0, 42, 3, 2, 4)]
-        );
-    }
-
-    #[test]
     fn compression_applies_per_batch() {
         let t0 = Instant::now();
         for codec in Compression::ALL {
@@ -583,23 +545,26 @@ mod tests {
     }
 
     #[test]
-    fn restarted_sequences_carry_the_new_producer_id() {
-        let mut cfg = config(10, 0);
-        cfg.idempotent_producer = Some((7, 0));
-        let mut acc = Accumulator::<_, ()>::new(cfg);
+    fn a_partition_without_a_free_slot_does_not_hide_another_partitions_linger() {
         let t0 = Instant::now();
-        for i in 0..3u32 {
-            acc.push(0, &rec(b"0123456789"), i, t0).unwrap();
-        }
-        let first = acc.ready(t0, all);
-        assert_eq!(first.len(), 3);
-        acc.restart_sequences(0, (8, 0), 2);
-        acc.push(0, &rec(b"0123456789"), 9, t0).unwrap();
-        let next = acc.ready(t0, all);
-        let h = rill_protocol::BatchHeader::parse(&next[0].batch.build().unwrap()).unwrap();
+        let mut acc = Accumulator::<_, ()>::new(config(16_384, 100));
+        // Partition 0 has a closed batch, due now, but no free slot.
+        acc.push(0, &rec(b"a"), 0, t0).unwrap();
+        acc.flush();
+        acc.push(1, &rec(b"b"), 1, t0 + Duration::from_millis(10))
+            .unwrap();
         assert_eq!(
-            (h.producer_id, h.producer_epoch, h.base_sequence),
-            (8, 0, 2)
+            acc.next_deadline(|_| true),
+            Some(t0),
+            "partition 0 is due now"
         );
+        assert_eq!(
+            acc.next_deadline(|p| p != 0),
+            Some(t0 + Duration::from_millis(110)),
+            "partition 1's linger still counts while partition 0 waits for a slot"
+        );
+        let out = acc.ready(t0 + Duration::from_millis(110), |p| usize::from(p != 0));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].partition, 1);
     }
 }

@@ -1,56 +1,27 @@
 //! The async producer: `send` feeds the accumulator; one sender task sleeps
 //! until a batch is due and hands it to its partition's lane (`lane.rs`),
-//! which sends it, retries it and completes each record's output.
+//! which drives the partition's pipeline (`pipeline.rs`): sending, retries,
+//! sequence numbers and deadlines.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rill_protocol::NewRecord;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::mpsc;
 
-use super::completion::{BatchCompletion, BatchSlot};
-
-use super::lane::{self, Flight};
-use super::{Accumulator, AccumulatorConfig, PartitionPicker, PushError};
+use super::completion::{BatchCompletion, BatchSlot, RecordMetadata};
+use super::lane;
+use super::shared::{init_producer_id, Inner, State};
+use super::{Accumulator, AccumulatorConfig, PushError};
 use crate::client::ClientInner;
-use crate::config::{DeliverySemantic, TopicProducerConfig};
+use crate::config::TopicProducerConfig;
 use crate::RillError;
 
-/// Requests in flight per partition when sequence numbers keep order (an
-/// idempotent producer) or order under retry does not matter (at most once).
-const PIPELINED_IN_FLIGHT: u32 = 5;
-/// At least once without idempotence keeps one request in flight per
-/// partition: a retried batch must not overtake a later one.
-const ORDERED_IN_FLIGHT: u32 = 1;
 /// How old the partition count may grow before `send` asks for it again
 /// (Kafka's `metadata.max.age.ms` is 5 minutes; a topic re-created with more
 /// partitions is seen sooner here).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
-
-/// A producer id and epoch from the SPU, for idempotent sends.
-pub(super) async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError> {
-    use kafka_protocol::messages::InitProducerIdRequest;
-    let conn = client.connection().await?;
-    let version = conn.version::<InitProducerIdRequest>(4)?;
-    let req = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000);
-    let resp = conn.send(req, version).await?;
-    match resp.error_code {
-        0 => Ok((resp.producer_id.0, resp.producer_epoch)),
-        code => Err(RillError::broker("InitProducerId", code, None)),
-    }
-}
-
-/// Where a record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordMetadata {
-    /// The partition the record went to.
-    pub partition: u32,
-    /// Its offset there (-1 when the SPU did not say, as with acks 0).
-    pub offset: i64,
-}
 
 /// What `send` returns at once; `wait` gives the record's place once its
 /// batch is acknowledged, or the error that ended it.
@@ -114,152 +85,19 @@ impl From<Vec<u8>> for RecordKey {
         RecordKey(Some(b))
     }
 }
+impl<const N: usize> From<&[u8; N]> for RecordKey {
+    fn from(b: &[u8; N]) -> Self {
+        RecordKey(Some(b.to_vec()))
+    }
+}
+impl From<&Vec<u8>> for RecordKey {
+    fn from(b: &Vec<u8>) -> Self {
+        RecordKey(Some(b.clone()))
+    }
+}
 impl<K: Into<RecordKey>> From<Option<K>> for RecordKey {
     fn from(k: Option<K>) -> Self {
         k.map_or(RecordKey::NULL, Into::into)
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct State {
-    pub(super) acc: Accumulator<(), BatchCompletion>,
-    picker: PartitionPicker,
-    /// Batches handed to each partition's lane and not yet completed.
-    in_flight: Vec<u32>,
-    flush_waiters: Vec<oneshot::Sender<()>>,
-    /// When the partition count was last asked for.
-    metadata_at: Instant,
-    /// Each partition's lane, started with its first batch.
-    lanes: Vec<Option<mpsc::UnboundedSender<Flight>>>,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.acc.is_empty() && self.in_flight.iter().all(|n| *n == 0)
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct Inner {
-    pub(super) client: Arc<ClientInner>,
-    pub(super) topic: String,
-    /// The topic's partition count as last seen.
-    partitions: AtomicU32,
-    pub(super) config: TopicProducerConfig,
-    state: Mutex<State>,
-    wake: Notify,
-    space: Notify,
-    closed: AtomicBool,
-    /// A metadata refresh is under way.
-    refreshing: AtomicBool,
-    /// Record timestamps without a second clock read per record.
-    clock: WallClock,
-    /// The partition count may be wrong (an answer said so, or the last
-    /// refresh failed): the next `send` asks again.
-    metadata_stale: AtomicBool,
-}
-
-impl Inner {
-    pub(super) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn max_in_flight(&self) -> u32 {
-        match self.config.delivery_semantic {
-            DeliverySemantic::AtMostOnce => PIPELINED_IN_FLIGHT,
-            DeliverySemantic::AtLeastOnce(_) if self.config.idempotent => PIPELINED_IN_FLIGHT,
-            DeliverySemantic::AtLeastOnce(_) => ORDERED_IN_FLIGHT,
-        }
-    }
-
-    /// Hands the batches due at `now` to their lanes, as many as each lane
-    /// has room for. Says whether batches are due that had no room (then
-    /// only an answer can change anything). Done under the state lock, so a
-    /// lane renumbering its sequences sees every batch stamped before it.
-    fn hand_over(self: &Arc<Self>, st: &mut State, now: Instant) -> bool {
-        let max_in_flight = self.max_in_flight();
-        let State {
-            acc,
-            in_flight,
-            lanes,
-            ..
-        } = st;
-        let batches = acc.ready(now, |p| {
-            in_flight
-                .get(p as usize)
-                .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
-        });
-        for batch in batches {
-            let partition = batch.partition;
-            if let Some(n) = in_flight.get_mut(partition as usize) {
-                *n += 1;
-            }
-            let i = partition as usize;
-            if lanes.len() <= i {
-                lanes.resize_with(i + 1, || None);
-            }
-            let lane = lanes[i].get_or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(lane::run(self.clone(), partition, rx));
-                tx
-            });
-            // The lane holds at most `max_in_flight` batches (the allowance
-            // above), so this channel stays bounded.
-            let _ = lane.send(Flight::new(batch, self.config.delivery_semantic));
-        }
-        acc.next_deadline().is_some_and(|d| d <= now)
-    }
-
-    /// A lane finished a batch: frees its memory and slot, wakes whoever
-    /// waits for space, for a slot, or for the producer to drain.
-    pub(super) fn batch_done(&self, partition: u32, reserved_bytes: usize) {
-        let waiters = {
-            let mut st = self.state();
-            st.acc.release(reserved_bytes);
-            if let Some(n) = st.in_flight.get_mut(partition as usize) {
-                *n = n.saturating_sub(1);
-            }
-            if st.idle() {
-                std::mem::take(&mut st.flush_waiters)
-            } else {
-                Vec::new()
-            }
-        };
-        for w in waiters {
-            let _ = w.send(());
-        }
-        self.space.notify_waiters();
-        self.wake.notify_one();
-    }
-
-    /// Asks the SPU for the topic's partition count in the background (one
-    /// request at a time), after `NOT_LEADER_OR_FOLLOWER`, an unknown
-    /// partition, or when the count grew old.
-    pub(super) fn refresh_metadata_soon(self: &Arc<Self>) {
-        self.metadata_stale.store(true, Ordering::Release);
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let inner = self.clone();
-        tokio::spawn(async move {
-            match inner.client.partitions(&inner.topic).await {
-                Ok(count) if count > 0 => {
-                    let mut st = inner.state();
-                    if st.in_flight.len() < count as usize {
-                        st.in_flight.resize(count as usize, 0);
-                    }
-                    st.metadata_at = Instant::now();
-                    inner.metadata_stale.store(false, Ordering::Release);
-                    let old = inner.partitions.swap(count, Ordering::AcqRel);
-                    if old != count {
-                        tracing::info!(topic = %inner.topic, old, new = count, "partition count changed");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
-            }
-            inner.refreshing.store(false, Ordering::Release);
-        });
     }
 }
 
@@ -288,10 +126,59 @@ impl WallClock {
     }
 }
 
+/// Hands the batches due at `now` to their lanes, as many as each lane
+/// has room for (`max_in_flight` handed and unfinished per partition, so
+/// the lanes' channels stay bounded).
+fn hand_over(inner: &Arc<Inner>, st: &mut State, now: Instant) {
+    let max_in_flight = inner.max_in_flight();
+    let State {
+        acc, handed, lanes, ..
+    } = st;
+    let batches = acc.ready(now, |p| {
+        handed
+            .get(p as usize)
+            .map_or(0, |n| max_in_flight.saturating_sub(*n) as usize)
+    });
+    for batch in batches {
+        let partition = batch.partition;
+        let i = partition as usize;
+        if handed.len() <= i {
+            handed.resize(i + 1, 0);
+        }
+        handed[i] += 1;
+        if lanes.len() <= i {
+            lanes.resize_with(i + 1, || None);
+        }
+        let lane = lanes[i].get_or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(lane::run(inner.clone(), partition, rx));
+            tx
+        });
+        let _ = lane.send(batch);
+    }
+}
+
+/// The first handle's drop (of a producer and its clones) lets the tasks
+/// end: the sender hands out what is left and the lanes deliver it within
+/// their grace time.
+#[derive(Debug)]
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.closing.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+}
+
 /// Produces records to one topic. Cheap to clone; all clones share batches.
+/// Dropping the last clone ends the producer's tasks once what it holds is
+/// delivered (within 30 s; `close()` waits for all of it).
 #[derive(Debug, Clone)]
 pub struct TopicProducer {
     inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+    clock: Arc<WallClock>,
 }
 
 impl TopicProducer {
@@ -301,41 +188,32 @@ impl TopicProducer {
         partitions: u32,
         config: TopicProducerConfig,
     ) -> Result<Self, RillError> {
-        let idempotent_producer = if config.idempotent {
+        let producer = if config.idempotent {
             Some(init_producer_id(&client).await?)
         } else {
             None
         };
         let acc = Accumulator::new(AccumulatorConfig {
-            idempotent_producer,
             batch_size_bytes: config.batch_size,
             linger: config.linger,
             max_request_size_bytes: config.max_request_size,
             compression: config.compression,
             buffer_memory_bytes: config.buffer_memory,
         });
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Inner::new(
             client,
             topic,
-            partitions: AtomicU32::new(partitions.max(1)),
+            partitions,
             config,
-            state: Mutex::new(State {
-                acc,
-                picker: PartitionPicker::default(),
-                in_flight: vec![0; partitions.max(1) as usize],
-                flush_waiters: Vec::new(),
-                metadata_at: Instant::now(),
-                lanes: Vec::new(),
-            }),
-            wake: Notify::new(),
-            space: Notify::new(),
-            closed: AtomicBool::new(false),
-            refreshing: AtomicBool::new(false),
-            clock: WallClock::new(),
-            metadata_stale: AtomicBool::new(false),
-        });
+            producer,
+            State::new(acc, partitions),
+        ));
         tokio::spawn(sender(inner.clone()));
-        Ok(Self { inner })
+        Ok(Self {
+            _owner: Arc::new(Owner(inner.clone())),
+            inner,
+            clock: Arc::new(WallClock::new()),
+        })
     }
 
     /// The topic this producer writes to.
@@ -375,7 +253,7 @@ impl TopicProducer {
             .map(|(k, v)| (k.as_bytes(), Some(*v)))
             .collect();
         let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
+        if inner.closing.load(Ordering::Acquire) {
             return Err(RillError::ProducerClosed);
         }
         let now = Instant::now();
@@ -383,7 +261,7 @@ impl TopicProducer {
             key: key.0.as_deref(),
             value: Some(value),
             headers: &headers,
-            timestamp: inner.clock.unix_millis(now),
+            timestamp: self.clock.unix_millis(now),
         };
         // Registered only once the buffer was found full, then the push is
         // tried again before waiting, so a release in between is not missed.
@@ -397,15 +275,24 @@ impl TopicProducer {
                     || inner.metadata_stale.load(Ordering::Acquire)
                 {
                     st.metadata_at = now;
-                    self.inner.refresh_metadata_soon();
+                    inner.refresh_metadata_soon();
                 }
                 let partition =
                     st.picker
                         .pick(&inner.config.partitioner, record.key, value, partitions);
-                match st
-                    .acc
-                    .push_into(partition, &record, (), now, BatchCompletion::slot)
-                {
+                let State {
+                    acc,
+                    unanswered,
+                    next_batch,
+                    ..
+                } = &mut *st;
+                let open = || {
+                    let completion = BatchCompletion::new(*next_batch);
+                    unanswered.insert(*next_batch, completion.slot());
+                    *next_batch += 1;
+                    completion
+                };
+                match acc.push_into(partition, &record, (), now, open, BatchCompletion::slot) {
                     Ok((pushed, slot, index)) => {
                         if pushed.batch_closed {
                             st.picker.batch_closed(
@@ -419,7 +306,7 @@ impl TopicProducer {
                             // wake the sender task for it (one task switch
                             // less on the latency path). Batches that could
                             // not go yet are the sender's after an answer.
-                            inner.hand_over(&mut st, now);
+                            hand_over(inner, &mut st, now);
                         } else if pushed.batch_opened || pushed.batch_closed {
                             // A new batch's deadline, or a batch due now:
                             // the sender must look again.
@@ -437,8 +324,16 @@ impl TopicProducer {
                             max_request_size,
                         })
                     }
-                    Err(PushError::BufferFull { .. }) => {}
-                    Err(e) => return Err(RillError::Protocol(e.to_string())),
+                    Err(PushError::BufferFull { .. }) => {
+                        // Lingering batches are what would free the buffer:
+                        // every non-empty batch is due now.
+                        if !registered {
+                            st.acc.flush();
+                            drop(st);
+                            inner.wake.notify_one();
+                        }
+                    }
+                    Err(e) => return Err(RillError::Encode(e.to_string())),
                 }
             }
             if registered {
@@ -452,7 +347,7 @@ impl TopicProducer {
         }
     }
 
-    /// Sends every record of `values` (keyless) and returns their outputs.
+    /// Sends every record of `records` and returns their outputs.
     pub async fn send_all<K, V, I>(&self, records: I) -> Result<Vec<ProduceOutput>, RillError>
     where
         K: Into<RecordKey>,
@@ -466,60 +361,70 @@ impl TopicProducer {
         Ok(outputs)
     }
 
-    /// Sends everything pending now and waits until every batch is answered.
+    /// Sends every record sent before this call now, and waits until each of
+    /// their batches is answered (records sent meanwhile, by this or another
+    /// clone, are not waited for). Failed records report through their own
+    /// outputs.
     pub async fn flush(&self) -> Result<(), RillError> {
-        let rx = {
+        let slots: Vec<Arc<BatchSlot>> = {
             let mut st = self.inner.state();
             st.acc.flush();
-            if st.idle() {
-                return Ok(());
-            }
-            let (tx, rx) = oneshot::channel();
-            st.flush_waiters.push(tx);
-            rx
+            st.unanswered.values().cloned().collect()
         };
+        if slots.is_empty() {
+            return Ok(());
+        }
         self.inner.wake.notify_one();
-        rx.await.map_err(|_| RillError::ProducerClosed)
+        for slot in slots {
+            slot.wait_answered().await;
+        }
+        Ok(())
     }
 
-    /// Flushes, then stops the sender task.
+    /// Flushes, then lets the producer's tasks end: later `send`s (from
+    /// any clone) fail with `ProducerClosed`.
     pub async fn close(self) -> Result<(), RillError> {
         self.flush().await?;
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.closing.store(true, Ordering::Release);
         self.inner.wake.notify_one();
         Ok(())
     }
 }
 
 async fn sender(inner: Arc<Inner>) {
-    // Set when batches are due but their partitions are all busy: then only
-    // an answer (or a new batch) can change anything, and each wakes us.
-    let mut stalled = false;
+    let max_in_flight = inner.max_in_flight();
     loop {
-        let deadline = if stalled {
-            None
-        } else {
-            inner.state().acc.next_deadline()
-        };
+        let closing = inner.closing.load(Ordering::Acquire);
         let wake = inner.wake.notified();
-        match deadline {
-            Some(at) => {
-                let at = tokio::time::Instant::from_std(at);
-                tokio::select! {
-                    _ = wake => {}
-                    _ = tokio::time::sleep_until(at) => {}
-                }
-            }
-            None => wake.await,
-        }
         {
             let mut st = inner.state();
-            stalled = inner.hand_over(&mut st, Instant::now());
-            if inner.closed.load(Ordering::Acquire) && st.idle() {
-                // Dropping the lanes' senders lets each lane end once empty.
+            if closing {
+                st.acc.flush();
+            }
+            hand_over(&inner, &mut st, Instant::now());
+            if closing && st.acc.is_empty() {
+                // Dropping the lanes' senders lets each lane end once it
+                // has delivered what it holds.
                 st.lanes.clear();
                 return;
             }
+        }
+        // Partitions with every slot taken are left out: only an answer
+        // (which wakes us) lets them go on, and their due batches must not
+        // hide other partitions' linger deadlines.
+        let deadline = {
+            let st = inner.state();
+            st.acc
+                .next_deadline(|p| st.handed.get(p as usize).is_none_or(|n| *n < max_in_flight))
+        };
+        match deadline {
+            Some(at) => {
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                }
+            }
+            None => wake.await,
         }
     }
 }

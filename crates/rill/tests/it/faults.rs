@@ -253,9 +253,19 @@ async fn retries_wait_the_documented_delays_then_give_up() {
         strategy: RetryStrategy::ExponentialBackoff,
     };
     let (err, gaps) = attempts_under(policy, "delays").await;
+    match &err {
+        rill::RillError::RetriesExhausted { attempts, last, .. } => {
+            assert_eq!(*attempts, 6, "1 attempt + 5 retries: {err}");
+            assert!(
+                last.is_retriable(),
+                "the last attempt's transport error: {err}"
+            );
+        }
+        other => panic!("expected the retries to run out, got {other}"),
+    }
     assert!(
-        err.is_retriable(),
-        "the last attempt's transport error: {err}"
+        err.to_string().contains("delays-0"),
+        "names the partition: {err}"
     );
     let expected = [10, 100, 1000, 2000, 2000].map(Duration::from_millis);
     assert_eq!(
