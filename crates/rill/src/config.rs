@@ -147,7 +147,11 @@ impl TopicProducerConfigBuilder {
     /// The configuration, or why the settings do not fit together.
     pub fn build(&self) -> Result<TopicProducerConfig, RillError> {
         let config = TopicProducerConfig {
-            batch_size: self.batch_size.unwrap_or(16 * 1024),
+            // The default batch size shrinks to fit a smaller request
+            // limit; a batch size the user gave is checked below instead.
+            batch_size: self
+                .batch_size
+                .unwrap_or((16 * 1024).min(self.max_request_size.unwrap_or(1024 * 1024))),
             linger: self.linger.unwrap_or(Duration::from_millis(100)),
             compression: self.compression.unwrap_or_default(),
             delivery_semantic: self.delivery_semantic.unwrap_or_default(),
@@ -172,6 +176,14 @@ impl TopicProducerConfigBuilder {
             return Err(RillError::Config(
                 "batch_size must be at least 1 byte".into(),
             ));
+        }
+        if config.batch_size > config.max_request_size {
+            // Such batches could never be sent whole: refuse rather than
+            // quietly cap, so the numbers the user chose are the ones used.
+            return Err(RillError::Config(format!(
+                "batch_size ({} bytes) exceeds max_request_size ({} bytes): a full batch could never be sent; lower batch_size or raise max_request_size",
+                config.batch_size, config.max_request_size
+            )));
         }
         if config.buffer_memory < config.max_request_size {
             return Err(RillError::Config(format!(
@@ -198,5 +210,29 @@ mod tests {
         assert_eq!(Isolation::ReadCommitted.acks(), -1, "every in-sync replica");
         let config = TopicProducerConfigBuilder::default().build().unwrap();
         assert_eq!(config.isolation, Isolation::ReadUncommitted, "the default");
+    }
+
+    #[test]
+    fn a_batch_size_that_cannot_fit_in_a_request_is_refused() {
+        let err = TopicProducerConfigBuilder::default()
+            .batch_size(2 * 1024 * 1024)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2097152") && err.contains("1048576"), "{err}");
+        let fits = TopicProducerConfigBuilder::default()
+            .batch_size(2 * 1024 * 1024)
+            .max_request_size(2 * 1024 * 1024)
+            .buffer_memory(32 * 1024 * 1024)
+            .build();
+        assert!(fits.is_ok());
+        let capped = TopicProducerConfigBuilder::default()
+            .max_request_size(1000)
+            .build()
+            .unwrap();
+        assert_eq!(
+            capped.batch_size, 1000,
+            "the default batch size fits the request"
+        );
     }
 }

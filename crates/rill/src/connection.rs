@@ -25,7 +25,14 @@ pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 pub(crate) const CLIENT_ID: &str = "rill";
 
-type Waiter = oneshot::Sender<Result<Bytes, RillError>>;
+/// Who waits for an answer, and the in-flight slot the request holds until
+/// its answer is read off the socket. (Released there, not when the caller
+/// takes the answer: a caller that waits for a slot before it reads the
+/// answers it already has must not hold slots other callers wait for.)
+type Waiter = (
+    oneshot::Sender<Result<Bytes, RillError>>,
+    tokio::sync::OwnedSemaphorePermit,
+);
 
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -88,7 +95,7 @@ impl Connection {
                             .unwrap_or_else(|p| p.into_inner())
                             .pop_front();
                         match waiter {
-                            Some((expected, tx)) if expected == cid => {
+                            Some((expected, (tx, _slot))) if expected == cid => {
                                 let _ = tx.send(Ok(std::mem::take(&mut frame)));
                             }
                             _ => {
@@ -119,7 +126,7 @@ impl Connection {
             };
             closed.store(true, Ordering::Release);
             let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
-            for (_, tx) in waiting.drain(..) {
+            for (_, (tx, _slot)) in waiting.drain(..) {
                 let _ = tx.send(Err(RillError::transport(
                     &reader_addr,
                     kind,
@@ -229,12 +236,11 @@ impl Connection {
             .map_err(|_| self.lost(std::io::ErrorKind::NotConnected, "closed"))?;
         let cid = self.next_cid.fetch_add(1, Ordering::Relaxed);
         let (head, tail) = frame(cid)?;
-        let rx = self.write_frame(cid, head, tail).await?;
+        let rx = self.write_frame(cid, head, tail, slot).await?;
         Ok(PendingAnswer {
             rx,
             version,
             addr: self.addr.clone(),
-            _slot: slot,
             _request: std::marker::PhantomData,
         })
     }
@@ -246,6 +252,7 @@ impl Connection {
         cid: i32,
         head: Bytes,
         tail: Bytes,
+        slot: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<oneshot::Receiver<Result<Bytes, RillError>>, RillError> {
         let (tx, rx) = oneshot::channel();
         let mut writer = self.writer.lock().await;
@@ -255,7 +262,7 @@ impl Connection {
         self.waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back((cid, tx));
+            .push_back((cid, (tx, slot)));
         let mut frame = head.chain(tail);
         writer
             .write_all_buf(&mut frame)
@@ -277,14 +284,13 @@ impl Connection {
     }
 }
 
-/// A request written to the SPU whose answer has not been read yet. It holds
-/// one of the connection's in-flight slots until dropped.
+/// A request written to the SPU whose answer has not been taken yet. (Its
+/// in-flight slot is freed when the answer arrives.)
 #[derive(Debug)]
 pub(crate) struct PendingAnswer<R: Request> {
     rx: oneshot::Receiver<Result<Bytes, RillError>>,
     version: i16,
     addr: String,
-    _slot: tokio::sync::OwnedSemaphorePermit,
     _request: std::marker::PhantomData<fn() -> R>,
 }
 

@@ -14,7 +14,9 @@
 //! ```
 //!
 //! The producer's batching is a state machine with time passed in
-//! ([`producer::Accumulator`]); partitioning follows the Kafka Java client
+//! ([`producer::Accumulator`]), and so is each partition's send path
+//! (in-flight window, retries, sequence numbers, deadlines, splits: see
+//! the `producer` module); partitioning follows the Kafka Java client
 //! ([`producer::Partitioner`]); retries follow [`RetryPolicy`]. The crate
 //! depends only on the sans-IO protocol crate, never on the server.
 

@@ -4,5 +4,6 @@ mod admin;
 mod consume;
 mod faults;
 mod produce;
+mod promises;
 mod proxy;
 mod spu;
