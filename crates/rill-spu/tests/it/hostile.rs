@@ -18,12 +18,11 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
-use rill_protocol::batch::split_batches;
-use rill_protocol::{Compression, RecordBatch};
+use rill_protocol::Compression;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::*;
+use rill_test_support::*;
 
 /// Bound on the test process's peak resident memory (the SPU runs in it).
 /// Generous: the point is that a 2 GiB length prefix or a thousand
@@ -117,19 +116,6 @@ fn prefixed(body: &[u8]) -> BytesMut {
     frame
 }
 
-/// Every record value in fetched record sets.
-fn values(records: &Bytes) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
-    for b in split_batches(records) {
-        let batch = RecordBatch::new(b.unwrap()).unwrap();
-        for r in batch.records(1 << 24).unwrap().iter() {
-            let r = r.unwrap();
-            out.push((r.offset, r.value.unwrap().to_vec()));
-        }
-    }
-    out
-}
-
 /// Rewrites a batch's length and CRC after its bytes were changed, so only
 /// the change itself is wrong.
 fn reseal(batch: &mut [u8]) {
@@ -197,7 +183,7 @@ impl Fixture {
         fx
     }
 
-    async fn produce_ok(&mut self, c: &mut Client, value: &str) {
+    async fn produce_ok(&mut self, c: &mut KafkaClient, value: &str) {
         let b = batch(&[value.as_bytes()], 1000, Compression::Lz4);
         let resp = c.send(produce_req("safe", 0, b), 9).await;
         let p = &resp.responses[0].partition_responses[0];
@@ -394,7 +380,7 @@ async fn unknown_api_keys_and_versions() {
         42
     );
     let resp = ApiVersionsResponse::decode(&mut body, 0).unwrap();
-    assert_eq!(resp.error_code, 35);
+    assert_eq!(resp.error_code, ResponseError::UnsupportedVersion.code());
     assert!(resp.api_keys.iter().any(|k| k.api_key == 0));
     fx.assert_healthy("unknown-apis").await;
     fx.stop().await;
@@ -453,7 +439,11 @@ async fn bad_crcs_lying_counts_and_overflowing_varints_get_corrupt_message() {
 
     for (what, bytes) in cases {
         let resp = c.send(produce_req("safe", 0, Bytes::from(bytes)), 9).await;
-        assert_eq!(code(&resp), 2, "{what}: expected CORRUPT_MESSAGE");
+        assert_eq!(
+            code(&resp),
+            ResponseError::CorruptMessage.code(),
+            "{what}: expected CORRUPT_MESSAGE"
+        );
     }
     fx.assert_healthy("corrupt-batches").await;
     fx.stop().await;
@@ -510,12 +500,16 @@ async fn oversized_batches_and_frames() {
             9,
         )
         .await;
-    assert_eq!(code(&resp), 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(code(&resp), ResponseError::MessageTooLarge.code());
     // A batch whose length field claims more than the request carries.
     let mut b = batch(&[b"short"], 1, Compression::None).to_vec();
     b[8..12].copy_from_slice(&(5_000_000i32).to_be_bytes());
     let resp = c.send(produce_req("safe", 0, Bytes::from(b)), 9).await;
-    assert_eq!(code(&resp), 2, "length past the end: CORRUPT_MESSAGE");
+    assert_eq!(
+        code(&resp),
+        ResponseError::CorruptMessage.code(),
+        "length past the end: CORRUPT_MESSAGE"
+    );
     // A request frame over the SPU's frame limit: closed before it is read.
     let huge = vec![b'y'; MAX_FRAME_BYTES + 10];
     let frame = frame_of(
