@@ -7,4 +7,5 @@ mod hostile;
 mod idempotence;
 mod limits;
 mod produce_fetch;
+mod timeouts;
 mod versions;
