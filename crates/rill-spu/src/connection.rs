@@ -2,14 +2,17 @@
 //! what it read, answers them one at a time, in order (as Kafka clients
 //! expect), then reads on. Nothing is read ahead beyond the socket's own
 //! buffer, so a connection holds at most one frame and the read buffer.
+//!
+//! The loop works on any byte stream, not only TCP: tests serve an
+//! in-memory `tokio::io::duplex` pipe with paused time to check the
+//! timeouts without waiting for them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use rill_protocol::FrameDecoder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::api::{self, Context, Outcome};
@@ -18,16 +21,19 @@ use crate::config::SpuConfig;
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-pub(crate) async fn serve(
-    stream: TcpStream,
+/// Serves one connection until the peer closes it, a timeout or a bad frame
+/// closes it, or the SPU shuts down. `peer` is only for the logs. Reading and
+/// answering take turns, so the stream is not split.
+pub(crate) async fn serve<S>(
+    mut stream: S,
     peer: SocketAddr,
     ctx: Arc<Context>,
     config: Arc<SpuConfig>,
     mut shutdown: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let request_timeout = config.request_timeout;
     tracing::debug!(%peer, "connection opened");
@@ -42,7 +48,7 @@ pub(crate) async fn serve(
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     frame_started = None;
-                    if !answer(&ctx, &config, peer, &mut wr, frame.freeze()).await {
+                    if !answer(&ctx, &config, peer, &mut stream, frame.freeze()).await {
                         return;
                     }
                 }
@@ -72,7 +78,7 @@ pub(crate) async fn serve(
             ),
         };
         tokio::select! {
-            read = rd.read_buf(&mut buf) => match read {
+            read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -92,11 +98,11 @@ pub(crate) async fn serve(
 
 /// Handles one request and writes its answer; false when the connection
 /// must close.
-async fn answer(
+async fn answer<W: AsyncWrite + Unpin>(
     ctx: &Context,
     config: &SpuConfig,
     peer: SocketAddr,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wr: &mut W,
     frame: Bytes,
 ) -> bool {
     match tokio::time::timeout(config.request_timeout, api::handle(ctx, frame)).await {
@@ -104,7 +110,13 @@ async fn answer(
             tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
             false
         }
-        Ok(Outcome::Respond(bytes)) => match wr.write_all(&bytes).await {
+        // The flush is free on TCP; a buffered stream needs it to send.
+        Ok(Outcome::Respond(bytes)) => match async {
+            wr.write_all(&bytes).await?;
+            wr.flush().await
+        }
+        .await
+        {
             Ok(()) => true,
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "write failed");

@@ -5,9 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use kafka_protocol::error::ResponseError;
 use rill_protocol::BatchHeader;
-
-use crate::codes;
 
 /// Batches remembered per producer and partition (Kafka keeps five, the
 /// most a client may have in flight).
@@ -33,7 +32,7 @@ pub(crate) enum Verdict {
     /// Already stored at this base offset.
     Duplicate(i64),
     Refuse {
-        code: i16,
+        code: ResponseError,
         message: String,
     },
 }
@@ -64,7 +63,7 @@ impl ProducerTable {
         }
         if h.base_sequence < 0 {
             return Verdict::Refuse {
-                code: codes::INVALID_RECORD,
+                code: ResponseError::InvalidRecord,
                 message: "an idempotent batch needs a base sequence".into(),
             };
         }
@@ -74,7 +73,7 @@ impl ProducerTable {
         };
         if h.producer_epoch < entry.epoch {
             return Verdict::Refuse {
-                code: codes::INVALID_PRODUCER_EPOCH,
+                code: ResponseError::InvalidProducerEpoch,
                 message: format!(
                     "epoch {} is older than the producer's current epoch {}",
                     h.producer_epoch, entry.epoch
@@ -86,7 +85,7 @@ impl ProducerTable {
                 Verdict::Append
             } else {
                 Verdict::Refuse {
-                    code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    code: ResponseError::OutOfOrderSequenceNumber,
                     message: format!(
                         "a new epoch must start at sequence 0, not {}",
                         h.base_sequence
@@ -105,7 +104,7 @@ impl ProducerTable {
         let expected = entry.batches.back().map_or(0, |b| next_seq(b.last_seq));
         if h.base_sequence != expected {
             return Verdict::Refuse {
-                code: codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                code: ResponseError::OutOfOrderSequenceNumber,
                 message: format!("sequence {} where {expected} was due", h.base_sequence),
             };
         }
@@ -156,7 +155,13 @@ mod tests {
         t.record(&a, 100);
         assert_eq!(t.check(&a), Verdict::Duplicate(100));
         let gap = header(7, 0, 5, 1);
-        assert!(matches!(t.check(&gap), Verdict::Refuse { code: 45, .. }));
+        assert!(matches!(
+            t.check(&gap),
+            Verdict::Refuse {
+                code: ResponseError::OutOfOrderSequenceNumber,
+                ..
+            }
+        ));
         let next = header(7, 0, 3, 2);
         assert_eq!(t.check(&next), Verdict::Append);
         t.record(&next, 103);
@@ -169,12 +174,21 @@ mod tests {
             t2.record(&header(8, 2, 0, 1), 0);
             t2.check(&header(8, 1, 1, 1))
         };
-        assert!(matches!(old_epoch, Verdict::Refuse { code: 47, .. }));
+        assert!(matches!(
+            old_epoch,
+            Verdict::Refuse {
+                code: ResponseError::InvalidProducerEpoch,
+                ..
+            }
+        ));
         // A new epoch starts again at 0.
         assert_eq!(t.check(&header(7, 1, 0, 1)), Verdict::Append);
         assert!(matches!(
             t.check(&header(7, 1, 4, 1)),
-            Verdict::Refuse { code: 45, .. }
+            Verdict::Refuse {
+                code: ResponseError::OutOfOrderSequenceNumber,
+                ..
+            }
         ));
         // Non-idempotent batches pass untouched.
         assert_eq!(t.check(&header(-1, -1, -1, 1)), Verdict::Append);
@@ -193,7 +207,10 @@ mod tests {
         // The oldest two are forgotten: no longer recognised as duplicates.
         assert!(matches!(
             t.check(&header(1, 0, 0, 1)),
-            Verdict::Refuse { code: 45, .. }
+            Verdict::Refuse {
+                code: ResponseError::OutOfOrderSequenceNumber,
+                ..
+            }
         ));
     }
 }

@@ -7,7 +7,6 @@
 //! `rill-storage` exactly as they arrived.
 
 mod api;
-pub mod codes;
 mod config;
 mod connection;
 mod error;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kafka_protocol::error::ResponseError;
 use rill_storage::{Backend, FileBackend, PartitionLog};
 use tokio::sync::watch;
 
-use crate::codes;
 use crate::config::SpuConfig;
 use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
@@ -55,12 +55,12 @@ pub(crate) struct Topic {
 /// A failed topic operation, as a Kafka error code and a message.
 #[derive(Debug)]
 pub(crate) struct TopicError {
-    pub code: i16,
+    pub code: ResponseError,
     pub message: String,
 }
 
 impl TopicError {
-    fn new(code: i16, message: impl Into<String>) -> Self {
+    fn new(code: ResponseError, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -177,10 +177,10 @@ impl Registry {
     /// Checks a spec as CreateTopics would, without creating anything.
     pub fn validate(&self, spec: &TopicSpec) -> Result<(), TopicError> {
         validate_topic_name(&spec.name)
-            .map_err(|m| TopicError::new(codes::INVALID_TOPIC_EXCEPTION, m))?;
+            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
         if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&spec.partitions) {
             return Err(TopicError::new(
-                codes::INVALID_PARTITIONS,
+                ResponseError::InvalidPartitions,
                 format!(
                     "partitions must be in 1..={MAX_PARTITIONS_PER_TOPIC}, got {}",
                     spec.partitions
@@ -191,7 +191,7 @@ impl Registry {
         let spus = 1;
         if spec.replication_factor < 1 || spec.replication_factor > spus {
             return Err(TopicError::new(
-                codes::INVALID_REPLICATION_FACTOR,
+                ResponseError::InvalidReplicationFactor,
                 format!(
                     "replication factor {} must be between 1 and the number of SPUs ({spus})",
                     spec.replication_factor
@@ -200,7 +200,7 @@ impl Registry {
         }
         if self.read_topics().contains_key(&spec.name) {
             return Err(TopicError::new(
-                codes::TOPIC_ALREADY_EXISTS,
+                ResponseError::TopicAlreadyExists,
                 format!("topic {:?} already exists", spec.name),
             ));
         }
@@ -212,7 +212,8 @@ impl Registry {
         let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         self.validate(&spec)?;
         let id = topic_id(&spec.name);
-        let storage = |e: SpuError| TopicError::new(codes::KAFKA_STORAGE_ERROR, e.to_string());
+        let storage =
+            |e: SpuError| TopicError::new(ResponseError::KafkaStorageError, e.to_string());
         self.meta.save(&spec, id).map_err(storage)?;
         let topic = match self.open_topic(spec.clone(), id) {
             Ok(t) => Arc::new(t),
@@ -231,13 +232,13 @@ impl Registry {
         let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         let Some(topic) = self.write_topics().remove(name) else {
             return Err(TopicError::new(
-                codes::UNKNOWN_TOPIC_OR_PARTITION,
+                ResponseError::UnknownTopicOrPartition,
                 format!("topic {name:?} does not exist"),
             ));
         };
         self.meta
             .remove(name)
-            .map_err(|e| TopicError::new(codes::KAFKA_STORAGE_ERROR, e.to_string()))?;
+            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         for p in 0..topic.spec.partitions {
             let dir = self.partition_dir(name, p);
             if let Err(e) = std::fs::remove_dir_all(&dir) {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -25,6 +26,11 @@ pub struct SpuHandle {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// What [`SpuHandle::serve_stream`] needs to serve a connection the
+    /// listener did not accept.
+    ctx: Arc<Context>,
+    config: Arc<SpuConfig>,
+    slots: Arc<Semaphore>,
 }
 
 impl Spu {
@@ -58,12 +64,22 @@ impl Spu {
             advertised,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let slots = Arc::new(Semaphore::new(config.max_connections));
         tracing::info!(addr = %local_addr, data = %config.data_dir.display(), "SPU listening");
-        let task = tokio::spawn(run(listener, ctx, config, shutdown_rx));
+        let task = tokio::spawn(run(
+            listener,
+            ctx.clone(),
+            config.clone(),
+            slots.clone(),
+            shutdown_rx,
+        ));
         Ok(SpuHandle {
             local_addr,
             shutdown,
             task,
+            ctx,
+            config,
+            slots,
         })
     }
 }
@@ -72,6 +88,32 @@ impl SpuHandle {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Serves a connection that did not come through the listener: any byte
+    /// stream, such as one end of a `tokio::io::duplex` pipe. Tests use it to
+    /// drive the connection timeouts with paused time. The connection is
+    /// served exactly as an accepted TCP one (same limits, same timeouts, a
+    /// slot of `max_connections`, closed by shutdown); it is logged with the
+    /// peer address `0.0.0.0:0`.
+    ///
+    /// Returns the connection's task, which ends when the connection is
+    /// closed, or `None` when every connection slot is taken (the stream is
+    /// dropped, as the listener drops a connection over the limit).
+    pub fn serve_stream<S>(&self, stream: S) -> Option<tokio::task::JoinHandle<()>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        Some(tokio::spawn(connection::serve(
+            stream,
+            peer,
+            self.ctx.clone(),
+            self.config.clone(),
+            self.shutdown.subscribe(),
+            permit,
+        )))
     }
 
     /// Stops at once, without finishing requests or flushing logs: what a
@@ -93,9 +135,9 @@ async fn run(
     listener: TcpListener,
     ctx: Arc<Context>,
     config: Arc<SpuConfig>,
+    slots: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     let mut housekeeping = tokio::time::interval(config.retention_check_interval);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -110,6 +152,7 @@ async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
                     Ok(permit) => {
+                        let _ = stream.set_nodelay(true);
                         connections.spawn(connection::serve(
                             stream, peer, ctx.clone(), config.clone(), shutdown.clone(), permit,
                         ));

@@ -91,39 +91,15 @@ fn start_status_stop_in_the_background() {
 #[test]
 fn foreground_prints_the_bound_port_of_port_zero() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args([
-            "cluster",
-            "start",
-            "--foreground",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(home.path().join("data"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("rill SPU listening on ")
-        .expect(&line)
-        .to_owned();
-    assert!(!addr.ends_with(":0"));
-    TcpStream::connect(&addr).expect("connects to the printed address");
-    // SIGTERM by pid: a clean exit.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    // ProcessSpu reads the first line, `rill SPU listening on ADDR`.
+    let mut spu = rill_test_support::ProcessSpu::rill_cli(env!("CARGO_BIN_EXE_rill"))
+        .quiet()
+        .start(home.path().join("data"));
+    assert_ne!(spu.addr.port(), 0);
+    TcpStream::connect(spu.addr).expect("connects to the printed address");
+    // SIGTERM by pid; stop() insists on a clean exit.
+    spu.stop();
+    assert!(spu.pid().is_none());
 }
 
 #[test]

@@ -1,14 +1,18 @@
 //! A real SPU for CLI tests: `rill cluster start --foreground` on
-//! 127.0.0.1:0, stopped by its pid when the test ends.
+//! 127.0.0.1:0 (rill-test-support's `ProcessSpu`), stopped by its pid when
+//! the test ends; and helpers to run `rill` against it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
+use rill_test_support::ProcessSpu;
+
+/// The SPU process and a private RILL_HOME for the `rill` commands run
+/// against it.
+/// Dropping it kills the SPU (SIGKILL by pid) and removes its home.
 pub struct TestSpu {
-    child: Child,
-    /// Held open: the SPU owns the other end of its stdout.
-    _stdout: BufReader<ChildStdout>,
+    _spu: ProcessSpu,
     pub addr: String,
     home: tempfile::TempDir,
 }
@@ -16,33 +20,12 @@ pub struct TestSpu {
 impl TestSpu {
     pub fn start() -> Self {
         let home = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args([
-                "cluster",
-                "start",
-                "--foreground",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(home.path().join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the SPU");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("rill SPU listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let spu = ProcessSpu::rill_cli(env!("CARGO_BIN_EXE_rill"))
+            .quiet()
+            .start(home.path().join("data"));
         Self {
-            child,
-            _stdout: stdout,
-            addr,
+            addr: spu.addr(),
+            _spu: spu,
             home,
         }
     }
@@ -81,14 +64,6 @@ impl TestSpu {
 
     pub fn home(&self) -> &Path {
         self.home.path()
-    }
-}
-
-impl Drop for TestSpu {
-    fn drop(&mut self) {
-        // By pid, this test's own child only.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

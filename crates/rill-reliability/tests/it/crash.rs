@@ -33,7 +33,7 @@ use rill::{
     TopicProducerConfigBuilder,
 };
 
-use crate::spu::{SpuProcess, STUCK};
+use crate::spu::{self, STUCK};
 
 const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 4;
@@ -292,7 +292,7 @@ async fn acknowledged_records_survive_kill_9() {
         _ => "never",
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut spu = SpuProcess::start(dir.path(), flush);
+    let mut spu = spu::start(dir.path(), flush);
     let addr = spu.addr.to_string();
     let rill = Rill::connect_to(&addr).await.unwrap();
     rill.admin()

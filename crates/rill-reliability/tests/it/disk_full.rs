@@ -21,11 +21,11 @@ use rill::{
     ConsumerConfig, DeliverySemantic, Isolation, Offset, Rill, RillError, TopicProducer,
     TopicProducerConfigBuilder,
 };
+use rill_test_support::ResponseError;
 
-use crate::spu::{SpuProcess, STUCK};
+use crate::spu::{self, ProcessSpu, STUCK};
 
 const TOPIC: &str = "full";
-const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Far more records than fit in the small file system.
 const MAX_RECORDS: usize = 20_000;
 
@@ -58,7 +58,7 @@ fn mount(args: &[&str], dir: &Path) -> Result<(), String> {
 /// then the file system unmounted, then the directory removed.
 struct Tmpfs {
     dir: tempfile::TempDir,
-    spu: Option<SpuProcess>,
+    spu: Option<ProcessSpu>,
 }
 
 impl Tmpfs {
@@ -75,7 +75,7 @@ impl Tmpfs {
         mount(&["-o", &opts], self.dir.path()).unwrap_or_else(|e| panic!("{e}"));
     }
 
-    fn spu(&mut self) -> &mut SpuProcess {
+    fn spu(&mut self) -> &mut ProcessSpu {
         self.spu.as_mut().expect("SPU started")
     }
 
@@ -150,7 +150,7 @@ async fn produce_one(producer: &TopicProducer, i: usize) -> Result<i64, RillErro
 }
 
 fn storage_error(e: &RillError) -> bool {
-    matches!(e, RillError::Broker { code, .. } if *code == KAFKA_STORAGE_ERROR)
+    matches!(e, RillError::Broker { code, .. } if *code == ResponseError::KafkaStorageError.code())
 }
 
 /// Reads the whole topic and checks that it is exactly records `0..count`,
@@ -225,7 +225,7 @@ async fn fill_and_grow(segment_bytes: &str) {
     }
     let started = Instant::now();
     let mut fs = Tmpfs::mount("4m");
-    fs.spu = Some(SpuProcess::start(fs.dir.path(), "never"));
+    fs.spu = Some(spu::start(fs.dir.path(), "never"));
     let addr = fs.spu().addr.to_string();
     let rill = Rill::connect_to(&addr).await.expect("connect");
     rill.admin()

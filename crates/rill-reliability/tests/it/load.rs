@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rill::{ConsumerConfig, Isolation, Offset, Rill, TopicProducerConfigBuilder};
 
-use crate::spu::{SpuProcess, STUCK};
+use crate::spu::{self, STUCK};
 
 const CONNECTIONS: usize = 200;
 const TOPICS: [&str; 3] = ["load-a", "load-b", "load-c"];
@@ -104,7 +104,7 @@ async fn two_hundred_producer_connections_across_three_topics() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5u64);
     let dir = tempfile::tempdir().unwrap();
-    let mut spu = SpuProcess::start(dir.path(), "never");
+    let mut spu = spu::start(dir.path(), "never");
     let addr = spu.addr.to_string();
     let admin = Rill::connect_to(&addr).await.unwrap();
     for t in TOPICS {

@@ -1,3 +1,4 @@
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -12,7 +13,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use crate::codes;
 use crate::topic::{TopicConfig, TopicSpec};
 
 /// DescribeConfigs resource types.
@@ -87,7 +87,7 @@ pub(super) fn create_topics(ctx: &Context, req: CreateTopicsRequest) -> CreateTo
             } else {
                 if t.num_partitions != -1 || t.replication_factor != -1 {
                     return fail(
-                        codes::INVALID_REQUEST,
+                        ResponseError::InvalidRequest.code(),
                         "give either assignments or partitions and replication factor".into(),
                     );
                 }
@@ -101,7 +101,7 @@ pub(super) fn create_topics(ctx: &Context, req: CreateTopicsRequest) -> CreateTo
                     .all(|a| a.broker_ids.iter().all(|b| b.0 == node));
                 if !dense || !on_this_spu {
                     return fail(
-                        codes::INVALID_REPLICA_ASSIGNMENT,
+                        ResponseError::InvalidReplicaAssignment.code(),
                         format!("assignments must name partitions 0..n on SPU {node}"),
                     );
                 }
@@ -115,7 +115,7 @@ pub(super) fn create_topics(ctx: &Context, req: CreateTopicsRequest) -> CreateTo
             for c in &t.configs {
                 if let Some(value) = &c.value {
                     if let Err(m) = config.set(c.name.as_str(), value.as_str()) {
-                        return fail(codes::INVALID_CONFIG, m);
+                        return fail(ResponseError::InvalidConfig.code(), m);
                     }
                 }
             }
@@ -131,7 +131,7 @@ pub(super) fn create_topics(ctx: &Context, req: CreateTopicsRequest) -> CreateTo
                 registry.create(spec.clone()).map(|t| Some(t.id))
             };
             match outcome {
-                Err(e) => fail(e.code, e.message),
+                Err(e) => fail(e.code.code(), e.message),
                 Ok(id) => result
                     .with_topic_id(id.unwrap_or_default())
                     .with_num_partitions(spec.partitions)
@@ -180,14 +180,14 @@ pub(super) fn delete_topics(ctx: &Context, req: DeleteTopicsRequest) -> DeleteTo
                 .with_topic_id(id);
             let Some(name) = name else {
                 return result
-                    .with_error_code(codes::UNKNOWN_TOPIC_ID)
+                    .with_error_code(ResponseError::UnknownTopicId.code())
                     .with_error_message(msg(format!("no topic has id {id}")));
             };
             let topic_id = ctx.registry.topic(&name).map(|t| t.id).unwrap_or(id);
             match ctx.registry.delete(&name) {
                 Ok(()) => result.with_topic_id(topic_id),
                 Err(e) => result
-                    .with_error_code(e.code)
+                    .with_error_code(e.code.code())
                     .with_error_message(msg(e.message)),
             }
         })
@@ -210,7 +210,7 @@ pub(super) fn describe_configs(
                 RESOURCE_TOPIC => {
                     let Some(topic) = ctx.registry.topic(r.resource_name.as_str()) else {
                         return result
-                            .with_error_code(codes::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_error_message(msg(format!(
                                 "topic {:?} does not exist",
                                 r.resource_name.as_str()
@@ -240,7 +240,7 @@ pub(super) fn describe_configs(
                 // The SPU has no dynamic broker configs to show.
                 RESOURCE_BROKER => result,
                 other => result
-                    .with_error_code(codes::INVALID_REQUEST)
+                    .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(msg(format!("resource type {other} is not supported"))),
             }
         })

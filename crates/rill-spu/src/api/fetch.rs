@@ -1,13 +1,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use rill_storage::StorageError;
 
 use super::produce::storage_error_code;
 use super::Context;
-use crate::codes;
 
 /// Kafka's isolation level byte for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
@@ -42,7 +42,7 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                             .and_then(|i| t.partitions.get(i))
                     });
                     let Some(partition) = partition else {
-                        pd.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+                        pd.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return pd;
                     };
                     let log = partition.log();
@@ -50,7 +50,7 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                     pd.last_stable_offset = log.high_watermark() as i64;
                     pd.log_start_offset = log.log_start_offset() as i64;
                     let Ok(offset) = u64::try_from(fp.fetch_offset) else {
-                        pd.error_code = codes::OFFSET_OUT_OF_RANGE;
+                        pd.error_code = ResponseError::OffsetOutOfRange.code();
                         return pd;
                     };
                     // Once the response is full, later partitions get
@@ -74,7 +74,7 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                         }
                         Err(e @ StorageError::OffsetOutOfRange { .. }) => {
                             tracing::debug!(error = %e, "fetch out of range");
-                            pd.error_code = codes::OFFSET_OUT_OF_RANGE;
+                            pd.error_code = ResponseError::OffsetOutOfRange.code();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "fetch failed");
@@ -108,7 +108,7 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
             .responses
             .iter()
             .flat_map(|t| &t.partitions)
-            .any(|p| p.error_code != codes::NONE);
+            .any(|p| p.error_code.is_err());
         if total >= min_bytes.max(1) || has_error || tokio::time::Instant::now() >= deadline {
             return resp;
         }

@@ -1,3 +1,4 @@
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -5,7 +6,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::produce::storage_error_code;
 use super::Context;
-use crate::codes;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -33,7 +33,7 @@ pub(super) fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> Li
                             .and_then(|i| t.partitions.get(i))
                     });
                     let Some(partition) = partition else {
-                        out.error_code = codes::UNKNOWN_TOPIC_OR_PARTITION;
+                        out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;
                     };
                     let log = partition.log();
@@ -62,7 +62,7 @@ pub(super) fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> Li
                             Ok(None) => {}
                             Err(e) => out.error_code = storage_error_code(&e),
                         },
-                        _ => out.error_code = codes::INVALID_REQUEST,
+                        _ => out.error_code = ResponseError::InvalidRequest.code(),
                     }
                     out
                 })

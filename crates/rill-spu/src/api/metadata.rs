@@ -1,3 +1,4 @@
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -5,7 +6,6 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
-use crate::codes;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
 
@@ -90,13 +90,12 @@ pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Metad
                     // Lookup by topic id (v10+).
                     return match ctx.registry.topics().iter().find(|x| x.id == t.topic_id) {
                         Some(topic) => topic_entry(topic, node),
-                        None => {
-                            error_entry(None, codes::UNKNOWN_TOPIC_ID).with_topic_id(t.topic_id)
-                        }
+                        None => error_entry(None, ResponseError::UnknownTopicId.code())
+                            .with_topic_id(t.topic_id),
                     };
                 };
                 if validate_topic_name(&name).is_err() {
-                    return error_entry(Some(name), codes::INVALID_TOPIC_EXCEPTION);
+                    return error_entry(Some(name), ResponseError::InvalidTopicException.code());
                 }
                 let found = ctx
                     .registry
@@ -104,7 +103,7 @@ pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Metad
                     .or_else(|| may_create.then(|| auto_create(ctx, &name)).flatten());
                 match found {
                     Some(topic) => topic_entry(&topic, node),
-                    None => error_entry(Some(name), codes::UNKNOWN_TOPIC_OR_PARTITION),
+                    None => error_entry(Some(name), ResponseError::UnknownTopicOrPartition.code()),
                 }
             })
             .collect(),

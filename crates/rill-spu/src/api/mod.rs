@@ -13,6 +13,7 @@ mod versions;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 
@@ -105,7 +106,7 @@ async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String>
             .get(4..8)
             .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             .ok_or("ApiVersions request without a correlation id")?;
-        let body = versions::response(crate::codes::UNSUPPORTED_VERSION);
+        let body = versions::response(Some(ResponseError::UnsupportedVersion));
         return encode(correlation_id, 0, 0, &body).map(Outcome::Respond);
     }
     if !supported(key, version) {
@@ -122,7 +123,7 @@ async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String>
         ApiKey::ApiVersions => {
             let _req = decode::api_versions(&mut r, version).map_err(bad)?;
             // The ApiVersions response header is always v0.
-            encode(cid, 0, version, &versions::response(crate::codes::NONE))
+            encode(cid, 0, version, &versions::response(None))
         }
         ApiKey::Metadata => {
             let req = decode::metadata(&mut r, version).map_err(bad)?;

@@ -1,3 +1,4 @@
+use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -7,20 +8,20 @@ use rill_storage::StorageError;
 
 use super::metadata::auto_create;
 use super::Context;
-use crate::codes;
 use crate::idempotence::Verdict;
 use crate::registry::Partition;
 use crate::topic::TopicCompression;
 
 /// The Kafka error code for a refused append, and what to tell the client.
 pub(super) fn storage_error_code(e: &StorageError) -> i16 {
-    match e {
-        StorageError::InvalidBatch(BatchError::TooLarge { .. }) => codes::MESSAGE_TOO_LARGE,
-        StorageError::InvalidBatch(_) | StorageError::EmptyAppend => codes::CORRUPT_MESSAGE,
-        StorageError::Config(_) => codes::INVALID_REQUEST,
-        StorageError::OffsetOutOfRange { .. } => codes::OFFSET_OUT_OF_RANGE,
-        _ => codes::KAFKA_STORAGE_ERROR,
-    }
+    let error = match e {
+        StorageError::InvalidBatch(BatchError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        StorageError::InvalidBatch(_) | StorageError::EmptyAppend => ResponseError::CorruptMessage,
+        StorageError::Config(_) => ResponseError::InvalidRequest,
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        _ => ResponseError::KafkaStorageError,
+    };
+    error.code()
 }
 
 fn check_codec(records: &[u8], required: TopicCompression) -> Result<(), String> {
@@ -61,7 +62,7 @@ fn append(
         .with_log_start_offset(-1);
     if let Err(message) = check_codec(records, required) {
         return resp
-            .with_error_code(codes::INVALID_RECORD)
+            .with_error_code(ResponseError::InvalidRecord.code())
             .with_error_message(Some(StrBytes::from_string(message)));
     }
     // Idempotent producers: a retried batch is answered with its original
@@ -75,14 +76,14 @@ fn append(
         match producers.check(h) {
             Verdict::Append => {}
             Verdict::Duplicate(base_offset) => {
-                resp.error_code = codes::DUPLICATE_SEQUENCE_NUMBER;
+                resp.error_code = ResponseError::DuplicateSequenceNumber.code();
                 resp.base_offset = base_offset;
                 resp.log_start_offset = partition.log().log_start_offset() as i64;
                 return resp;
             }
             Verdict::Refuse { code, message } => {
                 return resp
-                    .with_error_code(code)
+                    .with_error_code(code.code())
                     .with_error_message(Some(StrBytes::from_string(message)));
             }
         }
@@ -129,10 +130,10 @@ pub(super) fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
                 .into_iter()
                 .map(|pd| {
                     let index = pd.index;
-                    let error = |code: i16, msg: String| {
+                    let error = |code: ResponseError, msg: String| {
                         PartitionProduceResponse::default()
                             .with_index(index)
-                            .with_error_code(code)
+                            .with_error_code(code.code())
                             .with_error_message(Some(StrBytes::from_string(msg)))
                             .with_base_offset(-1)
                             .with_log_append_time_ms(-1)
@@ -140,13 +141,13 @@ pub(super) fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
                     };
                     if !acks_ok {
                         return error(
-                            codes::INVALID_REQUIRED_ACKS,
+                            ResponseError::InvalidRequiredAcks,
                             format!("acks {} is not 0, 1 or -1", req.acks),
                         );
                     }
                     let Some(t) = &found else {
                         return error(
-                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            ResponseError::UnknownTopicOrPartition,
                             format!("topic {:?} does not exist", topic.name.as_str()),
                         );
                     };
@@ -155,15 +156,15 @@ pub(super) fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
                         .and_then(|i| t.partitions.get(i))
                     else {
                         return error(
-                            codes::UNKNOWN_TOPIC_OR_PARTITION,
+                            ResponseError::UnknownTopicOrPartition,
                             format!("topic {:?} has no partition {index}", topic.name.as_str()),
                         );
                     };
                     let Some(records) = pd.records else {
-                        return error(codes::CORRUPT_MESSAGE, "no records".into());
+                        return error(ResponseError::CorruptMessage, "no records".into());
                     };
                     let resp = append(p, &records, t.spec.config.compression).with_index(index);
-                    appended |= resp.error_code == codes::NONE;
+                    appended |= resp.error_code.is_ok();
                     resp
                 })
                 .collect();

@@ -1,11 +1,12 @@
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::ApiVersionsResponse;
 
 use super::SUPPORTED_APIS;
 
-pub(super) fn response(error_code: i16) -> ApiVersionsResponse {
+pub(super) fn response(error: Option<ResponseError>) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
-        .with_error_code(error_code)
+        .with_error_code(error.map_or(0, |e| e.code()))
         .with_api_keys(
             SUPPORTED_APIS
                 .iter()

@@ -9,10 +9,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::Compression;
 
-use crate::client::*;
+use rill_test_support::*;
 
 async fn create_code(
-    c: &mut Client,
+    c: &mut KafkaClient,
     name: &str,
     partitions: i32,
     replication: i16,
@@ -39,35 +39,39 @@ async fn create_topics_checks_everything_kafka_checks() {
     assert_eq!(create_code(&mut c, "orders", 3, 1, &[]).await, 0);
     assert_eq!(
         create_code(&mut c, "orders", 3, 1, &[]).await,
-        36,
-        "TOPIC_ALREADY_EXISTS"
+        ResponseError::TopicAlreadyExists.code()
     );
     assert_eq!(
         create_code(&mut c, "bad name!", 1, 1, &[]).await,
-        17,
-        "INVALID_TOPIC_EXCEPTION"
+        ResponseError::InvalidTopicException.code()
     );
-    assert_eq!(create_code(&mut c, "..", 1, 1, &[]).await, 17);
-    assert_eq!(create_code(&mut c, &"x".repeat(250), 1, 1, &[]).await, 17);
+    assert_eq!(
+        create_code(&mut c, "..", 1, 1, &[]).await,
+        ResponseError::InvalidTopicException.code()
+    );
+    assert_eq!(
+        create_code(&mut c, &"x".repeat(250), 1, 1, &[]).await,
+        ResponseError::InvalidTopicException.code()
+    );
     assert_eq!(
         create_code(&mut c, "zero", 0, 1, &[]).await,
-        37,
-        "INVALID_PARTITIONS"
+        ResponseError::InvalidPartitions.code()
     );
-    assert_eq!(create_code(&mut c, "negative", -5, 1, &[]).await, 37);
+    assert_eq!(
+        create_code(&mut c, "negative", -5, 1, &[]).await,
+        ResponseError::InvalidPartitions.code()
+    );
     assert_eq!(
         create_code(&mut c, "rf3", 1, 3, &[]).await,
-        38,
-        "INVALID_REPLICATION_FACTOR"
+        ResponseError::InvalidReplicationFactor.code()
     );
     assert_eq!(
         create_code(&mut c, "cfg", 1, 1, &[("retention.ms", "soon")]).await,
-        40,
-        "INVALID_CONFIG"
+        ResponseError::InvalidConfig.code()
     );
     assert_eq!(
         create_code(&mut c, "cfg", 1, 1, &[("no.such.thing", "1")]).await,
-        40
+        ResponseError::InvalidConfig.code()
     );
     // -1 means the SPU's defaults.
     assert_eq!(create_code(&mut c, "defaults", -1, -1, &[]).await, 0);
@@ -109,11 +113,20 @@ async fn metadata_reports_unknown_and_invalid_topics() {
         ))
     };
     let md = c.send(ask(&["missing", "bad/name"]), 12).await;
-    assert_eq!(md.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
-    assert_eq!(md.topics[1].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(
+        md.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(
+        md.topics[1].error_code,
+        ResponseError::InvalidTopicException.code()
+    );
     // Older versions too (v1 as kafka-python might ask).
     let md = c.send(ask(&["missing"]), 1).await;
-    assert_eq!(md.topics[0].error_code, 3);
+    assert_eq!(
+        md.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     spu.stop().await;
 }
 
@@ -169,8 +182,8 @@ async fn delete_topics_removes_data_and_metadata() {
         )
         .await;
     assert_eq!(
-        resp.responses[0].error_code, 3,
-        "UNKNOWN_TOPIC_OR_PARTITION"
+        resp.responses[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
     );
     // v6 names topics in a list of states.
     create_topic(&mut c, "again", 1, &[]).await;
@@ -227,7 +240,10 @@ async fn describe_configs_shows_overrides_and_defaults() {
         "lz4"
     );
     assert_eq!(get("segment.bytes").config_source, 5, "DEFAULT_CONFIG");
-    assert_eq!(resp.results[1].error_code, 3);
+    assert_eq!(
+        resp.results[1].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     spu.stop().await;
 }
 

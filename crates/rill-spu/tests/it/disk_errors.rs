@@ -5,8 +5,6 @@
 //! (after a restart for a log whose tail became unknown, as Kafka takes a
 //! failed log directory offline until restart).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -15,67 +13,17 @@ use kafka_protocol::messages::{
 };
 use rill_protocol::batch::split_batches;
 use rill_protocol::{Compression, RecordBatch};
-use rill_spu::{Spu, SpuConfig, SpuHandle};
-use rill_storage::{Backend, FlushPolicy, SimBackend};
+use rill_storage::{FlushPolicy, SimBackend};
 
-use crate::client::*;
+use rill_test_support::*;
 
-const STORAGE_ERROR: i16 = 56;
-
-struct SimSpu {
-    sim: SimBackend,
-    dir: tempfile::TempDir,
-    flush: FlushPolicy,
-    handle: Option<SpuHandle>,
-    addr: std::net::SocketAddr,
-}
-
-impl SimSpu {
-    async fn start(flush: FlushPolicy) -> Self {
-        let mut s = Self {
-            sim: SimBackend::new(),
-            dir: tempfile::tempdir().unwrap(),
-            flush,
-            handle: None,
-            addr: "127.0.0.1:0".parse().unwrap(),
-        };
-        s.boot().await;
-        s
-    }
-
-    async fn boot(&mut self) {
-        let mut config = SpuConfig::new("127.0.0.1:0".parse().unwrap(), self.dir.path());
-        config.storage = Some(Arc::new(self.sim.clone()) as Arc<dyn Backend>);
-        config.flush = self.flush;
-        let handle = Spu::start(config).await.unwrap();
-        self.addr = handle.local_addr();
-        self.handle = Some(handle);
-    }
-
-    /// Graceful stop (flushes what it can) and start on the same disk.
-    async fn restart(&mut self) {
-        self.handle.take().unwrap().shutdown().await;
-        self.boot().await;
-    }
-
-    /// `kill -9`, then the power goes, then a start on what the disk kept.
-    async fn crash_with_power_cut(&mut self) {
-        self.handle.take().unwrap().abort();
-        // Let the aborted tasks go before the disk changes under them.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        self.sim.power_cut();
-        self.boot().await;
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(self.addr).await
-    }
-
-    async fn stop(mut self) {
-        if let Some(h) = self.handle.take() {
-            h.shutdown().await;
-        }
-    }
+/// An SPU whose partition logs live on a fresh simulated disk.
+async fn sim_spu(flush: FlushPolicy) -> TestSpu {
+    TestSpu::builder()
+        .sim(SimBackend::new())
+        .flush(flush)
+        .start()
+        .await
 }
 
 fn produce_req(topic: &str, partition: i32, value: &str) -> ProduceRequest {
@@ -91,7 +39,7 @@ fn produce_req(topic: &str, partition: i32, value: &str) -> ProduceRequest {
 }
 
 /// `(error code, base offset)` of a one-partition produce.
-async fn produce(c: &mut Client, topic: &str, partition: i32, value: &str) -> (i16, i64) {
+async fn produce(c: &mut KafkaClient, topic: &str, partition: i32, value: &str) -> (i16, i64) {
     let resp = c.send(produce_req(topic, partition, value), 9).await;
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -99,7 +47,7 @@ async fn produce(c: &mut Client, topic: &str, partition: i32, value: &str) -> (i
 
 /// Every (offset, value) of a partition, fetched until the high watermark
 /// (one fetch stops at a segment's end).
-async fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<(i64, String)> {
+async fn read_all(c: &mut KafkaClient, topic: &str, partition: i32) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     let mut next = 0;
     loop {
@@ -140,7 +88,7 @@ async fn read_all(c: &mut Client, topic: &str, partition: i32) -> Vec<(i64, Stri
 /// Produces `values` to a partition, asserting each is acknowledged at the
 /// next offset; returns what is now expected in it.
 async fn produce_ok(
-    c: &mut Client,
+    c: &mut KafkaClient,
     topic: &str,
     partition: i32,
     expected: &mut Vec<(i64, String)>,
@@ -156,7 +104,7 @@ async fn produce_ok(
 
 #[tokio::test]
 async fn failing_writes_get_storage_error_and_harm_nothing() {
-    let mut spu = SimSpu::start(FlushPolicy::Never).await;
+    let mut spu = sim_spu(FlushPolicy::Never).await;
     let mut c = spu.client().await;
     create_topic(&mut c, "d", 2, &[]).await;
     let mut p0 = Vec::new();
@@ -164,14 +112,17 @@ async fn failing_writes_get_storage_error_and_harm_nothing() {
     produce_ok(&mut c, "d", 0, &mut p0, &["a", "b", "c"]).await;
     produce_ok(&mut c, "d", 1, &mut p1, &["x"]).await;
 
-    spu.sim.set_fail_writes(true);
+    spu.sim().set_fail_writes(true);
     for i in 0..5 {
         assert_eq!(
             produce(&mut c, "d", 0, &format!("lost-{i}")).await.0,
-            STORAGE_ERROR
+            ResponseError::KafkaStorageError.code()
         );
     }
-    assert_eq!(produce(&mut c, "d", 1, "lost").await.0, STORAGE_ERROR);
+    assert_eq!(
+        produce(&mut c, "d", 1, "lost").await.0,
+        ResponseError::KafkaStorageError.code()
+    );
     // Creating a topic needs the disk too.
     let resp = c
         .send(
@@ -179,7 +130,10 @@ async fn failing_writes_get_storage_error_and_harm_nothing() {
             7,
         )
         .await;
-    assert_eq!(resp.topics[0].error_code, STORAGE_ERROR);
+    assert_eq!(
+        resp.topics[0].error_code,
+        ResponseError::KafkaStorageError.code()
+    );
     // The SPU is up, and what was stored reads back.
     assert_eq!(c.send(ApiVersionsRequest::default(), 3).await.error_code, 0);
     assert_eq!(read_all(&mut c, "d", 0).await, p0);
@@ -187,13 +141,13 @@ async fn failing_writes_get_storage_error_and_harm_nothing() {
 
     // The disk comes back. A log whose failed write could not be undone
     // stays refused until it is recovered by a restart.
-    spu.sim.set_fail_writes(false);
+    spu.sim().set_fail_writes(false);
     let after = produce(&mut c, "d", 0, "maybe").await;
     if after.0 == 0 {
         assert_eq!(after.1, p0.len() as i64, "contiguous after the failure");
         p0.push((after.1, "maybe".into()));
     } else {
-        assert_eq!(after.0, STORAGE_ERROR);
+        assert_eq!(after.0, ResponseError::KafkaStorageError.code());
     }
     spu.restart().await;
     let mut c = spu.client().await;
@@ -215,20 +169,20 @@ async fn failing_writes_get_storage_error_and_harm_nothing() {
 async fn a_torn_write_is_refused_and_cut_off_at_recovery() {
     for flush in [FlushPolicy::Never, FlushPolicy::Always] {
         for budget in [0u64, 1, 20, 61, 70] {
-            let mut spu = SimSpu::start(flush).await;
+            let mut spu = sim_spu(flush).await;
             let mut c = spu.client().await;
             create_topic(&mut c, "t", 1, &[]).await;
             let mut expected = Vec::new();
             produce_ok(&mut c, "t", 0, &mut expected, &["one", "two"]).await;
             // The disk fills up part way through the next batch.
-            spu.sim.set_write_budget(Some(budget));
+            spu.sim().set_write_budget(Some(budget));
             assert_eq!(
                 produce(&mut c, "t", 0, "torn").await.0,
-                STORAGE_ERROR,
+                ResponseError::KafkaStorageError.code(),
                 "{flush:?} budget {budget}"
             );
             assert_eq!(read_all(&mut c, "t", 0).await, expected);
-            spu.sim.set_write_budget(None);
+            spu.sim().set_write_budget(None);
             spu.restart().await;
             let mut c = spu.client().await;
             assert_eq!(
@@ -246,7 +200,7 @@ async fn a_torn_write_is_refused_and_cut_off_at_recovery() {
 #[tokio::test]
 async fn power_cut_under_a_running_spu() {
     // flush = always: every acknowledged record survives.
-    let mut spu = SimSpu::start(FlushPolicy::Always).await;
+    let mut spu = sim_spu(FlushPolicy::Always).await;
     let mut c = spu.client().await;
     create_topic(
         &mut c,
@@ -267,7 +221,7 @@ async fn power_cut_under_a_running_spu() {
 
     // flush = never: only an unsynced tail may go; what is left is a
     // contiguous prefix of what was acknowledged, and the log takes appends.
-    let mut spu = SimSpu::start(FlushPolicy::Never).await;
+    let mut spu = sim_spu(FlushPolicy::Never).await;
     let mut c = spu.client().await;
     create_topic(
         &mut c,

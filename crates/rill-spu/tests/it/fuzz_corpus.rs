@@ -133,11 +133,12 @@ fn write_seeds() {
     // Segments: one batch, and two batches with contiguous offsets.
     let dir = corpus_dir("storage_recovery");
     std::fs::create_dir_all(&dir).unwrap();
-    let one = crate::client::batch(&[b"a", b"b", b"c"], 5, rill_protocol::Compression::None);
+    let one = rill_test_support::batch(&[b"a", b"b", b"c"], 5, rill_protocol::Compression::None);
     let mut seg = vec![0u8];
     seg.extend_from_slice(&one);
     std::fs::write(dir.join("seed-one-batch"), &seg).unwrap();
-    let mut second = crate::client::batch(&[b"d"], 9, rill_protocol::Compression::Zstd).to_vec();
+    let mut second =
+        rill_test_support::batch(&[b"d"], 9, rill_protocol::Compression::Zstd).to_vec();
     second[..8].copy_from_slice(&3i64.to_be_bytes());
     seg.extend_from_slice(&second);
     std::fs::write(dir.join("seed-two-batches"), &seg).unwrap();

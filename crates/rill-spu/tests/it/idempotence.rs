@@ -6,24 +6,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::batch::split_batches;
-use rill_protocol::{Compression, NewRecord, RecordBatchBuilder};
 
-use crate::client::*;
+use rill_test_support::*;
 
-fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
-    let mut b = RecordBatchBuilder::new(Compression::None).producer(pid, epoch, seq);
-    for i in 0..n {
-        b.push(&NewRecord::new(
-            None,
-            format!("s{}", seq as usize + i).as_bytes(),
-            1,
-        ))
-        .unwrap();
-    }
-    Bytes::from(b.build().unwrap())
-}
-
-async fn produce(c: &mut Client, records: Bytes) -> (i16, i64) {
+async fn produce(c: &mut KafkaClient, records: Bytes) -> (i16, i64) {
     let req = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(1000)
@@ -37,7 +23,7 @@ async fn produce(c: &mut Client, records: Bytes) -> (i16, i64) {
     (p.error_code, p.base_offset)
 }
 
-async fn stored_batches(c: &mut Client) -> usize {
+async fn stored_batches(c: &mut KafkaClient) -> usize {
     let req = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_bytes(1 << 20)
@@ -87,8 +73,7 @@ async fn retried_batches_are_stored_once_and_gaps_refused_even_after_a_restart()
     // A gap.
     assert_eq!(
         produce(&mut c, idempotent_batch(pid, 0, 7, 1)).await.0,
-        45,
-        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+        ResponseError::OutOfOrderSequenceNumber.code()
     );
     assert_eq!(
         produce(&mut c, idempotent_batch(pid, 0, 3, 2)).await,
@@ -124,8 +109,7 @@ async fn retried_batches_are_stored_once_and_gaps_refused_even_after_a_restart()
     );
     assert_eq!(
         produce(&mut c, idempotent_batch(pid, 0, 6, 1)).await.0,
-        47,
-        "INVALID_PRODUCER_EPOCH"
+        ResponseError::InvalidProducerEpoch.code()
     );
     // Transactions are not supported.
     let tx = c
@@ -135,6 +119,9 @@ async fn retried_batches_are_stored_once_and_gaps_refused_even_after_a_restart()
             4,
         )
         .await;
-    assert_eq!(tx.error_code, 53);
+    assert_eq!(
+        tx.error_code,
+        ResponseError::TransactionalIdAuthorizationFailed.code()
+    );
     spu.stop().await;
 }

@@ -1,7 +1,7 @@
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::ApiVersionsRequest;
 
-use crate::client::*;
+use rill_test_support::*;
 
 #[tokio::test]
 async fn frames_over_the_limit_close_the_connection_and_the_spu_goes_on() {

@@ -1,11 +1,11 @@
 //! Integration tests: a real SPU on 127.0.0.1:0, real TCP, real files.
 
 mod admin;
-mod client;
 mod disk_errors;
 mod fuzz_corpus;
 mod hostile;
 mod idempotence;
 mod limits;
 mod produce_fetch;
+mod timeouts;
 mod versions;

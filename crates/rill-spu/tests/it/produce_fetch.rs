@@ -7,10 +7,9 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{
     FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ProduceResponse,
 };
-use rill_protocol::batch::split_batches;
-use rill_protocol::{Compression, RecordBatch};
+use rill_protocol::Compression;
 
-use crate::client::*;
+use rill_test_support::*;
 
 fn produce(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
     ProduceRequest::default()
@@ -47,19 +46,6 @@ fn fetch(
                 .with_partition(partition)
                 .with_fetch_offset(offset)
                 .with_partition_max_bytes(max_bytes)])])
-}
-
-/// Every (offset, value) in the fetched record sets.
-fn values(records: &Bytes) -> Vec<(i64, Vec<u8>)> {
-    let mut out = Vec::new();
-    for b in split_batches(records) {
-        let batch = RecordBatch::new(b.unwrap()).unwrap();
-        for r in batch.records(1 << 24).unwrap().iter() {
-            let r = r.unwrap();
-            out.push((r.offset, r.value.unwrap().to_vec()));
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -116,20 +102,19 @@ async fn produce_errors_carry_kafka_codes_and_harm_nothing() {
 
     assert_eq!(
         first(&c.send(produce("missing", 0, good.clone(), 1), 9).await).0,
-        3,
+        ResponseError::UnknownTopicOrPartition.code(),
         "unknown topic"
     );
     assert_eq!(
         first(&c.send(produce("t", 7, good.clone(), 1), 9).await).0,
-        3,
+        ResponseError::UnknownTopicOrPartition.code(),
         "unknown partition"
     );
     let mut bad_crc = good.to_vec();
     *bad_crc.last_mut().unwrap() ^= 1;
     assert_eq!(
         first(&c.send(produce("t", 0, Bytes::from(bad_crc), 1), 9).await).0,
-        2,
-        "CORRUPT_MESSAGE"
+        ResponseError::CorruptMessage.code()
     );
     assert_eq!(
         first(
@@ -140,19 +125,17 @@ async fn produce_errors_carry_kafka_codes_and_harm_nothing() {
             .await
         )
         .0,
-        2
+        ResponseError::CorruptMessage.code()
     );
     let big = vec![7u8; 3000];
     let too_big = batch(&[&big], 1, Compression::None);
     assert_eq!(
         first(&c.send(produce("t", 0, too_big, 1), 9).await).0,
-        10,
-        "MESSAGE_TOO_LARGE"
+        ResponseError::MessageTooLarge.code()
     );
     assert_eq!(
         first(&c.send(produce("zstd-only", 0, good.clone(), 1), 9).await).0,
-        87,
-        "INVALID_RECORD"
+        ResponseError::InvalidRecord.code()
     );
     assert_eq!(
         first(
@@ -166,8 +149,7 @@ async fn produce_errors_carry_kafka_codes_and_harm_nothing() {
     );
     assert_eq!(
         first(&c.send(produce("t", 0, good.clone(), 5), 9).await).0,
-        21,
-        "INVALID_REQUIRED_ACKS"
+        ResponseError::InvalidRequiredAcks.code()
     );
 
     let resp = c.send(fetch("t", 0, 0, 1 << 20, 0, 0), 12).await;
@@ -234,7 +216,7 @@ async fn fetch_long_polls_until_data_or_max_wait() {
     let addr = spu.addr;
     let producer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut p = Client::connect(addr).await;
+        let mut p = KafkaClient::connect(addr).await;
         p.send(
             produce("poll", 0, batch(&[b"wake"], 1, Compression::None), 1),
             9,
@@ -278,11 +260,14 @@ async fn fetch_returns_a_whole_batch_larger_than_max_bytes_and_range_errors() {
     assert_eq!(got[0].1.len(), 50_000);
     let resp = c.send(fetch("big", 0, 99, 100, 0, 0), 12).await;
     assert_eq!(
-        resp.responses[0].partitions[0].error_code, 1,
-        "OFFSET_OUT_OF_RANGE"
+        resp.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
     );
     let resp = c.send(fetch("nope", 0, 0, 100, 0, 0), 12).await;
-    assert_eq!(resp.responses[0].partitions[0].error_code, 3);
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     spu.stop().await;
 }
 

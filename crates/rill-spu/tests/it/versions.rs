@@ -3,7 +3,7 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, Response
 use kafka_protocol::protocol::Decodable;
 use rill_spu::SUPPORTED_APIS;
 
-use crate::client::*;
+use rill_test_support::*;
 
 #[tokio::test]
 async fn api_versions_advertise_exactly_what_is_implemented() {
@@ -38,7 +38,7 @@ async fn an_unsupported_api_versions_version_gets_a_v0_answer() {
     let header = ResponseHeader::decode(&mut body, 0).unwrap();
     assert_eq!(header.correlation_id, 42);
     let resp = ApiVersionsResponse::decode(&mut body, 0).unwrap();
-    assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(resp.error_code, ResponseError::UnsupportedVersion.code());
     assert!(resp
         .api_keys
         .iter()
