@@ -29,6 +29,10 @@ struct Control {
     /// The most requests ever waiting for their answer at once (on one
     /// connection).
     max_outstanding: AtomicU64,
+    /// Client connections accepted so far (also the number of the last).
+    accepted: AtomicU64,
+    /// Connections numbered up to this one never get another answer.
+    hung_up_to: AtomicU64,
     /// When each Produce request cut by [`FaultProxy::cut_produce`] arrived.
     cut_at: std::sync::Mutex<Vec<std::time::Instant>>,
 }
@@ -59,17 +63,20 @@ impl FaultProxy {
             dropped: AtomicU64::new(0),
             delay_ms: AtomicU64::new(0),
             max_outstanding: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            hung_up_to: AtomicU64::new(0),
             cut_at: std::sync::Mutex::new(Vec::new()),
         });
         let c = control.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                let number = c.accepted.fetch_add(1, Ordering::SeqCst) + 1;
                 let c = c.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
-                    relay(client, server, c).await;
+                    relay(client, server, c, number).await;
                 });
             }
         });
@@ -122,6 +129,21 @@ impl FaultProxy {
         self.control.dropped.load(Ordering::SeqCst)
     }
 
+    /// Every connection open now hangs: its requests still reach the SPU,
+    /// but no answer comes back on it, ever, while it stays open.
+    /// Connections made later are served (a hung SPU connection, as a
+    /// half-dead NAT or socket gives).
+    pub fn hang_open_connections(&self) {
+        let open = self.control.accepted.load(Ordering::SeqCst);
+        self.control.hung_up_to.store(open, Ordering::SeqCst);
+    }
+
+    /// Client connections accepted so far (a client that drops a
+    /// connection and makes a new one counts twice).
+    pub fn accepted(&self) -> u64 {
+        self.control.accepted.load(Ordering::SeqCst)
+    }
+
     /// The most requests one connection had waiting for answers at once.
     pub fn max_outstanding(&self) -> u64 {
         self.control.max_outstanding.load(Ordering::SeqCst)
@@ -134,7 +156,7 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>) {
+async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>, number: u64) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
     // Requests and answers of this connection, to know how many wait.
@@ -179,6 +201,9 @@ async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>) {
             let delay = c.delay_ms.load(Ordering::SeqCst);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            if number <= c.hung_up_to.load(Ordering::SeqCst) {
+                continue; // hung: answers are swallowed
             }
             answered.fetch_add(1, Ordering::SeqCst);
             let count = c.answers.fetch_add(1, Ordering::SeqCst) + 1;

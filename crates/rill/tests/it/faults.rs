@@ -298,3 +298,70 @@ async fn the_retry_timeout_bounds_all_attempts() {
     assert_eq!(gaps.len(), 2, "{gaps:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn five_batches_in_flight_to_a_hung_spu_end_within_the_policy_timeout() {
+    let spu = TestSpu::start().await;
+    let proxy = FaultProxy::start(spu.addr).await;
+    let rill = Rill::connect_to(&proxy.addr.to_string()).await.unwrap();
+    rill.admin().create_topic("hung", 1, 1, &[]).await.unwrap();
+    // One attempt may wait 200 ms + 5 s for its answer; the policy allows
+    // each batch 2 s in all.
+    let policy = RetryPolicy {
+        max_retries: 5,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(2),
+        strategy: RetryStrategy::ExponentialBackoff,
+    };
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::ZERO)
+        .timeout(Duration::from_millis(200))
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(policy))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("hung", config)
+        .await
+        .unwrap();
+    proxy.hang_open_connections();
+    let started = std::time::Instant::now();
+    let mut outputs = Vec::new();
+    for i in 0..5 {
+        outputs.push(producer.send("k", format!("held {i}")).await.unwrap());
+    }
+    for output in outputs {
+        let err = output.wait().await.unwrap_err();
+        assert!(
+            matches!(&err, rill::RillError::Timeout { what, .. } if what.contains("hung-0")),
+            "{err}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(3500),
+        "every batch ended by its 2 s timeout, attempt included: {took:?}"
+    );
+    // The connection whose requests timed out is not used again: the
+    // hung one would never answer, a new one does at once.
+    let connections = proxy.accepted();
+    let after = std::time::Instant::now();
+    let md = producer
+        .send("k", "after")
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert!(
+        after.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        after.elapsed()
+    );
+    assert_eq!(proxy.accepted(), connections + 1, "one new connection");
+    assert_eq!(
+        md.offset, 5,
+        "the hung connection's batches were stored, then this"
+    );
+    spu.stop().await;
+}
