@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use rill::{Offset, Rill, RillError, TopicDescription};
+use rill::{Offset, ResponseError, Rill, RillError, TopicDescription};
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
+const TOPIC_ALREADY_EXISTS: i16 = ResponseError::TopicAlreadyExists.code();
 
 use crate::output::{self, json_array, table, Format, JsonObject};
 use crate::units::{self, parse_duration, parse_size};
@@ -116,7 +119,11 @@ pub async fn run(cmd: TopicCommand, global: &Global) -> anyhow::Result<()> {
 /// An unknown topic answered as a Kafka error code, as the clearer error.
 fn not_found(e: RillError) -> RillError {
     match e {
-        RillError::Broker { what, code: 3, .. } => {
+        RillError::Broker {
+            what,
+            code: UNKNOWN_TOPIC_OR_PARTITION,
+            ..
+        } => {
             let topic = what.split('"').nth(1).unwrap_or_default().to_owned();
             RillError::TopicNotFound(topic)
         }
@@ -152,7 +159,10 @@ async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
         .await
     {
         Ok(()) => {}
-        Err(RillError::Broker { code: 36, .. }) => {
+        Err(RillError::Broker {
+            code: TOPIC_ALREADY_EXISTS,
+            ..
+        }) => {
             bail!("topic \"{}\" already exists", args.name)
         }
         Err(e) => return Err(e.into()),

@@ -10,6 +10,9 @@ use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::connection::Connection;
+use crate::ResponseError;
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
 use crate::RillError;
 
 /// Where `Rill::connect()` looks when neither `RILL_ADDR` nor a profile says.
@@ -90,7 +93,7 @@ impl ClientInner {
             .ok_or_else(|| RillError::Protocol("Metadata answer without the topic".into()))?;
         match t.error_code {
             0 => Ok(t.partitions.len() as u32),
-            3 => Err(RillError::TopicNotFound(topic.to_owned())),
+            UNKNOWN_TOPIC_OR_PARTITION => Err(RillError::TopicNotFound(topic.to_owned())),
             code => Err(RillError::broker(
                 format!("Metadata for {topic:?}"),
                 code,
@@ -174,7 +177,7 @@ impl Rill {
         if partition >= partitions {
             return Err(RillError::broker(
                 format!("consuming {topic}-{partition} ({partitions} partitions)"),
-                3,
+                UNKNOWN_TOPIC_OR_PARTITION,
                 None,
             ));
         }
@@ -201,7 +204,7 @@ impl Rill {
         if let Some(bad) = wanted.iter().find(|p| **p >= count) {
             return Err(RillError::broker(
                 format!("consuming {topic}-{bad} ({count} partitions)"),
-                3,
+                UNKNOWN_TOPIC_OR_PARTITION,
                 None,
             ));
         }

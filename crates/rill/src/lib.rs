@@ -38,6 +38,9 @@ pub use consumer::{
     PartitionConsumer, RecordStream,
 };
 pub use error::{error_name, is_retriable, RillError};
+/// Kafka's error codes by name, with their retriability (`kafka-protocol`'s
+/// table, the one every part of Rill uses).
+pub use kafka_protocol::error::ResponseError;
 pub use producer::{
     Partitioner, ProduceOutput, RecordKey, RecordMetadata, RetryPolicy, RetryStrategy,
     TopicProducer,
