@@ -1,0 +1,19 @@
+//! Rill's cluster metadata (design.md §8): one [`MetadataStore`] contract
+//! with three backends — the local file ([`FileStore`], one SPU, nothing to
+//! install), etcd ([`EtcdStore`], a cluster of SPUs), and memory
+//! ([`MemoryStore`], simulation tests on virtual time). Only the SPU and
+//! the CLI's cluster commands depend on this crate; clients never do.
+
+mod etcd;
+mod file;
+mod memory;
+mod state;
+mod store;
+
+pub use etcd::EtcdStore;
+pub use file::FileStore;
+pub use memory::MemoryStore;
+pub use store::{
+    Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
+    WATCH_QUEUE_EVENTS,
+};
