@@ -6,13 +6,18 @@
 
 mod etcd;
 mod file;
+pub mod keys;
+pub mod membership;
 mod memory;
+pub mod placement;
 mod state;
 mod store;
 
 pub use etcd::EtcdStore;
 pub use file::FileStore;
+pub use membership::{campaign, controller, live_spus, Leadership, MembershipError, Session};
 pub use memory::MemoryStore;
+pub use placement::{place, PlacementError};
 pub use store::{
     Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
     WATCH_QUEUE_EVENTS,

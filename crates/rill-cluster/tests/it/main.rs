@@ -3,6 +3,7 @@
 //! by the test and stopped by its pid).
 
 mod etcd_server;
+mod membership;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
