@@ -12,7 +12,7 @@ use etcd_client::{
 use tokio::sync::mpsc;
 
 use crate::store::{
-    Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
+    Entry, Expect, Guard, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
     WATCH_QUEUE_EVENTS,
 };
 
@@ -71,6 +71,14 @@ fn compare(key: &str, expect: Expect) -> Option<Compare> {
     }
 }
 
+/// The transaction's conditions: the key's own and the guard's.
+fn conditions(key: &str, expect: Expect, guard: Option<Guard<'_>>) -> Vec<Compare> {
+    compare(key, expect)
+        .into_iter()
+        .chain(guard.and_then(|g| compare(g.key, Expect::ModRevision(g.mod_revision))))
+        .collect()
+}
+
 impl EtcdStore {
     /// Connects to `endpoints` (`http://127.0.0.1:2379`); a clear error
     /// when none answers within [`CONNECT_TIMEOUT`].
@@ -103,6 +111,31 @@ impl EtcdStore {
     async fn actual(&self, key: &str) -> Result<Option<Revision>, StoreError> {
         Ok(self.get(key).await?.map(|e| e.mod_revision))
     }
+
+    /// Which condition of a failed transaction failed: the guard's first.
+    async fn conflict(&self, key: &str, expect: Expect, guard: Option<Guard<'_>>) -> StoreError {
+        if let Some(g) = guard {
+            match self.actual(g.key).await {
+                Ok(actual) if actual != Some(g.mod_revision) => {
+                    return StoreError::Conflict {
+                        key: g.key.to_owned(),
+                        expected: Expect::ModRevision(g.mod_revision),
+                        actual,
+                    }
+                }
+                Err(e) => return e,
+                Ok(_) => {}
+            }
+        }
+        match self.actual(key).await {
+            Ok(actual) => StoreError::Conflict {
+                key: key.to_owned(),
+                expected: expect,
+                actual,
+            },
+            Err(e) => e,
+        }
+    }
 }
 
 impl MetadataStore for EtcdStore {
@@ -133,19 +166,19 @@ impl MetadataStore for EtcdStore {
         Ok(Listing { entries, revision })
     }
 
-    async fn put(
+    async fn put_guarded(
         &self,
         key: &str,
         value: Vec<u8>,
         expect: Expect,
         lease: Option<LeaseId>,
+        guard: Option<Guard<'_>>,
     ) -> Result<Revision, StoreError> {
         let options = lease.map(|l| PutOptions::new().with_lease(l));
         let put = TxnOp::put(key, value, options);
-        let txn = match compare(key, expect) {
-            Some(c) => Txn::new().when([c]).and_then([put]),
-            None => Txn::new().and_then([put]),
-        };
+        let txn = Txn::new()
+            .when(conditions(key, expect, guard))
+            .and_then([put]);
         let resp = self
             .client
             .clone()
@@ -153,28 +186,24 @@ impl MetadataStore for EtcdStore {
             .await
             .map_err(|e| lease_error(e, lease.unwrap_or_default()))?;
         if !resp.succeeded() {
-            return Err(StoreError::Conflict {
-                key: key.to_owned(),
-                expected: expect,
-                actual: self.actual(key).await?,
-            });
+            return Err(self.conflict(key, expect, guard).await);
         }
         Ok(resp.header().map_or(0, |h| h.revision()))
     }
 
-    async fn delete(&self, key: &str, expect: Expect) -> Result<Revision, StoreError> {
+    async fn delete_guarded(
+        &self,
+        key: &str,
+        expect: Expect,
+        guard: Option<Guard<'_>>,
+    ) -> Result<Revision, StoreError> {
         let delete = TxnOp::delete(key, None);
-        let txn = match compare(key, expect) {
-            Some(c) => Txn::new().when([c]).and_then([delete]),
-            None => Txn::new().and_then([delete]),
-        };
+        let txn = Txn::new()
+            .when(conditions(key, expect, guard))
+            .and_then([delete]);
         let resp = self.client.clone().txn(txn).await.map_err(unavailable)?;
         if !resp.succeeded() {
-            return Err(StoreError::Conflict {
-                key: key.to_owned(),
-                expected: expect,
-                actual: self.actual(key).await?,
-            });
+            return Err(self.conflict(key, expect, guard).await);
         }
         // A delete of nothing does not move etcd's revision; the header
         // gives the store's revision either way.

@@ -16,7 +16,9 @@ use tokio::time::Instant;
 
 use crate::memory::MemoryStore;
 use crate::state::{Change, State};
-use crate::store::{Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch};
+use crate::store::{
+    Entry, Expect, Guard, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch,
+};
 
 const LOG_NAME: &str = "metadata.log";
 /// The log is rewritten as a snapshot once it is this large and at least
@@ -275,22 +277,28 @@ impl MetadataStore for FileStore {
         self.memory.list(prefix).await
     }
 
-    async fn put(
+    async fn put_guarded(
         &self,
         key: &str,
         value: Vec<u8>,
         expect: Expect,
         lease: Option<LeaseId>,
+        guard: Option<Guard<'_>>,
     ) -> Result<Revision, StoreError> {
         self.write(|s, now| {
-            let (rev, change) = s.put(key, value, expect, lease, now)?;
+            let (rev, change) = s.put(key, value, expect, lease, guard, now)?;
             Ok((rev, vec![change]))
         })
     }
 
-    async fn delete(&self, key: &str, expect: Expect) -> Result<Revision, StoreError> {
+    async fn delete_guarded(
+        &self,
+        key: &str,
+        expect: Expect,
+        guard: Option<Guard<'_>>,
+    ) -> Result<Revision, StoreError> {
         self.write(|s, now| {
-            let (rev, change) = s.delete(key, expect, now)?;
+            let (rev, change) = s.delete(key, expect, guard, now)?;
             Ok((rev, change.into_iter().collect()))
         })
     }

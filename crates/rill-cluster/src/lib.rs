@@ -19,6 +19,6 @@ pub use membership::{campaign, controller, live_spus, Leadership, MembershipErro
 pub use memory::MemoryStore;
 pub use placement::{place, PlacementError};
 pub use store::{
-    Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
+    Entry, Expect, Guard, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,
     WATCH_QUEUE_EVENTS,
 };

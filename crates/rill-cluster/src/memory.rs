@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::state::State;
-use crate::store::{Entry, Expect, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch};
+use crate::store::{
+    Entry, Expect, Guard, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch,
+};
 
 /// How often the reaper looks for expired leases when none is due sooner.
 const REAP_IDLE_INTERVAL: Duration = Duration::from_millis(250);
@@ -71,21 +73,25 @@ impl MetadataStore for MemoryStore {
         Ok(s.list(prefix))
     }
 
-    async fn put(
+    async fn put_guarded(
         &self,
         key: &str,
         value: Vec<u8>,
         expect: Expect,
         lease: Option<LeaseId>,
+        guard: Option<Guard<'_>>,
     ) -> Result<Revision, StoreError> {
-        Ok(self
-            .lock()
-            .put(key, value, expect, lease, Instant::now())?
-            .0)
+        let now = Instant::now();
+        Ok(self.lock().put(key, value, expect, lease, guard, now)?.0)
     }
 
-    async fn delete(&self, key: &str, expect: Expect) -> Result<Revision, StoreError> {
-        Ok(self.lock().delete(key, expect, Instant::now())?.0)
+    async fn delete_guarded(
+        &self,
+        key: &str,
+        expect: Expect,
+        guard: Option<Guard<'_>>,
+    ) -> Result<Revision, StoreError> {
+        Ok(self.lock().delete(key, expect, guard, Instant::now())?.0)
     }
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::store::{
-    Entry, Expect, LeaseId, Listing, Revision, StoreError, Watch, WatchEvent, WATCH_QUEUE_EVENTS,
+    Entry, Expect, Guard, LeaseId, Listing, Revision, StoreError, Watch, WatchEvent,
+    WATCH_QUEUE_EVENTS,
 };
 
 /// Changes kept for watches that start in the past; older starts get
@@ -107,15 +108,24 @@ impl State {
         }
     }
 
+    fn check_guard(&self, guard: Option<Guard<'_>>) -> Result<(), StoreError> {
+        match guard {
+            Some(g) => self.check(g.key, Expect::ModRevision(g.mod_revision)),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn put(
         &mut self,
         key: &str,
         value: Vec<u8>,
         expect: Expect,
         lease: Option<LeaseId>,
+        guard: Option<Guard<'_>>,
         now: Instant,
     ) -> Result<(Revision, Change), StoreError> {
         self.expire(now);
+        self.check_guard(guard)?;
         self.check(key, expect)?;
         if let Some(id) = lease {
             let l = self
@@ -156,9 +166,11 @@ impl State {
         &mut self,
         key: &str,
         expect: Expect,
+        guard: Option<Guard<'_>>,
         now: Instant,
     ) -> Result<(Revision, Option<Change>), StoreError> {
         self.expire(now);
+        self.check_guard(guard)?;
         self.check(key, expect)?;
         Ok(match self.remove(key) {
             Some(change) => (self.revision, Some(change)),

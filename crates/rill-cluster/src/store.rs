@@ -60,6 +60,15 @@ pub enum Expect {
     ModRevision(Revision),
 }
 
+/// A second condition on a write: another key must still be at this
+/// `mod_revision` (a controller guards its writes on its own election key,
+/// so a deposed controller's writes fail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guard<'a> {
+    pub key: &'a str,
+    pub mod_revision: Revision,
+}
+
 /// A change seen by a watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchEvent {
@@ -135,23 +144,46 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Every key starting with `prefix`, sorted, with the store's revision.
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Listing, StoreError>> + Send;
 
-    /// Writes `value` at `key` if `expect` holds, under `lease` if given;
-    /// the new revision.
+    /// Writes `value` at `key` if `expect` holds (and `guard`, if given),
+    /// under `lease` if given; the new revision. Both conditions are
+    /// checked and the write done in one step.
+    fn put_guarded(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expect: Expect,
+        lease: Option<LeaseId>,
+        guard: Option<Guard<'_>>,
+    ) -> impl Future<Output = Result<Revision, StoreError>> + Send;
+
+    /// Deletes `key` if `expect` holds (and `guard`, if given); deleting an
+    /// absent key under `Expect::Any` is no error. The new revision.
+    fn delete_guarded(
+        &self,
+        key: &str,
+        expect: Expect,
+        guard: Option<Guard<'_>>,
+    ) -> impl Future<Output = Result<Revision, StoreError>> + Send;
+
+    /// [`Self::put_guarded`] without a guard.
     fn put(
         &self,
         key: &str,
         value: Vec<u8>,
         expect: Expect,
         lease: Option<LeaseId>,
-    ) -> impl Future<Output = Result<Revision, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Revision, StoreError>> + Send {
+        self.put_guarded(key, value, expect, lease, None)
+    }
 
-    /// Deletes `key` if `expect` holds (deleting an absent key under
-    /// `Expect::Any` is no error); the new revision.
+    /// [`Self::delete_guarded`] without a guard.
     fn delete(
         &self,
         key: &str,
         expect: Expect,
-    ) -> impl Future<Output = Result<Revision, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Revision, StoreError>> + Send {
+        self.delete_guarded(key, expect, None)
+    }
 
     /// A lease that expires `ttl` after its last renewal.
     fn grant_lease(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rill_cluster::{
-    EtcdStore, Expect, FileStore, MemoryStore, MetadataStore, StoreError, WatchEvent,
+    EtcdStore, Expect, FileStore, Guard, MemoryStore, MetadataStore, StoreError, WatchEvent,
 };
 
 /// Compare-and-swap: absent, at a revision, or anything; a failed
@@ -200,8 +200,45 @@ async fn leases<S: MetadataStore>(s: &S, ttl: Duration) {
     );
 }
 
+/// A guarded write happens only while another key is where it was (a
+/// deposed controller's writes fail).
+async fn guards<S: MetadataStore>(s: &S) {
+    let lead = s
+        .put("/g/controller", b"1".to_vec(), Expect::Absent, None)
+        .await
+        .unwrap();
+    let guard = Guard {
+        key: "/g/controller",
+        mod_revision: lead,
+    };
+    s.put_guarded("/g/p0", b"a".to_vec(), Expect::Absent, None, Some(guard))
+        .await
+        .unwrap();
+    s.put("/g/controller", b"2".to_vec(), Expect::Any, None)
+        .await
+        .unwrap();
+    let deposed = s
+        .put_guarded("/g/p0", b"b".to_vec(), Expect::Any, None, Some(guard))
+        .await;
+    assert!(
+        matches!(&deposed, Err(StoreError::Conflict { key, .. }) if key == "/g/controller"),
+        "{deposed:?}"
+    );
+    let deposed = s.delete_guarded("/g/p0", Expect::Any, Some(guard)).await;
+    assert!(
+        matches!(deposed, Err(StoreError::Conflict { .. })),
+        "{deposed:?}"
+    );
+    assert_eq!(
+        s.get("/g/p0").await.unwrap().unwrap().value,
+        b"a",
+        "untouched"
+    );
+}
+
 async fn contract<S: MetadataStore + Clone>(s: S, ttl: Duration) {
     cas(&s).await;
+    guards(&s).await;
     racing_writers(&s).await;
     list_and_watch(&s).await;
     leases(&s, ttl).await;
