@@ -5,9 +5,8 @@
 //! |---|---|---|---|
 //! | `/rill/spus/<id>` | the SPU's advertised `host:port` | that SPU | the SPU's session |
 //! | `/rill/controller` | the controller's SPU id | the SPU elected | its session |
-//!
-//! Topics, partition state and producer-id blocks join them with the
-//! controller.
+//! | `/rill/topics/<name>` | [`crate::model::TopicSpec`] | the SPU that took CreateTopics; deleted by DeleteTopics | none |
+//! | `/rill/partitions/<name>/<p>` | [`crate::model::PartitionState`] | the controller (placement, leaders), guarded on its election | none |
 
 /// Every key of Rill's lives under this prefix.
 pub const ROOT: &str = "/rill/";
@@ -15,6 +14,28 @@ pub const ROOT: &str = "/rill/";
 pub const SPUS: &str = "/rill/spus/";
 /// The controller's SPU id.
 pub const CONTROLLER: &str = "/rill/controller";
+
+/// Topic specs, one key per topic.
+pub const TOPICS: &str = "/rill/topics/";
+/// Partition states, under one prefix per topic.
+pub const PARTITIONS: &str = "/rill/partitions/";
+
+/// The key of topic `name`.
+pub fn topic(name: &str) -> String {
+    format!("{TOPICS}{name}")
+}
+
+/// The key of partition `p` of topic `name` (zero-padded, so a topic's
+/// partitions sort by number).
+pub fn partition(name: &str, p: u32) -> String {
+    format!("{PARTITIONS}{name}/{p:05}")
+}
+
+/// Topic and partition of a partition key.
+pub fn parse_partition(key: &str) -> Option<(String, u32)> {
+    let (name, p) = key.strip_prefix(PARTITIONS)?.rsplit_once('/')?;
+    Some((name.to_owned(), p.parse().ok()?))
+}
 
 /// The registration key of SPU `id`, zero-padded so keys sort by id.
 pub fn spu(id: u32) -> String {
@@ -35,5 +56,11 @@ mod tests {
         assert!(spu(9) < spu(10));
         assert_eq!(spu_id(&spu(42)), Some(42));
         assert_eq!(spu_id("/rill/spus/x"), None);
+        assert!(partition("t", 9) < partition("t", 10));
+        assert_eq!(
+            parse_partition(&partition("a.b-c", 12)),
+            Some(("a.b-c".into(), 12))
+        );
+        assert_eq!(topic("t"), "/rill/topics/t");
     }
 }

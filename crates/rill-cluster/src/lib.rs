@@ -4,11 +4,13 @@
 //! ([`MemoryStore`], simulation tests on virtual time). Only the SPU and
 //! the CLI's cluster commands depend on this crate; clients never do.
 
+pub mod controller;
 mod etcd;
 mod file;
 pub mod keys;
 pub mod membership;
 mod memory;
+pub mod model;
 pub mod placement;
 mod state;
 mod store;
@@ -17,6 +19,7 @@ pub use etcd::EtcdStore;
 pub use file::FileStore;
 pub use membership::{campaign, controller, live_spus, Leadership, MembershipError, Session};
 pub use memory::MemoryStore;
+pub use model::{PartitionState, TopicSpec, NO_LEADER};
 pub use placement::{place, PlacementError};
 pub use store::{
     Entry, Expect, Guard, LeaseId, Listing, MetadataStore, Revision, StoreError, Watch, WatchEvent,

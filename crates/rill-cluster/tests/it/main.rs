@@ -2,6 +2,7 @@
 //! local file, and a real etcd (Debian's `etcd-server`, started on loopback
 //! by the test and stopped by its pid).
 
+mod controller;
 mod etcd_server;
 mod membership;
 

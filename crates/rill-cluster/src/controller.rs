@@ -1,0 +1,393 @@
+//! The controller: from what the store says (live SPUs, topics, partition
+//! states) it decides what to write, as a pure function ([`plan`]), and a
+//! small loop ([`run`]) lists, plans, writes and waits for the next change.
+//!
+//! What it decides:
+//! - a topic whose partitions have no state yet gets them placed
+//!   ([`crate::place`]), each led by its first replica;
+//! - a partition whose topic is gone is deleted;
+//! - a partition whose leader is not live gets a new leader: the first
+//!   live member of its ISR, and the ISR loses its dead members; with no
+//!   live ISR member it has no leader (`-1`, `LEADER_NOT_AVAILABLE`) and
+//!   keeps its last ISR, so the replica that had everything leads again
+//!   when it returns. A replica outside the ISR leads only if the topic
+//!   enables unclean election. Every leader change bumps `leader_epoch`.
+//!
+//! Every write is guarded on the controller's own election key, so a
+//! deposed controller (its session lapsed while it was paused, say) writes
+//! nothing: two controllers never act at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::keys;
+use crate::membership::{Leadership, Session};
+use crate::model::{PartitionState, TopicSpec, NO_LEADER};
+use crate::placement::place;
+use crate::store::{Expect, Guard, MetadataStore, Revision, StoreError};
+
+/// How long the controller waits for a change before looking again anyway.
+const IDLE_RECHECK: Duration = Duration::from_secs(5);
+
+/// What the controller sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    pub live: BTreeSet<u32>,
+    pub topics: BTreeMap<String, (TopicSpec, Revision)>,
+    pub partitions: BTreeMap<(String, u32), (PartitionState, Revision)>,
+    /// The store's revision when listed (the last of the three listings).
+    pub revision: Revision,
+}
+
+/// One write the controller makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Create {
+        topic: String,
+        partition: u32,
+        state: PartitionState,
+    },
+    Update {
+        topic: String,
+        partition: u32,
+        state: PartitionState,
+        expect: Revision,
+    },
+    Delete {
+        topic: String,
+        partition: u32,
+        expect: Revision,
+    },
+}
+
+/// Where a topic's placement starts: stable per name, so topics spread.
+fn start_for(name: &str) -> usize {
+    // FNV-1a: stable across runs and builds, unlike std's hasher.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) as usize
+}
+
+/// The writes that bring the store to what the controller wants.
+pub fn plan(view: &View) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let live: Vec<u32> = view.live.iter().copied().collect();
+    for (name, (spec, _)) in &view.topics {
+        let missing: Vec<u32> = (0..spec.partitions)
+            .filter(|p| !view.partitions.contains_key(&(name.clone(), *p)))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        match place(
+            &live,
+            spec.partitions,
+            usize::from(spec.replication),
+            start_for(name),
+        ) {
+            Ok(placed) => {
+                for p in missing {
+                    actions.push(Action::Create {
+                        topic: name.clone(),
+                        partition: p,
+                        state: PartitionState::new(placed[p as usize].clone()),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(topic = %name, error = %e, "cannot place the topic yet"),
+        }
+    }
+    for ((name, p), (state, revision)) in &view.partitions {
+        let Some((spec, _)) = view.topics.get(name) else {
+            actions.push(Action::Delete {
+                topic: name.clone(),
+                partition: *p,
+                expect: *revision,
+            });
+            continue;
+        };
+        if let Some(next) = elect(state, &view.live, spec.unclean_election()) {
+            actions.push(Action::Update {
+                topic: name.clone(),
+                partition: *p,
+                state: next,
+                expect: *revision,
+            });
+        }
+    }
+    actions
+}
+
+/// The partition's next state if its leader must change.
+fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<PartitionState> {
+    if state.leader().is_some_and(|l| live.contains(&l)) {
+        return None;
+    }
+    let live_isr: Vec<u32> = state
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| live.contains(r))
+        .collect();
+    let (leader, isr) = if let Some(first) = live_isr.first() {
+        (*first as i32, live_isr.clone())
+    } else if let Some(r) = state.replicas.iter().find(|r| unclean && live.contains(r)) {
+        (*r as i32, vec![*r])
+    } else {
+        // Nobody in sync is alive: no leader, and the ISR keeps its last
+        // members (whoever returns first with everything leads again).
+        (NO_LEADER, state.isr.clone())
+    };
+    if leader == state.leader && isr == state.isr {
+        return None;
+    }
+    Some(PartitionState {
+        leader,
+        isr,
+        leader_epoch: state.leader_epoch + i32::from(leader != state.leader),
+        partition_epoch: state.partition_epoch + 1,
+        replicas: state.replicas.clone(),
+    })
+}
+
+/// Lists what the controller needs to see.
+pub async fn load_view<S: MetadataStore>(store: &S) -> Result<View, StoreError> {
+    let spus = store.list(keys::SPUS).await?;
+    let topics = store.list(keys::TOPICS).await?;
+    let partitions = store.list(keys::PARTITIONS).await?;
+    let mut view = View {
+        live: spus
+            .entries
+            .iter()
+            .filter_map(|e| keys::spu_id(&e.key))
+            .collect(),
+        revision: partitions.revision,
+        ..View::default()
+    };
+    for e in topics.entries {
+        let name = e.key.trim_start_matches(keys::TOPICS).to_owned();
+        view.topics
+            .insert(name, (TopicSpec::decode(&e.value)?, e.mod_revision));
+    }
+    for e in partitions.entries {
+        if let Some(at) = keys::parse_partition(&e.key) {
+            view.partitions
+                .insert(at, (PartitionState::decode(&e.value)?, e.mod_revision));
+        }
+    }
+    Ok(view)
+}
+
+/// Why the controller stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControllerError {
+    /// Another SPU holds the election key now (or the session lapsed).
+    #[error("no longer the controller")]
+    Deposed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Applies `actions`, each guarded on the controller's election. Stops at
+/// the first conflict on a partition (the view was stale: list again) and
+/// says how many went through.
+pub async fn apply<S: MetadataStore>(
+    store: &S,
+    actions: &[Action],
+    leadership: Leadership,
+) -> Result<usize, ControllerError> {
+    let guard = Some(Guard {
+        key: keys::CONTROLLER,
+        mod_revision: leadership.revision,
+    });
+    for (done, action) in actions.iter().enumerate() {
+        let result = match action {
+            Action::Create {
+                topic,
+                partition,
+                state,
+            } => {
+                store
+                    .put_guarded(
+                        &keys::partition(topic, *partition),
+                        state.encode(),
+                        Expect::Absent,
+                        None,
+                        guard,
+                    )
+                    .await
+            }
+            Action::Update {
+                topic,
+                partition,
+                state,
+                expect,
+            } => {
+                tracing::info!(topic = %topic, partition, leader = state.leader, epoch = state.leader_epoch, "partition leader changed");
+                store
+                    .put_guarded(
+                        &keys::partition(topic, *partition),
+                        state.encode(),
+                        Expect::ModRevision(*expect),
+                        None,
+                        guard,
+                    )
+                    .await
+            }
+            Action::Delete {
+                topic,
+                partition,
+                expect,
+            } => {
+                store
+                    .delete_guarded(
+                        &keys::partition(topic, *partition),
+                        Expect::ModRevision(*expect),
+                        guard,
+                    )
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(StoreError::Conflict { key, .. }) if key == keys::CONTROLLER => {
+                return Err(ControllerError::Deposed)
+            }
+            Err(StoreError::Conflict { .. }) => return Ok(done),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(actions.len())
+}
+
+/// Acts as controller until deposed or the session lapses: list, plan,
+/// write, then wait for the next change under `/rill/`.
+pub async fn run<S: MetadataStore>(
+    store: &S,
+    session: &Session,
+    leadership: Leadership,
+) -> Result<(), ControllerError> {
+    loop {
+        if session.is_lost() {
+            return Err(ControllerError::Deposed);
+        }
+        let view = load_view(store).await?;
+        let actions = plan(&view);
+        if !actions.is_empty() {
+            apply(store, &actions, leadership).await?;
+            continue; // look again at what the writes changed
+        }
+        let mut watch = store.watch(keys::ROOT, view.revision).await?;
+        // Any change under /rill/ (or a quiet while) means: look again.
+        let _ = tokio::time::timeout(IDLE_RECHECK, watch.next()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(partitions: u32, replication: u16) -> TopicSpec {
+        TopicSpec {
+            partitions,
+            replication,
+            configs: vec![],
+        }
+    }
+
+    fn view(live: &[u32]) -> View {
+        View {
+            live: live.iter().copied().collect(),
+            ..View::default()
+        }
+    }
+
+    #[test]
+    fn a_new_topic_is_placed_over_the_live_spus() {
+        let mut v = view(&[0, 1, 2]);
+        v.topics.insert("t".into(), (spec(6, 1), 1));
+        let actions = plan(&v);
+        assert_eq!(actions.len(), 6);
+        let leaders: BTreeSet<i32> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Create { state, .. } => state.leader,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(leaders.len(), 3, "every SPU leads some");
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_from_the_isr_with_a_new_epoch() {
+        let mut v = view(&[1, 2]);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        let state = PartitionState {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 3,
+            isr: vec![0, 2],
+            partition_epoch: 5,
+        };
+        v.partitions.insert(("t".into(), 0), (state, 7));
+        let actions = plan(&v);
+        let [Action::Update { state, expect, .. }] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*expect, 7);
+        assert_eq!(state.leader, 2, "from the ISR, not replica 1 (out of sync)");
+        assert_eq!(state.isr, [2]);
+        assert_eq!((state.leader_epoch, state.partition_epoch), (4, 6));
+    }
+
+    #[test]
+    fn without_a_live_isr_member_there_is_no_leader_unless_unclean() {
+        let state = PartitionState {
+            replicas: vec![0, 1],
+            leader: 0,
+            leader_epoch: 1,
+            isr: vec![0],
+            partition_epoch: 1,
+        };
+        let live: BTreeSet<u32> = [1].into();
+        let next = elect(&state, &live, false).unwrap();
+        assert_eq!((next.leader, next.isr.as_slice()), (NO_LEADER, &[0][..]));
+        assert_eq!(
+            elect(&next, &live, false),
+            None,
+            "nothing changes while 0 is away"
+        );
+        let unclean = elect(&state, &live, true).unwrap();
+        assert_eq!((unclean.leader, unclean.isr.as_slice()), (1, &[1][..]));
+        // 0 returns: it leads again.
+        let back = elect(&next, &[0, 1].into(), false).unwrap();
+        assert_eq!((back.leader, back.leader_epoch), (0, 3));
+    }
+
+    #[test]
+    fn partitions_of_a_deleted_topic_go() {
+        let mut v = view(&[0]);
+        v.partitions
+            .insert(("gone".into(), 0), (PartitionState::new(vec![0]), 4));
+        assert_eq!(
+            plan(&v),
+            [Action::Delete {
+                topic: "gone".into(),
+                partition: 0,
+                expect: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn a_healthy_cluster_needs_no_writes() {
+        let mut v = view(&[0, 1]);
+        v.topics.insert("t".into(), (spec(2, 2), 1));
+        for (p, replicas) in [(0, vec![0, 1]), (1, vec![1, 0])] {
+            v.partitions
+                .insert(("t".into(), p), (PartitionState::new(replicas), 2));
+        }
+        assert!(plan(&v).is_empty());
+    }
+}
