@@ -16,6 +16,7 @@ mod idempotence;
 mod meta;
 mod producer_ids;
 mod registry;
+pub mod replication;
 mod server;
 pub mod topic;
 
