@@ -150,27 +150,23 @@ fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<
     })
 }
 
-/// Lists what the controller needs to see.
+/// Lists what the controller needs to see, in one listing of `/rill/`
+/// (one revision: a watch from it misses nothing).
 pub async fn load_view<S: MetadataStore>(store: &S) -> Result<View, StoreError> {
-    let spus = store.list(keys::SPUS).await?;
-    let topics = store.list(keys::TOPICS).await?;
-    let partitions = store.list(keys::PARTITIONS).await?;
+    let listing = store.list(keys::ROOT).await?;
     let mut view = View {
-        live: spus
-            .entries
-            .iter()
-            .filter_map(|e| keys::spu_id(&e.key))
-            .collect(),
-        revision: partitions.revision,
+        revision: listing.revision,
         ..View::default()
     };
-    for e in topics.entries {
-        let name = e.key.trim_start_matches(keys::TOPICS).to_owned();
-        view.topics
-            .insert(name, (TopicSpec::decode(&e.value)?, e.mod_revision));
-    }
-    for e in partitions.entries {
-        if let Some(at) = keys::parse_partition(&e.key) {
+    for e in listing.entries {
+        if let Some(id) = keys::spu_id(&e.key) {
+            view.live.insert(id);
+        } else if let Some(name) = e.key.strip_prefix(keys::TOPICS) {
+            view.topics.insert(
+                name.to_owned(),
+                (TopicSpec::decode(&e.value)?, e.mod_revision),
+            );
+        } else if let Some(at) = keys::parse_partition(&e.key) {
             view.partitions
                 .insert(at, (PartitionState::decode(&e.value)?, e.mod_revision));
         }

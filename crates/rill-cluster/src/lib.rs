@@ -8,6 +8,7 @@ pub mod controller;
 mod etcd;
 mod file;
 pub mod keys;
+pub mod member;
 pub mod membership;
 mod memory;
 pub mod model;
@@ -17,6 +18,7 @@ mod store;
 
 pub use etcd::EtcdStore;
 pub use file::FileStore;
+pub use member::{ClusterMember, ClusterView};
 pub use membership::{campaign, controller, live_spus, Leadership, MembershipError, Session};
 pub use memory::MemoryStore;
 pub use model::{PartitionState, TopicSpec, NO_LEADER};

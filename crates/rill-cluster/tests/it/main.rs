@@ -4,6 +4,7 @@
 
 mod controller;
 mod etcd_server;
+mod member;
 mod membership;
 
 use std::collections::BTreeSet;

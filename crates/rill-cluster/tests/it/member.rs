@@ -1,0 +1,88 @@
+//! Three SPUs' members over one store, on virtual time: every view shows
+//! the placed topic and its leaders; one SPU dies and the views show its
+//! partitions leaderless; the controller dies and another takes over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_cluster::{
+    keys, ClusterMember, ClusterView, Expect, MemoryStore, MetadataStore, TopicSpec, NO_LEADER,
+};
+
+const TIMEOUT: Duration = Duration::from_millis(6000);
+
+async fn until(member: &ClusterMember, ready: impl Fn(&ClusterView) -> bool) -> Arc<ClusterView> {
+    let mut rx = member.subscribe();
+    let seen = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|v| ready(v)))
+        .await
+        .expect("the view did not get there within 30 s of virtual time")
+        .expect("member stopped")
+        .clone();
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_member_sees_placement_failures_and_a_new_controller() {
+    let store = MemoryStore::new();
+    let mut members = Vec::new();
+    for id in 0..3u32 {
+        members.push(Some(
+            ClusterMember::start(
+                store.clone(),
+                id,
+                &format!("127.0.0.1:{}", 9092 + id),
+                TIMEOUT,
+            )
+            .await
+            .unwrap(),
+        ));
+    }
+    let spec = TopicSpec {
+        partitions: 6,
+        replication: 1,
+        configs: vec![],
+    };
+    store
+        .put(&keys::topic("t"), spec.encode(), Expect::Absent, None)
+        .await
+        .unwrap();
+    let placed = until(members[2].as_ref().unwrap(), |v| {
+        v.topic_partitions("t").count() == 6
+    })
+    .await;
+    assert_eq!(placed.spus.len(), 3);
+    let controller = placed.controller.expect("a controller");
+    for m in members.iter().flatten() {
+        let v = until(m, |v| v.topic_partitions("t").count() == 6).await;
+        assert_eq!(
+            v.partitions,
+            placed.partitions,
+            "SPU {} sees the same",
+            m.id()
+        );
+    }
+    // A non-controller SPU dies.
+    let victim = (0..3).find(|id| *id != controller).unwrap();
+    members[victim as usize] = None;
+    let witness = members.iter().flatten().next().unwrap();
+    let after = until(witness, |v| {
+        !v.spus.contains_key(&victim) && v.topic_partitions("t").any(|(_, s)| s.leader == NO_LEADER)
+    })
+    .await;
+    for (p, s) in after.topic_partitions("t") {
+        let before = &placed.partitions[&("t".to_string(), p)];
+        let expected = if before.leader == victim as i32 {
+            NO_LEADER
+        } else {
+            before.leader
+        };
+        assert_eq!(s.leader, expected, "partition {p}");
+    }
+    // The controller dies too: the last SPU takes over and still acts.
+    members[controller as usize] = None;
+    let last = members.iter().flatten().next().unwrap();
+    let id = last.id();
+    until(last, |v| v.controller == Some(id)).await;
+    store.delete(&keys::topic("t"), Expect::Any).await.unwrap();
+    until(last, |v| v.topic_partitions("t").count() == 0).await;
+}
