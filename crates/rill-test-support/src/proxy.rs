@@ -26,8 +26,8 @@ struct Control {
     answers: AtomicU64,
     dropped: AtomicU64,
     delay_ms: AtomicU64,
-    /// The most requests ever waiting for their answer at once (on one
-    /// connection).
+    /// The most Produce requests ever waiting for their answer at once (on
+    /// one connection).
     max_outstanding: AtomicU64,
     /// Client connections accepted so far (also the number of the last).
     accepted: AtomicU64,
@@ -144,7 +144,8 @@ impl FaultProxy {
         self.control.accepted.load(Ordering::SeqCst)
     }
 
-    /// The most requests one connection had waiting for answers at once.
+    /// The most Produce requests one connection had waiting for answers at
+    /// once.
     pub fn max_outstanding(&self) -> u64 {
         self.control.max_outstanding.load(Ordering::SeqCst)
     }
@@ -159,10 +160,14 @@ impl Drop for FaultProxy {
 async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>, number: u64) {
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
-    // Requests and answers of this connection, to know how many wait.
-    let sent = Arc::new(AtomicU64::new(0));
-    let answered = Arc::new(AtomicU64::new(0));
-    let (up_sent, up_answered, up_c) = (sent.clone(), answered.clone(), c.clone());
+    // Whether each request waiting for its answer is a Produce (answers
+    // come in request order), to know how many Produce requests wait: the
+    // pipelining the tests look at, whatever Metadata goes alongside.
+    let kinds = Arc::new(std::sync::Mutex::new(
+        std::collections::VecDeque::<bool>::new(),
+    ));
+    let produce_waiting = Arc::new(AtomicU64::new(0));
+    let (up_kinds, up_waiting, up_c) = (kinds.clone(), produce_waiting.clone(), c.clone());
     let up = async move {
         loop {
             let mut size = [0u8; 4];
@@ -178,9 +183,12 @@ async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>, number: u6
                 up_c.cut_at.lock().unwrap().push(std::time::Instant::now());
                 return;
             }
-            let waiting =
-                up_sent.fetch_add(1, Ordering::SeqCst) + 1 - up_answered.load(Ordering::SeqCst);
-            up_c.max_outstanding.fetch_max(waiting, Ordering::SeqCst);
+            let produce = api_key == PRODUCE_API_KEY;
+            up_kinds.lock().unwrap().push_back(produce);
+            if produce {
+                let waiting = up_waiting.fetch_add(1, Ordering::SeqCst) + 1;
+                up_c.max_outstanding.fetch_max(waiting, Ordering::SeqCst);
+            }
             if server_wr.write_all(&size).await.is_err()
                 || server_wr.write_all(&body).await.is_err()
             {
@@ -205,7 +213,9 @@ async fn relay(client: TcpStream, server: TcpStream, c: Arc<Control>, number: u6
             if number <= c.hung_up_to.load(Ordering::SeqCst) {
                 continue; // hung: answers are swallowed
             }
-            answered.fetch_add(1, Ordering::SeqCst);
+            if kinds.lock().unwrap().pop_front() == Some(true) {
+                produce_waiting.fetch_sub(1, Ordering::SeqCst);
+            }
             let count = c.answers.fetch_add(1, Ordering::SeqCst) + 1;
             match c.mode.load(Ordering::SeqCst) {
                 DROP_EVERY_NTH_ANSWER

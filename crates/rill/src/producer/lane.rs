@@ -166,7 +166,10 @@ async fn start(
     partition: u32,
     records: Bytes,
 ) -> Result<(Arc<Connection>, AnswerFuture), RillError> {
-    let conn = inner.client.connection().await?;
+    let conn = inner
+        .client
+        .leader_connection(&inner.topic, partition)
+        .await?;
     let version = conn.version::<ProduceRequest>(PRODUCE_VERSION)?;
     if version < *PRODUCE_FRONT_VERSIONS.start() {
         return Err(RillError::Unsupported {

@@ -54,6 +54,7 @@ const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = ResponseError::OutOfOrderSequenceNumbe
 const DUPLICATE_SEQUENCE_NUMBER: i16 = ResponseError::DuplicateSequenceNumber.code();
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
 const NOT_LEADER_OR_FOLLOWER: i16 = ResponseError::NotLeaderOrFollower.code();
+const LEADER_NOT_AVAILABLE: i16 = ResponseError::LeaderNotAvailable.code();
 /// Wait before asking again for a producer id the SPU could not give (it is
 /// down); the batches' own timeouts bound the waiting.
 pub(crate) const PRODUCER_ID_RETRY_DELAY: Duration = Duration::from_millis(100);
@@ -511,10 +512,14 @@ impl<C: Completion> PartitionPipeline<C> {
         error: RillError,
         code: Option<i16>,
     ) {
-        if matches!(
-            code,
-            Some(UNKNOWN_TOPIC_OR_PARTITION | NOT_LEADER_OR_FOLLOWER)
-        ) {
+        // The partition may have moved (or its leader died with the
+        // connection): ask where it is now.
+        if code.is_none()
+            || matches!(
+                code,
+                Some(UNKNOWN_TOPIC_OR_PARTITION | NOT_LEADER_OR_FOLLOWER | LEADER_NOT_AVAILABLE)
+            )
+        {
             self.events.push_back(Event::RefreshMetadata);
         }
         if batch.delays.is_none() {

@@ -212,7 +212,11 @@ fn a_timed_out_request_drops_its_connection_and_its_late_answer_is_ignored() {
     let first = p.poll_transmit(t0).unwrap();
     assert_eq!(p.poll_timeout(), Some(t0 + REQUEST_TIMEOUT));
     p.handle_timeout(t0 + REQUEST_TIMEOUT);
-    assert_eq!(events(&mut p), ["drop connection"]);
+    assert_eq!(
+        events(&mut p),
+        ["drop connection", "refresh"],
+        "the connection goes, and where the partition lives is asked again"
+    );
     // The answer arrives after all (on the dropped connection): it must not
     // complete anything.
     p.on_answer(t0 + REQUEST_TIMEOUT + MS, first.attempt, 0, 40, None);
