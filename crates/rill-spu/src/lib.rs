@@ -18,6 +18,7 @@ mod producer_ids;
 mod registry;
 mod server;
 pub mod topic;
+mod writer;
 
 pub use api::SUPPORTED_APIS;
 pub use config::SpuConfig;

@@ -1,16 +1,81 @@
+//! Fetch (key 1): whole batches from an offset, with long polling.
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use rill_storage::StorageError;
 
-use super::produce::storage_error_code;
+use super::reader::{Reader, Result};
+use super::storage_error_code;
 use super::Context;
 
 /// Kafka's isolation level byte for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
+
+pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<FetchRequest> {
+    r.set_flexible(v >= 12);
+    let mut req = FetchRequest::default()
+        .with_replica_id(BrokerId(r.i32()?))
+        .with_max_wait_ms(r.i32()?)
+        .with_min_bytes(r.i32()?)
+        .with_max_bytes(r.i32()?)
+        .with_isolation_level(r.i8()?);
+    if v >= 7 {
+        req.session_id = r.i32()?;
+        req.session_epoch = r.i32()?;
+    } else {
+        req.session_epoch = -1;
+    }
+    req.topics = r.array(|r| {
+        let topic = r.topic_name()?;
+        let partitions = r.array(|r| {
+            let mut p = FetchPartition::default().with_partition(r.i32()?);
+            p.current_leader_epoch = if v >= 9 { r.i32()? } else { -1 };
+            p.fetch_offset = r.i64()?;
+            p.last_fetched_epoch = if v >= 12 { r.i32()? } else { -1 };
+            p.log_start_offset = if v >= 5 { r.i64()? } else { -1 };
+            p.partition_max_bytes = r.i32()?;
+            p.unknown_tagged_fields = r.no_known_tags()?;
+            Ok(p)
+        })?;
+        let mut t = FetchTopic::default()
+            .with_topic(topic)
+            .with_partitions(partitions);
+        t.unknown_tagged_fields = r.no_known_tags()?;
+        Ok(t)
+    })?;
+    if v >= 7 {
+        req.forgotten_topics_data = r.array(|r| {
+            let topic = r.topic_name()?;
+            let partitions = r.array(|r| r.i32())?;
+            let mut f = ForgottenTopic::default()
+                .with_topic(topic)
+                .with_partitions(partitions);
+            f.unknown_tagged_fields = r.no_known_tags()?;
+            Ok(f)
+        })?;
+    }
+    if v >= 11 {
+        req.rack_id = r.string()?;
+    }
+    let mut cluster_id = None;
+    req.unknown_tagged_fields = r.tagged(|tag, value| {
+        if tag != 0 {
+            return Ok(false);
+        }
+        // cluster_id: a compact nullable string inside the tag's bytes.
+        let mut inner = Reader::new(value);
+        inner.set_flexible(true);
+        cluster_id = inner.nullable_string()?;
+        Ok(true)
+    })?;
+    req.cluster_id = cluster_id;
+    Ok(req)
+}
 
 fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
     let cap = ctx.registry.config().max_fetch_bytes;
@@ -121,6 +186,54 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
             _ = tokio::time::sleep_until(deadline) => {
                 return fetch_once(ctx, &req).0;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reader::testing::{name, s, same};
+
+    #[test]
+    fn decode_matches_kafka_protocol() {
+        for v in 4..=12 {
+            let mut p = FetchPartition::default()
+                .with_partition(1)
+                .with_fetch_offset(99)
+                .with_partition_max_bytes(1 << 20);
+            if v >= 9 {
+                p.current_leader_epoch = 3;
+            }
+            if v >= 12 {
+                p.last_fetched_epoch = 2;
+            }
+            if v >= 5 {
+                p.log_start_offset = 7;
+            }
+            let mut req = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(500)
+                .with_min_bytes(1)
+                .with_max_bytes(50 << 20)
+                .with_isolation_level(1)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(vec![p])]);
+            if v >= 7 {
+                req.session_id = 5;
+                req.session_epoch = 6;
+                req.forgotten_topics_data = vec![ForgottenTopic::default()
+                    .with_topic(name("old"))
+                    .with_partitions(vec![0, 4])];
+            }
+            if v >= 11 {
+                req.rack_id = s("rack-1");
+            }
+            if v >= 12 {
+                req.cluster_id = Some(s("rill-local"));
+            }
+            same(req, v, decode);
         }
     }
 }

@@ -1,0 +1,254 @@
+//! Appends run on each partition's writer thread, not on the tokio
+//! workers: with `--flush always` on a disk whose fsync hangs, other
+//! connections are still answered and the request timeout still fires; and
+//! many producers to one partition keep their order and get distinct,
+//! dense offsets.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, BrokerId, FetchRequest, MetadataRequest, ProduceRequest,
+};
+use rill_protocol::Compression;
+use rill_storage::{Backend, FileBackend, FlushPolicy, OpenMode, SimBackend, StorageFile};
+
+use rill_test_support::*;
+
+/// A gate fsync waits at while it is closed.
+#[derive(Debug, Default)]
+struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+    /// fsyncs waiting at the gate right now.
+    waiting: AtomicUsize,
+}
+
+impl Gate {
+    fn set_closed(&self, closed: bool) {
+        *self.closed.lock().unwrap() = closed;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut closed = self.closed.lock().unwrap();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Real files whose fsync blocks while the gate is closed: a disk that
+/// takes as long as the test wants to make data durable.
+#[derive(Debug)]
+struct SlowSyncDisk(Arc<Gate>);
+
+#[derive(Debug)]
+struct SlowSyncFile(Box<dyn StorageFile>, Arc<Gate>);
+
+impl StorageFile for SlowSyncFile {
+    fn byte_len(&self) -> io::Result<u64> {
+        self.0.byte_len()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, pos)
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, pos)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.1.pass();
+        self.0.sync_data()
+    }
+}
+
+impl Backend for SlowSyncDisk {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        FileBackend.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        FileBackend.list(dir)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+        Ok(Box::new(SlowSyncFile(
+            FileBackend.open(path, mode)?,
+            self.0.clone(),
+        )))
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        FileBackend.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        FileBackend.rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.0.pass();
+        FileBackend.sync_dir(dir)
+    }
+}
+
+fn produce_req(topic: &str, values: &[&[u8]]) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(values, 1, Compression::None)))])])
+}
+
+/// Every `(offset, value)` of partition 0, up to the high watermark.
+async fn read_all(c: &mut KafkaClient, topic: &str) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        let next = out.last().map_or(0, |(o, _)| o + 1);
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_bytes(i32::MAX)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(next)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let resp = c.send(req, 12).await;
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0);
+        let got = values(&p.records.clone().unwrap_or_default());
+        let done = got.is_empty() || got.last().is_some_and(|(o, _)| o + 1 >= p.high_watermark);
+        out.extend(got);
+        if done {
+            return out;
+        }
+    }
+}
+
+// A current-thread runtime: had the append (and its fsync) run on the
+// runtime's thread, nothing else could be answered while the fsync hangs.
+#[tokio::test]
+async fn a_hung_fsync_stalls_only_its_produce() {
+    let gate = Arc::new(Gate::default());
+    let spu = TestSpu::builder()
+        .storage(Arc::new(SlowSyncDisk(gate.clone())))
+        .flush(FlushPolicy::Always)
+        .request_timeout(Duration::from_secs(2))
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "slow", 1, &[]).await;
+
+    gate.set_closed(true);
+    let mut producer = KafkaClient::connect(spu.addr).await;
+    let (_, frame) = producer.encode(&produce_req("slow", &[b"first"]), 9);
+    producer.send_raw(&frame).await;
+    // Wait until the produce is inside its fsync.
+    let inside = tokio::time::timeout(Duration::from_secs(5), async {
+        while gate.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(inside.is_ok(), "the produce never reached fsync");
+
+    // Another connection is answered promptly, fsync still hanging.
+    let prompt = Duration::from_millis(500);
+    let versions = tokio::time::timeout(prompt, admin.send(ApiVersionsRequest::default(), 3))
+        .await
+        .expect("ApiVersions answered while a produce waits on fsync");
+    assert_eq!(versions.error_code, 0);
+    let metadata = tokio::time::timeout(
+        prompt,
+        admin.send(MetadataRequest::default().with_topics(None), 12),
+    )
+    .await
+    .expect("Metadata answered while a produce waits on fsync");
+    assert_eq!(metadata.topics.len(), 1);
+    assert_eq!(gate.waiting.load(Ordering::SeqCst), 1, "fsync still hangs");
+
+    // The produce's request timeout (2 s) fires though the fsync hangs on.
+    assert!(
+        producer.closed_within(Duration::from_secs(5)).await,
+        "the request timeout closes the waiting produce's connection"
+    );
+    assert_eq!(gate.waiting.load(Ordering::SeqCst), 1, "fsync still hangs");
+
+    // The disk recovers: the abandoned append completes, and the next
+    // lands after it.
+    gate.set_closed(false);
+    let mut again = KafkaClient::connect(spu.addr).await;
+    let resp = again.send(produce_req("slow", &[b"second"]), 9).await;
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 1));
+    let stored = read_all(&mut again, "slow").await;
+    assert_eq!(
+        stored,
+        vec![(0, b"first".to_vec()), (1, b"second".to_vec())]
+    );
+    spu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_producers_to_one_partition_keep_order_and_offsets() {
+    const PRODUCERS: usize = 8;
+    const REQUESTS: usize = 40;
+    const RECORDS: usize = 3;
+    let spu = TestSpu::builder()
+        .sim(SimBackend::new())
+        .flush(FlushPolicy::Always)
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "shared", 1, &[]).await;
+
+    let mut tasks = Vec::new();
+    for p in 0..PRODUCERS {
+        let addr = spu.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = KafkaClient::connect(addr).await;
+            let mut acked = Vec::new();
+            for r in 0..REQUESTS {
+                let vals: Vec<Vec<u8>> = (0..RECORDS)
+                    .map(|i| format!("p{p}-r{r}-{i}").into_bytes())
+                    .collect();
+                let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
+                let resp = c.send(produce_req("shared", &refs), 9).await;
+                let part = &resp.responses[0].partition_responses[0];
+                assert_eq!(part.error_code, 0, "{:?}", part.error_message);
+                acked.push((part.base_offset, vals));
+            }
+            acked
+        }));
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for t in tasks {
+        let acked = t.await.unwrap();
+        // Each producer's requests were stored in the order it sent them.
+        assert!(acked.windows(2).all(|w| w[0].0 < w[1].0));
+        for (base, vals) in acked {
+            for (i, v) in vals.into_iter().enumerate() {
+                let clash = expected.insert(base + i as i64, v);
+                assert!(clash.is_none(), "offset {} given twice", base + i as i64);
+            }
+        }
+    }
+    let total = (PRODUCERS * REQUESTS * RECORDS) as i64;
+    // Dense: offsets 0..total, each where its acknowledgement said.
+    assert_eq!(
+        expected.keys().copied().collect::<Vec<_>>(),
+        (0..total).collect::<Vec<_>>()
+    );
+    let stored = read_all(&mut admin, "shared").await;
+    assert_eq!(stored, expected.into_iter().collect::<Vec<_>>());
+    spu.stop().await;
+}
