@@ -10,13 +10,23 @@
 //! partition (a topic with thousands of partitions costs no thread until
 //! they are written) and ended when the partition goes: the queue's last
 //! sender is the partition's. It takes every append queued (up to
-//! [`MAX_GROUP_APPENDS`]) in one wake-up, writes them in queue order, and
-//! answers each as soon as it is stored (with `FlushPolicy::Always`, once
-//! its fsync returned: `PartitionLog::append` syncs before it returns).
+//! [`MAX_GROUP_APPENDS`]) in one wake-up and writes them in queue order.
+//!
+//! Group commit (`FlushPolicy::Always`): the record sets taken together are
+//! checked (idempotence) one by one, then stored by one `PartitionLog::append`
+//! of their concatenation, so one write and one fsync cover them all, and
+//! each is answered with its own base offset once that fsync returned. A
+//! group holds at most one record set per idempotent producer (its sequence
+//! check needs the one before recorded), and if the log refuses the whole
+//! (a bad batch in one record set: nothing is written then) the writer
+//! appends them one at a time so each gets its own answer. Without
+//! `Always` the log does not fsync per append and record sets are appended
+//! one at a time.
 //!
 //! Being the only writer of its partition, it also owns the idempotence
 //! check: check, append and record happen with no other append in between.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -24,7 +34,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::batch::{split_batches, BatchHeader};
-use rill_storage::PartitionLog;
+use rill_storage::{FlushPolicy, PartitionLog, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::storage_error_code;
@@ -38,6 +48,8 @@ use crate::idempotence::{ProducerTable, Verdict};
 pub(crate) const WRITER_QUEUE_APPENDS: usize = 128;
 /// Most appends the writer takes from its queue in one wake-up.
 pub(crate) const MAX_GROUP_APPENDS: usize = 64;
+/// Most batches in one group commit (the storage's limit per append).
+const MAX_GROUP_BATCHES: usize = 1024;
 /// Stack of a writer thread: it runs no recursion, only storage calls.
 const WRITER_STACK_BYTES: usize = 256 * 1024;
 
@@ -73,8 +85,12 @@ pub(crate) struct Writer {
 }
 
 fn failure(code: ResponseError, message: String) -> PartitionProduceResponse {
+    failure_code(code.code(), message)
+}
+
+fn failure_code(code: i16, message: String) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
-        .with_error_code(code.code())
+        .with_error_code(code)
         .with_error_message(Some(StrBytes::from_string(message)))
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
@@ -162,6 +178,7 @@ fn run(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
 ) {
+    let group_commit = lock(log).config().flush == FlushPolicy::Always;
     let mut group = Vec::with_capacity(MAX_GROUP_APPENDS);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -170,6 +187,9 @@ fn run(
                 Ok(next) => group.push(next),
                 Err(_) => break,
             }
+        }
+        if group_commit && group.len() > 1 {
+            commit_group(log, producers, &mut group);
         }
         for Append { records, reply } in group.drain(..) {
             // A requester that gave up (timeout, closed connection) still
@@ -180,38 +200,155 @@ fn run(
     }
 }
 
+fn headers(records: &[u8]) -> Vec<BatchHeader> {
+    split_batches(records)
+        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+        .collect()
+}
+
+/// Group commit of everything in `group`, in chunks that hold one record
+/// set per idempotent producer; leaves `group` empty.
+fn commit_group(
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+    group: &mut Vec<Append>,
+) {
+    let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
+    let mut producer_ids = HashSet::new();
+    let mut batches = 0;
+    for append in group.drain(..) {
+        let hs = headers(&append.records);
+        let clash = hs
+            .iter()
+            .any(|h| h.has_producer_id() && producer_ids.contains(&h.producer_id));
+        if clash || batches + hs.len() > MAX_GROUP_BATCHES {
+            commit_chunk(log, producers, std::mem::take(&mut chunk));
+            producer_ids.clear();
+            batches = 0;
+        }
+        producer_ids.extend(
+            hs.iter()
+                .filter(|h| h.has_producer_id())
+                .map(|h| h.producer_id),
+        );
+        batches += hs.len();
+        chunk.push((append, hs));
+    }
+    commit_chunk(log, producers, chunk);
+}
+
+/// Record sets with no idempotent producer twice: checked one by one, then
+/// appended (and fsynced) as one.
+fn commit_chunk(
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+    chunk: Vec<(Append, Vec<BatchHeader>)>,
+) {
+    let mut table = lock(producers);
+    let mut accepted = Vec::with_capacity(chunk.len());
+    for (append, hs) in chunk {
+        match check(&table, &hs, log) {
+            Some(answer) => {
+                let _ = append.reply.send(answer);
+            }
+            None => accepted.push((append, hs)),
+        }
+    }
+    if accepted.len() <= 1 {
+        drop(table);
+        for (Append { records, reply }, _) in accepted {
+            let _ = reply.send(write(log, producers, &records));
+        }
+        return;
+    }
+    let mut buf = Vec::with_capacity(accepted.iter().map(|(a, _)| a.records.len()).sum());
+    for (append, _) in &accepted {
+        buf.extend_from_slice(&append.records);
+    }
+    let mut log_guard = lock(log);
+    match log_guard.append(&mut buf) {
+        Ok(info) => {
+            let end = log_guard.log_end_offset();
+            log_guard.set_high_watermark(end);
+            let log_start_offset = log_guard.log_start_offset() as i64;
+            drop(log_guard);
+            // The log gives each batch `records_count` offsets, in order.
+            let mut next = info.base_offset as i64;
+            for (append, hs) in accepted {
+                let base_offset = next;
+                for h in &hs {
+                    table.record(h, next);
+                    next += i64::from(h.records_count.unsigned_abs());
+                }
+                let _ = append.reply.send(
+                    PartitionProduceResponse::default()
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(log_start_offset),
+                );
+            }
+        }
+        // Refused before anything was written: one at a time, so only the
+        // bad record set is refused.
+        Err(
+            StorageError::InvalidBatch(_) | StorageError::EmptyAppend | StorageError::Config(_),
+        ) => {
+            drop(log_guard);
+            drop(table);
+            for (Append { records, reply }, _) in accepted {
+                let _ = reply.send(write(log, producers, &records));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %log_guard.dir().display(), "produce refused");
+            for (append, _) in accepted {
+                let _ = append
+                    .reply
+                    .send(failure_code(storage_error_code(&e), e.to_string()));
+            }
+        }
+    }
+}
+
+/// The idempotence verdict on a record set: `None` to append it, else the
+/// answer (a duplicate's original offset, or the refusal).
+fn check(
+    table: &ProducerTable,
+    hs: &[BatchHeader],
+    log: &Mutex<PartitionLog>,
+) -> Option<PartitionProduceResponse> {
+    // Clients send one batch per partition per request; each batch is
+    // checked against what is stored.
+    for h in hs {
+        match table.check(h) {
+            Verdict::Append => {}
+            Verdict::Duplicate(base_offset) => {
+                return Some(
+                    PartitionProduceResponse::default()
+                        .with_error_code(ResponseError::DuplicateSequenceNumber.code())
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(lock(log).log_start_offset() as i64),
+                );
+            }
+            Verdict::Refuse { code, message } => return Some(failure(code, message)),
+        }
+    }
+    None
+}
+
 /// One record set: idempotence check, append, high watermark.
 fn write(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
     records: &[u8],
 ) -> PartitionProduceResponse {
-    let mut resp = PartitionProduceResponse::default()
-        .with_base_offset(-1)
-        .with_log_append_time_ms(-1)
-        .with_log_start_offset(-1);
     // Idempotent producers: a retried batch is answered with its original
-    // offset, a gap or a stale epoch is refused. (Clients send one batch per
-    // partition per request; each batch is checked against what is stored.)
-    let headers: Vec<BatchHeader> = split_batches(records)
-        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
-        .collect();
+    // offset, a gap or a stale epoch is refused.
+    let headers = headers(records);
     let mut producers = lock(producers);
-    for h in &headers {
-        match producers.check(h) {
-            Verdict::Append => {}
-            Verdict::Duplicate(base_offset) => {
-                resp.error_code = ResponseError::DuplicateSequenceNumber.code();
-                resp.base_offset = base_offset;
-                resp.log_start_offset = lock(log).log_start_offset() as i64;
-                return resp;
-            }
-            Verdict::Refuse { code, message } => {
-                return resp
-                    .with_error_code(code.code())
-                    .with_error_message(Some(StrBytes::from_string(message)));
-            }
-        }
+    if let Some(answer) = check(&producers, &headers, log) {
+        return answer;
     }
     // The log rewrites base_offset in place, so it needs its own copy.
     let mut buf = records.to_vec();
@@ -222,19 +359,19 @@ fn write(
             // committed as soon as the leader has it, for acks 1 and all.
             let end = log.log_end_offset();
             log.set_high_watermark(end);
-            resp.base_offset = info.base_offset as i64;
-            resp.log_start_offset = log.log_start_offset() as i64;
             let mut base = info.base_offset as i64;
             for h in &headers {
                 producers.record(h, base);
                 base += i64::from(h.last_offset_delta) + 1;
             }
+            PartitionProduceResponse::default()
+                .with_base_offset(info.base_offset as i64)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(log.log_start_offset() as i64)
         }
         Err(e) => {
             tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");
-            resp.error_code = storage_error_code(&e);
-            resp.error_message = Some(StrBytes::from_string(e.to_string()));
+            failure_code(storage_error_code(&e), e.to_string())
         }
     }
-    resp
 }

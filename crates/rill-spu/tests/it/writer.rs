@@ -2,7 +2,8 @@
 //! workers: with `--flush always` on a disk whose fsync hangs, other
 //! connections are still answered and the request timeout still fires; and
 //! many producers to one partition keep their order and get distinct,
-//! dense offsets.
+//! dense offsets. Appends queued while an fsync runs are stored with one
+//! write and one fsync (group commit).
 
 use std::io;
 use std::path::Path;
@@ -15,6 +16,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, FetchRequest, MetadataRequest, ProduceRequest,
 };
+use kafka_protocol::protocol::Decodable;
 use rill_protocol::Compression;
 use rill_storage::{Backend, FileBackend, FlushPolicy, OpenMode, SimBackend, StorageFile};
 
@@ -27,6 +29,8 @@ struct Gate {
     opened: Condvar,
     /// fsyncs waiting at the gate right now.
     waiting: AtomicUsize,
+    /// fsyncs that passed (or are waiting), ever.
+    syncs: AtomicUsize,
 }
 
 impl Gate {
@@ -37,6 +41,7 @@ impl Gate {
 
     fn pass(&self) {
         let mut closed = self.closed.lock().unwrap();
+        self.syncs.fetch_add(1, Ordering::SeqCst);
         self.waiting.fetch_add(1, Ordering::SeqCst);
         while *closed {
             closed = self.opened.wait(closed).unwrap();
@@ -98,6 +103,10 @@ impl Backend for SlowSyncDisk {
 }
 
 fn produce_req(topic: &str, values: &[&[u8]]) -> ProduceRequest {
+    produce_records(topic, batch(values, 1, Compression::None))
+}
+
+fn produce_records(topic: &str, records: bytes::Bytes) -> ProduceRequest {
     ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(30_000)
@@ -105,7 +114,27 @@ fn produce_req(topic: &str, values: &[&[u8]]) -> ProduceRequest {
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
-                .with_records(Some(batch(values, 1, Compression::None)))])])
+                .with_records(Some(records))])])
+}
+
+/// `(error code, base offset)` of a one-partition produce response frame.
+fn ack(frame: Option<bytes::Bytes>) -> (i16, i64) {
+    let mut frame = frame.expect("a produce response");
+    let _header = kafka_protocol::messages::ResponseHeader::decode(&mut frame, 1).unwrap();
+    let resp = kafka_protocol::messages::ProduceResponse::decode(&mut frame, 9).unwrap();
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// Waits until `n` fsyncs are blocked at the gate.
+async fn until_waiting(gate: &Gate, n: usize) {
+    let reached = tokio::time::timeout(Duration::from_secs(5), async {
+        while gate.waiting.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{n} fsyncs never waited at the gate");
 }
 
 /// Every `(offset, value)` of partition 0, up to the high watermark.
@@ -153,13 +182,7 @@ async fn a_hung_fsync_stalls_only_its_produce() {
     let (_, frame) = producer.encode(&produce_req("slow", &[b"first"]), 9);
     producer.send_raw(&frame).await;
     // Wait until the produce is inside its fsync.
-    let inside = tokio::time::timeout(Duration::from_secs(5), async {
-        while gate.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    assert!(inside.is_ok(), "the produce never reached fsync");
+    until_waiting(&gate, 1).await;
 
     // Another connection is answered promptly, fsync still hanging.
     let prompt = Duration::from_millis(500);
@@ -250,5 +273,116 @@ async fn concurrent_producers_to_one_partition_keep_order_and_offsets() {
     );
     let stored = read_all(&mut admin, "shared").await;
     assert_eq!(stored, expected.into_iter().collect::<Vec<_>>());
+    spu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_queued_during_an_fsync_share_the_next_one() {
+    const WAITING: usize = 6;
+    let gate = Arc::new(Gate::default());
+    let spu = TestSpu::builder()
+        .storage(Arc::new(SlowSyncDisk(gate.clone())))
+        .flush(FlushPolicy::Always)
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "group", 1, &[]).await;
+
+    gate.set_closed(true);
+    let mut first = KafkaClient::connect(spu.addr).await;
+    let (_, frame) = first.encode(&produce_req("group", &[b"a0"]), 9);
+    first.send_raw(&frame).await;
+    until_waiting(&gate, 1).await;
+    let syncs_before = gate.syncs.load(Ordering::SeqCst);
+    // More producers queue behind the hanging fsync.
+    let mut others = Vec::new();
+    for i in 1..=WAITING {
+        let mut c = KafkaClient::connect(spu.addr).await;
+        let value = format!("a{i}");
+        let (_, frame) = c.encode(&produce_req("group", &[value.as_bytes()]), 9);
+        c.send_raw(&frame).await;
+        others.push(c);
+    }
+    // Let them reach the writer's queue (they cannot be answered yet).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.set_closed(false);
+
+    assert_eq!(ack(first.read_frame().await), (0, 0));
+    // Offset -> value, from the acknowledgements.
+    let mut expected = std::collections::BTreeMap::from([(0, b"a0".to_vec())]);
+    for (i, c) in others.iter_mut().enumerate() {
+        let (code, offset) = ack(c.read_frame().await);
+        assert_eq!(code, 0);
+        expected.insert(offset, format!("a{}", i + 1).into_bytes());
+    }
+    assert_eq!(
+        expected.keys().copied().collect::<Vec<_>>(),
+        (0..=WAITING as i64).collect::<Vec<_>>()
+    );
+    // The first append's fsync, then one for all the others.
+    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 1);
+    // Each record sits where its acknowledgement said.
+    let stored = read_all(&mut admin, "group").await;
+    assert_eq!(stored, expected.into_iter().collect::<Vec<_>>());
+    spu.stop().await;
+}
+
+/// In a group: a corrupt record set is refused alone (the others are then
+/// appended one at a time), and an idempotent producer's next batch queued
+/// in the same group as its previous one is accepted, not taken for a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_refuses_only_the_bad_record_set() {
+    let gate = Arc::new(Gate::default());
+    let spu = TestSpu::builder()
+        .storage(Arc::new(SlowSyncDisk(gate.clone())))
+        .flush(FlushPolicy::Always)
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "mixed", 1, &[]).await;
+
+    gate.set_closed(true);
+    let mut first = KafkaClient::connect(spu.addr).await;
+    let (_, frame) = first.encode(&produce_req("mixed", &[b"a0"]), 9);
+    first.send_raw(&frame).await;
+    until_waiting(&gate, 1).await;
+    let syncs_before = gate.syncs.load(Ordering::SeqCst);
+
+    let mut corrupt = batch(&[b"bad"], 1, Compression::None).to_vec();
+    if let Some(last) = corrupt.last_mut() {
+        *last ^= 0xff; // the CRC no longer matches
+    }
+    let queued = [
+        idempotent_batch(7, 0, 0, 2),
+        bytes::Bytes::from(corrupt),
+        idempotent_batch(7, 0, 2, 1),
+        batch(&[b"plain"], 1, Compression::None),
+    ];
+    let mut clients = Vec::new();
+    for records in queued {
+        let mut c = KafkaClient::connect(spu.addr).await;
+        let (_, frame) = c.encode(&produce_records("mixed", records), 9);
+        c.send_raw(&frame).await;
+        clients.push(c);
+        // Into the writer's queue in this order.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gate.set_closed(false);
+    assert_eq!(ack(first.read_frame().await), (0, 0));
+    let mut acks = Vec::new();
+    for c in &mut clients {
+        acks.push(ack(c.read_frame().await));
+    }
+    const CORRUPT_MESSAGE: i16 = 2;
+    assert_eq!(acks, vec![(0, 1), (CORRUPT_MESSAGE, -1), (0, 3), (0, 4)]);
+    // Groups [s0-s1, bad] (refused whole, so one at a time: one fsync) and
+    // [s2, plain] (one fsync).
+    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 2);
+    let stored: Vec<Vec<u8>> = read_all(&mut admin, "mixed")
+        .await
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(stored, [&b"a0"[..], b"s0", b"s1", b"s2", b"plain"]);
     spu.stop().await;
 }
