@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -21,6 +21,15 @@ use crate::SpuError;
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
 
+/// How a read takes a partition's log lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogAccess {
+    /// Give up if it is held (on an async thread).
+    Try,
+    /// Wait for it (on a blocking thread).
+    Wait,
+}
+
 /// One partition: its log behind a lock held only for the length of a
 /// storage call (never across an await), and the writer thread every append
 /// goes through.
@@ -35,9 +44,23 @@ pub(crate) struct Partition {
 const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 impl Partition {
-    /// The log, for reads; appends go through [`Partition::append`].
+    /// The log, for reads; appends go through [`Partition::submit`].
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         lock(&self.log)
+    }
+
+    /// The log, for reads on an async thread: `None` when the lock is held
+    /// (the writer is in an append, maybe an fsync or a segment roll) and
+    /// `access` says not to wait.
+    pub fn read_log(&self, access: LogAccess) -> Option<MutexGuard<'_, PartitionLog>> {
+        match access {
+            LogAccess::Wait => Some(self.log()),
+            LogAccess::Try => match self.log.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            },
+        }
     }
 
     /// Queues `records` for this partition's writer thread; await

@@ -1,5 +1,6 @@
 //! Fetch (key 1): whole batches from an offset, with long polling.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,8 +11,9 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use rill_storage::StorageError;
 
 use super::reader::{Reader, Result};
-use super::storage_error_code;
 use super::Context;
+use super::{read_logs, storage_error_code};
+use crate::registry::{LogAccess, Registry};
 
 /// Kafka's isolation level byte for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
@@ -77,8 +79,15 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<FetchRequest> {
     Ok(req)
 }
 
-fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
-    let cap = ctx.registry.config().max_fetch_bytes;
+/// One pass over the partitions asked for: the response and its record
+/// bytes; `None` when a log was busy and `access` says not to wait.
+fn fetch_once(
+    registry: &Registry,
+    req: &FetchRequest,
+    access: LogAccess,
+) -> Option<(FetchResponse, usize)> {
+    let cap = registry.config().max_fetch_bytes;
+    let mut busy = false;
     let mut budget = usize::try_from(req.max_bytes)
         .ok()
         .filter(|&n| n > 0)
@@ -88,7 +97,7 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
         .topics
         .iter()
         .map(|topic| {
-            let found = ctx.registry.topic(&topic.topic);
+            let found = registry.topic(&topic.topic);
             let partitions = topic
                 .partitions
                 .iter()
@@ -110,7 +119,10 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                         pd.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return pd;
                     };
-                    let log = partition.log();
+                    let Some(log) = partition.read_log(access) else {
+                        busy = true;
+                        return pd;
+                    };
                     pd.high_watermark = log.high_watermark() as i64;
                     pd.last_stable_offset = log.high_watermark() as i64;
                     pd.log_start_offset = log.log_start_offset() as i64;
@@ -155,12 +167,19 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                 .with_partitions(partitions)
         })
         .collect();
-    (FetchResponse::default().with_responses(responses), total)
+    (!busy).then(|| (FetchResponse::default().with_responses(responses), total))
+}
+
+/// [`fetch_once`], off the async thread if a log is busy.
+async fn fetch_now(registry: &Arc<Registry>, req: &Arc<FetchRequest>) -> (FetchResponse, usize) {
+    let (registry, req) = (registry.clone(), req.clone());
+    read_logs(move |access| fetch_once(&registry, &req, access)).await
 }
 
 /// Answers at once if `min_bytes` are there, else waits for appends until
 /// they are or `max_wait_ms` (capped by the SPU's limit) has passed.
 pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
+    let req = Arc::new(req);
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0))
         .min(ctx.registry.config().max_fetch_wait);
     let deadline = tokio::time::Instant::now() + wait;
@@ -168,7 +187,7 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
     let mut appends = ctx.registry.subscribe_appends();
     loop {
         appends.borrow_and_update();
-        let (resp, total) = fetch_once(ctx, &req);
+        let (resp, total) = fetch_now(&ctx.registry, &req).await;
         let has_error = resp
             .responses
             .iter()
@@ -184,7 +203,7 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return fetch_once(ctx, &req).0;
+                return fetch_now(&ctx.registry, &req).await.0;
             }
         }
     }

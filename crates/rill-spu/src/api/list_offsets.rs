@@ -8,8 +8,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse};
 
 use super::reader::{Reader, Result};
-use super::storage_error_code;
 use super::Context;
+use super::{read_logs, storage_error_code};
+use crate::registry::{LogAccess, Registry};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -41,15 +42,32 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<ListOffsetsRequest> {
     Ok(req)
 }
 
-pub(super) fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub(super) async fn handle(
+    ctx: &Context,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let registry = ctx.registry.clone();
+    read_logs(move |access| lookup(&registry, &req, version, access)).await
+}
+
+/// Every partition's answer; `None` when a log was busy and `access` says
+/// not to wait.
+fn lookup(
+    registry: &Registry,
+    req: &ListOffsetsRequest,
+    version: i16,
+    access: LogAccess,
+) -> Option<ListOffsetsResponse> {
+    let mut busy = false;
     let topics = req
         .topics
-        .into_iter()
+        .iter()
         .map(|topic| {
-            let found = ctx.registry.topic(&topic.name);
+            let found = registry.topic(&topic.name);
             let partitions = topic
                 .partitions
-                .into_iter()
+                .iter()
                 .map(|lp| {
                     let mut out = ListOffsetsPartitionResponse::default()
                         .with_partition_index(lp.partition_index)
@@ -65,7 +83,10 @@ pub(super) fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> Li
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;
                     };
-                    let log = partition.log();
+                    let Some(log) = partition.read_log(access) else {
+                        busy = true;
+                        return out;
+                    };
                     match lp.timestamp {
                         EARLIEST => out.offset = log.log_start_offset() as i64,
                         LATEST => {
@@ -97,11 +118,11 @@ pub(super) fn handle(ctx: &Context, req: ListOffsetsRequest, version: i16) -> Li
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
-                .with_name(topic.name)
+                .with_name(topic.name.clone())
                 .with_partitions(partitions)
         })
         .collect();
-    ListOffsetsResponse::default().with_topics(topics)
+    (!busy).then(|| ListOffsetsResponse::default().with_topics(topics))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use rill_protocol::BatchError;
 use rill_storage::StorageError;
 
 use self::request::{Decoded, Request, RequestError};
-use crate::registry::Registry;
+use crate::registry::{LogAccess, Registry};
 
 /// `(api key, lowest version, highest version)` of every API this SPU
 /// implements; ApiVersions advertises exactly this.
@@ -57,6 +57,33 @@ pub(crate) fn storage_error_code(e: &StorageError) -> i16 {
         _ => ResponseError::KafkaStorageError,
     };
     error.code()
+}
+
+/// Runs a read of partition logs on the async thread when every log it
+/// needs is free (`read(LogAccess::Try)` gives `Some`), else on a blocking
+/// thread that waits for them: a writer in a slow fsync or a segment roll
+/// holds its log's lock, and must not stall a tokio worker through a reader.
+pub(crate) async fn read_logs<T, F>(read: F) -> T
+where
+    T: Send + 'static,
+    F: Fn(LogAccess) -> Option<T> + Send + Sync + 'static,
+{
+    if let Some(done) = read(LogAccess::Try) {
+        return done;
+    }
+    let read = Arc::new(read);
+    let blocking = read.clone();
+    match tokio::task::spawn_blocking(move || blocking(LogAccess::Wait)).await {
+        Ok(Some(done)) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Not reached (a read that waits always ends); read here rather
+        // than fail.
+        _ => loop {
+            if let Some(done) = read(LogAccess::Wait) {
+                break done;
+            }
+        },
+    }
 }
 
 /// Why a connection is closed after a request.
@@ -175,7 +202,7 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
             encode(api, cid, hv, version, &resp)
         }
         Request::ListOffsets(req) => {
-            let resp = list_offsets::handle(ctx, req, version);
+            let resp = list_offsets::handle(ctx, req, version).await;
             encode(api, cid, hv, version, &resp)
         }
         Request::CreateTopics(req) => {

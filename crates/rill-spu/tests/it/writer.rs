@@ -137,21 +137,24 @@ async fn until_waiting(gate: &Gate, n: usize) {
     assert!(reached.is_ok(), "{n} fsyncs never waited at the gate");
 }
 
+fn fetch_req(topic: &str, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(i32::MAX)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
 /// Every `(offset, value)` of partition 0, up to the high watermark.
 async fn read_all(c: &mut KafkaClient, topic: &str) -> Vec<(i64, Vec<u8>)> {
     let mut out = Vec::new();
     loop {
         let next = out.last().map_or(0, |(o, _)| o + 1);
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_bytes(i32::MAX)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(topic_name(topic))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(next)
-                    .with_partition_max_bytes(1 << 20)])]);
-        let resp = c.send(req, 12).await;
+        let resp = c.send(fetch_req(topic, next), 12).await;
         let p = &resp.responses[0].partitions[0];
         assert_eq!(p.error_code, 0);
         let got = values(&p.records.clone().unwrap_or_default());
@@ -184,7 +187,13 @@ async fn a_hung_fsync_stalls_only_its_produce() {
     // Wait until the produce is inside its fsync.
     until_waiting(&gate, 1).await;
 
-    // Another connection is answered promptly, fsync still hanging.
+    // A consumer of the same partition waits for the log (off the async
+    // threads) ...
+    let mut consumer = KafkaClient::connect(spu.addr).await;
+    let (_, fetch) = consumer.encode(&fetch_req("slow", 0), 12);
+    consumer.send_raw(&fetch).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ... and another connection is answered promptly, fsync still hanging.
     let prompt = Duration::from_millis(500);
     let versions = tokio::time::timeout(prompt, admin.send(ApiVersionsRequest::default(), 3))
         .await
@@ -203,6 +212,13 @@ async fn a_hung_fsync_stalls_only_its_produce() {
     assert!(
         producer.closed_within(Duration::from_secs(5)).await,
         "the request timeout closes the waiting produce's connection"
+    );
+    assert_eq!(gate.waiting.load(Ordering::SeqCst), 1, "fsync still hangs");
+
+    // So does the waiting fetch's.
+    assert!(
+        consumer.closed_within(Duration::from_secs(5)).await,
+        "the request timeout closes the waiting fetch's connection"
     );
     assert_eq!(gate.waiting.load(Ordering::SeqCst), 1, "fsync still hangs");
 
