@@ -6,6 +6,16 @@
 //! record batches go through `rill-protocol` and are stored by
 //! `rill-storage` exactly as they arrived.
 
+// Request decoding and handling cannot panic on what a client sends.
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 mod api;
 mod config;
 mod connection;
@@ -18,6 +28,15 @@ mod producer_ids;
 mod registry;
 mod server;
 pub mod topic;
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 mod writer;
 
 pub use api::SUPPORTED_APIS;
