@@ -7,7 +7,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,11 @@ use rill_storage::{Backend, FileBackend, FlushPolicy, OpenMode, SimBackend, Stor
 
 use rill_test_support::*;
 
+/// Longest an fsync waits at a closed gate. Had appends run on the async
+/// threads, a test's runtime would hang in that fsync; the gate then opens
+/// by itself and marks the test failed rather than hanging it.
+const GATE_LIMIT: Duration = Duration::from_secs(20);
+
 /// A gate fsync waits at while it is closed.
 #[derive(Debug, Default)]
 struct Gate {
@@ -31,6 +36,8 @@ struct Gate {
     waiting: AtomicUsize,
     /// fsyncs that passed (or are waiting), ever.
     syncs: AtomicUsize,
+    /// An fsync waited `GATE_LIMIT` and went through the closed gate.
+    forced: AtomicBool,
 }
 
 impl Gate {
@@ -40,13 +47,25 @@ impl Gate {
     }
 
     fn pass(&self) {
-        let mut closed = self.closed.lock().unwrap();
+        let closed = self.closed.lock().unwrap();
         self.syncs.fetch_add(1, Ordering::SeqCst);
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        while *closed {
-            closed = self.opened.wait(closed).unwrap();
+        let (_closed, waited) = self
+            .opened
+            .wait_timeout_while(closed, GATE_LIMIT, |closed| *closed)
+            .unwrap();
+        if waited.timed_out() {
+            self.forced.store(true, Ordering::SeqCst);
         }
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Fails the test if an fsync had to force the gate.
+    fn check_not_forced(&self) {
+        assert!(
+            !self.forced.load(Ordering::SeqCst),
+            "an fsync hung the async threads until the gate gave way"
+        );
     }
 }
 
@@ -234,6 +253,7 @@ async fn a_hung_fsync_stalls_only_its_produce() {
         stored,
         vec![(0, b"first".to_vec()), (1, b"second".to_vec())]
     );
+    gate.check_not_forced();
     spu.stop().await;
 }
 
@@ -340,6 +360,7 @@ async fn appends_queued_during_an_fsync_share_the_next_one() {
     // Each record sits where its acknowledgement said.
     let stored = read_all(&mut admin, "group").await;
     assert_eq!(stored, expected.into_iter().collect::<Vec<_>>());
+    gate.check_not_forced();
     spu.stop().await;
 }
 
@@ -400,5 +421,6 @@ async fn group_commit_refuses_only_the_bad_record_set() {
         .map(|(_, v)| v)
         .collect();
     assert_eq!(stored, [&b"a0"[..], b"s0", b"s1", b"s2", b"plain"]);
+    gate.check_not_forced();
     spu.stop().await;
 }
