@@ -6,6 +6,16 @@
 //! record batches go through `rill-protocol` and are stored by
 //! `rill-storage` exactly as they arrived.
 
+// Request decoding and handling cannot panic on what a client sends.
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 mod api;
 mod config;
 mod connection;
@@ -19,6 +29,16 @@ mod registry;
 pub mod replication;
 mod server;
 pub mod topic;
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+mod writer;
 
 pub use api::SUPPORTED_APIS;
 pub use config::SpuConfig;

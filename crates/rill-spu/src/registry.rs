@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use rill_storage::{Backend, FileBackend, PartitionLog};
 use tokio::sync::watch;
@@ -14,19 +15,28 @@ use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
 use crate::producer_ids::ProducerIds;
 use crate::topic::{validate_topic_name, TopicSpec};
+use crate::writer::{lock, Queued, SharedLog, Writer};
 use crate::SpuError;
 
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
 
+/// How a read takes a partition's log lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogAccess {
+    /// Give up if it is held (on an async thread).
+    Try,
+    /// Wait for it (on a blocking thread).
+    Wait,
+}
+
 /// One partition: its log behind a lock held only for the length of a
-/// storage call (never across an await).
+/// storage call (never across an await), and the writer thread every append
+/// goes through.
 #[derive(Debug)]
 pub(crate) struct Partition {
-    log: Mutex<PartitionLog>,
-    /// Idempotent producers' recent batches. Taken before `log` when both
-    /// are needed.
-    producers: Mutex<ProducerTable>,
+    log: SharedLog,
+    writer: Writer,
 }
 
 /// Segments (the active one and the one before) scanned at open to rebuild
@@ -34,14 +44,29 @@ pub(crate) struct Partition {
 const PRODUCER_STATE_SEGMENTS: usize = 2;
 
 impl Partition {
-    pub fn producers(&self) -> MutexGuard<'_, ProducerTable> {
-        self.producers.lock().unwrap_or_else(|p| p.into_inner())
+    /// The log, for reads; appends go through [`Partition::submit`].
+    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
+        lock(&self.log)
     }
 
-    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
-        // A panic while holding the lock cannot leave the log half-written
-        // (appends validate before writing), so carry on.
-        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    /// The log, for reads on an async thread: `None` when the lock is held
+    /// (the writer is in an append, maybe an fsync or a segment roll) and
+    /// `access` says not to wait.
+    pub fn read_log(&self, access: LogAccess) -> Option<MutexGuard<'_, PartitionLog>> {
+        match access {
+            LogAccess::Wait => Some(self.log()),
+            LogAccess::Try => match self.log.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            },
+        }
+    }
+
+    /// Queues `records` for this partition's writer thread; await
+    /// [`Queued::answer`] for the outcome.
+    pub async fn submit(&self, records: Bytes) -> Queued {
+        self.writer.submit(records).await
     }
 }
 
@@ -139,10 +164,13 @@ impl Registry {
             for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
                 producers.record(&h, h.base_offset);
             }
-            partitions.push(Arc::new(Partition {
-                log: Mutex::new(log),
-                producers: Mutex::new(producers),
-            }));
+            let log = Arc::new(Mutex::new(log));
+            let writer = Writer::new(
+                format!("{}-{p}", spec.name),
+                log.clone(),
+                Arc::new(Mutex::new(producers)),
+            );
+            partitions.push(Arc::new(Partition { log, writer }));
         }
         Ok(Topic {
             spec,

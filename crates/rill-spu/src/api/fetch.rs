@@ -1,19 +1,93 @@
+//! Fetch (key 1): whole batches from an offset, with long polling.
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use rill_storage::StorageError;
 
-use super::produce::storage_error_code;
+use super::reader::{Reader, Result};
 use super::Context;
+use super::{read_logs, storage_error_code};
+use crate::registry::{LogAccess, Registry};
 
 /// Kafka's isolation level byte for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
-fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
-    let cap = ctx.registry.config().max_fetch_bytes;
+pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<FetchRequest> {
+    r.set_flexible(v >= 12);
+    let mut req = FetchRequest::default()
+        .with_replica_id(BrokerId(r.i32()?))
+        .with_max_wait_ms(r.i32()?)
+        .with_min_bytes(r.i32()?)
+        .with_max_bytes(r.i32()?)
+        .with_isolation_level(r.i8()?);
+    if v >= 7 {
+        req.session_id = r.i32()?;
+        req.session_epoch = r.i32()?;
+    } else {
+        req.session_epoch = -1;
+    }
+    req.topics = r.array(|r| {
+        let topic = r.topic_name()?;
+        let partitions = r.array(|r| {
+            let mut p = FetchPartition::default().with_partition(r.i32()?);
+            p.current_leader_epoch = if v >= 9 { r.i32()? } else { -1 };
+            p.fetch_offset = r.i64()?;
+            p.last_fetched_epoch = if v >= 12 { r.i32()? } else { -1 };
+            p.log_start_offset = if v >= 5 { r.i64()? } else { -1 };
+            p.partition_max_bytes = r.i32()?;
+            p.unknown_tagged_fields = r.no_known_tags()?;
+            Ok(p)
+        })?;
+        let mut t = FetchTopic::default()
+            .with_topic(topic)
+            .with_partitions(partitions);
+        t.unknown_tagged_fields = r.no_known_tags()?;
+        Ok(t)
+    })?;
+    if v >= 7 {
+        req.forgotten_topics_data = r.array(|r| {
+            let topic = r.topic_name()?;
+            let partitions = r.array(|r| r.i32())?;
+            let mut f = ForgottenTopic::default()
+                .with_topic(topic)
+                .with_partitions(partitions);
+            f.unknown_tagged_fields = r.no_known_tags()?;
+            Ok(f)
+        })?;
+    }
+    if v >= 11 {
+        req.rack_id = r.string()?;
+    }
+    let mut cluster_id = None;
+    req.unknown_tagged_fields = r.tagged(|tag, value| {
+        if tag != 0 {
+            return Ok(false);
+        }
+        // cluster_id: a compact nullable string inside the tag's bytes.
+        let mut inner = Reader::new(value);
+        inner.set_flexible(true);
+        cluster_id = inner.nullable_string()?;
+        Ok(true)
+    })?;
+    req.cluster_id = cluster_id;
+    Ok(req)
+}
+
+/// One pass over the partitions asked for: the response and its record
+/// bytes; `None` when a log was busy and `access` says not to wait.
+fn fetch_once(
+    registry: &Registry,
+    req: &FetchRequest,
+    access: LogAccess,
+) -> Option<(FetchResponse, usize)> {
+    let cap = registry.config().max_fetch_bytes;
+    let mut busy = false;
     let mut budget = usize::try_from(req.max_bytes)
         .ok()
         .filter(|&n| n > 0)
@@ -23,7 +97,7 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
         .topics
         .iter()
         .map(|topic| {
-            let found = ctx.registry.topic(&topic.topic);
+            let found = registry.topic(&topic.topic);
             let partitions = topic
                 .partitions
                 .iter()
@@ -45,7 +119,10 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                         pd.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return pd;
                     };
-                    let log = partition.log();
+                    let Some(log) = partition.read_log(access) else {
+                        busy = true;
+                        return pd;
+                    };
                     pd.high_watermark = log.high_watermark() as i64;
                     pd.last_stable_offset = log.high_watermark() as i64;
                     pd.log_start_offset = log.log_start_offset() as i64;
@@ -90,12 +167,19 @@ fn fetch_once(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize) {
                 .with_partitions(partitions)
         })
         .collect();
-    (FetchResponse::default().with_responses(responses), total)
+    (!busy).then(|| (FetchResponse::default().with_responses(responses), total))
+}
+
+/// [`fetch_once`], off the async thread if a log is busy.
+async fn fetch_now(registry: &Arc<Registry>, req: &Arc<FetchRequest>) -> (FetchResponse, usize) {
+    let (registry, req) = (registry.clone(), req.clone());
+    read_logs(move |access| fetch_once(&registry, &req, access)).await
 }
 
 /// Answers at once if `min_bytes` are there, else waits for appends until
 /// they are or `max_wait_ms` (capped by the SPU's limit) has passed.
 pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
+    let req = Arc::new(req);
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0))
         .min(ctx.registry.config().max_fetch_wait);
     let deadline = tokio::time::Instant::now() + wait;
@@ -103,7 +187,7 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
     let mut appends = ctx.registry.subscribe_appends();
     loop {
         appends.borrow_and_update();
-        let (resp, total) = fetch_once(ctx, &req);
+        let (resp, total) = fetch_now(&ctx.registry, &req).await;
         let has_error = resp
             .responses
             .iter()
@@ -119,8 +203,56 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return fetch_once(ctx, &req).0;
+                return fetch_now(&ctx.registry, &req).await.0;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reader::testing::{name, s, same};
+
+    #[test]
+    fn decode_matches_kafka_protocol() {
+        for v in 4..=12 {
+            let mut p = FetchPartition::default()
+                .with_partition(1)
+                .with_fetch_offset(99)
+                .with_partition_max_bytes(1 << 20);
+            if v >= 9 {
+                p.current_leader_epoch = 3;
+            }
+            if v >= 12 {
+                p.last_fetched_epoch = 2;
+            }
+            if v >= 5 {
+                p.log_start_offset = 7;
+            }
+            let mut req = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(500)
+                .with_min_bytes(1)
+                .with_max_bytes(50 << 20)
+                .with_isolation_level(1)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(vec![p])]);
+            if v >= 7 {
+                req.session_id = 5;
+                req.session_epoch = 6;
+                req.forgotten_topics_data = vec![ForgottenTopic::default()
+                    .with_topic(name("old"))
+                    .with_partitions(vec![0, 4])];
+            }
+            if v >= 11 {
+                req.rack_id = s("rack-1");
+            }
+            if v >= 12 {
+                req.cluster_id = Some(s("rill-local"));
+            }
+            same(req, v, decode);
         }
     }
 }

@@ -1,7 +1,29 @@
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+//! InitProducerId (key 22): producer ids for idempotent producers (no
+//! transactions).
 
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, TransactionalId,
+};
+
+use super::reader::{Reader, Result};
 use super::Context;
+
+pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<InitProducerIdRequest> {
+    r.set_flexible(v >= 2);
+    let mut req = InitProducerIdRequest::default()
+        .with_transactional_id(r.nullable_string()?.map(TransactionalId))
+        .with_transaction_timeout_ms(r.i32()?);
+    if v >= 3 {
+        req.producer_id = ProducerId(r.i64()?);
+        req.producer_epoch = r.i16()?;
+    } else {
+        req.producer_id = ProducerId(-1);
+        req.producer_epoch = -1;
+    }
+    req.unknown_tagged_fields = r.no_known_tags()?;
+    Ok(req)
+}
 
 /// A new producer id with epoch 0, or (v3+, an id the client already has)
 /// the same id with the next epoch. Transactions are not supported.
@@ -26,6 +48,32 @@ pub(super) fn handle(ctx: &Context, req: InitProducerIdRequest) -> InitProducerI
         Err(e) => {
             tracing::warn!(error = %e, "could not allocate a producer id");
             resp.with_error_code(ResponseError::KafkaStorageError.code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reader::testing::{s, same};
+
+    #[test]
+    fn decode_matches_kafka_protocol() {
+        for v in 0..=4 {
+            let mut req = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+            if v >= 3 {
+                req.producer_id = ProducerId(42);
+                req.producer_epoch = 3;
+            } else {
+                req.producer_id = ProducerId(-1);
+                req.producer_epoch = -1;
+            }
+            same(req.clone(), v, decode);
+            same(
+                req.with_transactional_id(Some(TransactionalId(s("tx")))),
+                v,
+                decode,
+            );
         }
     }
 }

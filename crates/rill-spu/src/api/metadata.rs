@@ -1,10 +1,14 @@
+//! Metadata (key 3): brokers (this SPU), topics and their partitions.
+
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::reader::{DecodeError, Reader, Result};
 use super::Context;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
@@ -61,6 +65,40 @@ pub(super) fn auto_create(ctx: &Context, name: &str) -> Option<std::sync::Arc<To
     }
 }
 
+pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<MetadataRequest> {
+    r.set_flexible(v >= 9);
+    let topics = r.nullable_array(|r| {
+        let topic_id = if v >= 10 {
+            r.uuid()?
+        } else {
+            uuid::Uuid::nil()
+        };
+        let name = if v >= 10 {
+            r.nullable_string()?.map(TopicName)
+        } else {
+            Some(r.topic_name()?)
+        };
+        let mut t = MetadataRequestTopic::default()
+            .with_topic_id(topic_id)
+            .with_name(name);
+        t.unknown_tagged_fields = r.no_known_tags()?;
+        Ok(t)
+    })?;
+    if v == 0 && topics.is_none() {
+        return Err(DecodeError::NullNotAllowed("the topics array (v0)"));
+    }
+    let mut req = MetadataRequest::default().with_topics(topics);
+    req.allow_auto_topic_creation = if v >= 4 { r.bool()? } else { true };
+    if (8..=10).contains(&v) {
+        req.include_cluster_authorized_operations = r.bool()?;
+    }
+    if v >= 8 {
+        req.include_topic_authorized_operations = r.bool()?;
+    }
+    req.unknown_tagged_fields = r.no_known_tags()?;
+    Ok(req)
+}
+
 pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> MetadataResponse {
     let node = ctx.registry.config().node_id;
     let (host, port) = &ctx.advertised;
@@ -114,4 +152,64 @@ pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Metad
         .with_controller_id(BrokerId(node))
         .with_topics(topics)
         .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reader::testing::{name, same};
+    use bytes::Bytes;
+
+    #[test]
+    fn decode_matches_kafka_protocol() {
+        for v in 0..=12 {
+            let topic = |n: &str| {
+                let mut t = MetadataRequestTopic::default().with_name(Some(name(n)));
+                if v >= 10 {
+                    t.topic_id = uuid::Uuid::from_u128(0x1234);
+                }
+                t
+            };
+            let mut req =
+                MetadataRequest::default().with_topics(Some(vec![topic("a"), topic("bb")]));
+            if v >= 4 {
+                req.allow_auto_topic_creation = false;
+            }
+            if (8..=10).contains(&v) {
+                req.include_cluster_authorized_operations = true;
+            }
+            if v >= 8 {
+                req.include_topic_authorized_operations = true;
+            }
+            same(req, v, decode);
+            if v >= 1 {
+                same(MetadataRequest::default().with_topics(None), v, decode);
+            }
+        }
+    }
+
+    #[test]
+    fn lying_counts_are_errors_not_allocations() {
+        // v1 with 2^31 - 1 topics in 4 bytes.
+        let mut r = Reader::new(Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]));
+        assert_eq!(
+            decode(&mut r, 1),
+            Err(DecodeError::ArrayTooLong {
+                count: i32::MAX as u64,
+                left: 0
+            })
+        );
+        // Flexible: a compact array of 2^32 - 2 elements.
+        let mut r = Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]));
+        assert!(matches!(
+            decode(&mut r, 12),
+            Err(DecodeError::ArrayTooLong { .. })
+        ));
+        // v0 cannot say "every topic" with null.
+        let mut r = Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]));
+        assert!(matches!(
+            decode(&mut r, 0),
+            Err(DecodeError::NullNotAllowed(_))
+        ));
+    }
 }

@@ -1,14 +1,19 @@
-//! Request dispatch: decode the header, check the version against what this
-//! SPU implements, run the handler, encode the response.
+//! The Kafka APIs. Each API is one module that owns its decoder (over the
+//! bounded [`reader::Reader`]) and its handler; [`request::decode`] is the
+//! one decode entry, shared with the fuzz targets; [`handle`] dispatches a
+//! decoded request to its handler and encodes the response.
 
-mod admin;
-pub(crate) mod decode;
-mod fetch;
-mod init_producer_id;
-mod list_offsets;
-mod metadata;
-mod produce;
-mod versions;
+pub(crate) mod api_versions;
+pub(crate) mod create_topics;
+pub(crate) mod delete_topics;
+pub(crate) mod describe_configs;
+pub(crate) mod fetch;
+pub(crate) mod init_producer_id;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+pub(crate) mod reader;
+pub(crate) mod request;
 
 use std::sync::Arc;
 
@@ -16,10 +21,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
+use rill_protocol::BatchError;
+use rill_storage::StorageError;
 
-use self::decode::Reader;
-
-use crate::registry::Registry;
+use self::request::{Decoded, Request, RequestError};
+use crate::registry::{LogAccess, Registry};
 
 /// `(api key, lowest version, highest version)` of every API this SPU
 /// implements; ApiVersions advertises exactly this.
@@ -41,6 +47,65 @@ pub(crate) fn supported(key: i16, version: i16) -> bool {
         .any(|&(k, min, max)| k == key && (min..=max).contains(&version))
 }
 
+/// The Kafka error code for a refused append or a failed read.
+pub(crate) fn storage_error_code(e: &StorageError) -> i16 {
+    let error = match e {
+        StorageError::InvalidBatch(BatchError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        StorageError::InvalidBatch(_) | StorageError::EmptyAppend => ResponseError::CorruptMessage,
+        StorageError::Config(_) => ResponseError::InvalidRequest,
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        _ => ResponseError::KafkaStorageError,
+    };
+    error.code()
+}
+
+/// Runs a read of partition logs on the async thread when every log it
+/// needs is free (`read(LogAccess::Try)` gives `Some`), else on a blocking
+/// thread that waits for them: a writer in a slow fsync or a segment roll
+/// holds its log's lock, and must not stall a tokio worker through a reader.
+pub(crate) async fn read_logs<T, F>(read: F) -> T
+where
+    T: Send + 'static,
+    F: Fn(LogAccess) -> Option<T> + Send + Sync + 'static,
+{
+    if let Some(done) = read(LogAccess::Try) {
+        return done;
+    }
+    let read = Arc::new(read);
+    let blocking = read.clone();
+    match tokio::task::spawn_blocking(move || blocking(LogAccess::Wait)).await {
+        Ok(Some(done)) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Not reached (a read that waits always ends); read here rather
+        // than fail.
+        _ => loop {
+            if let Some(done) = read(LogAccess::Wait) {
+                break done;
+            }
+        },
+    }
+}
+
+/// Why a connection is closed after a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CloseReason {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("encoding the {api:?} v{version} response: {source}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{api:?} v{version} response of {bytes} bytes is too large for a frame")]
+    TooLarge {
+        api: ApiKey,
+        version: i16,
+        bytes: usize,
+    },
+}
+
 /// What the connection does after a request.
 #[derive(Debug)]
 pub(crate) enum Outcome {
@@ -49,7 +114,7 @@ pub(crate) enum Outcome {
     /// Say nothing (Produce with acks 0).
     Silent,
     /// Close the connection; the reason is logged.
-    Close(String),
+    Close(CloseReason),
 }
 
 /// What handlers share.
@@ -60,116 +125,101 @@ pub(crate) struct Context {
     pub advertised: (String, u16),
 }
 
+/// A response frame: size, header, body.
 fn encode<M: Encodable>(
+    api: ApiKey,
     correlation_id: i32,
     header_version: i16,
     version: i16,
     body: &M,
-) -> Result<BytesMut, String> {
+) -> Outcome {
     let mut buf = BytesMut::with_capacity(64);
     buf.put_i32(0); // size, filled below
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
+    let encoded = header
         .encode(&mut buf, header_version)
-        .map_err(|e| format!("encoding response header: {e}"))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| format!("encoding response: {e}"))?;
-    let size = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_string())?;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf)
+        .and_then(|()| body.encode(&mut buf, version));
+    if let Err(e) = encoded {
+        return Outcome::Close(CloseReason::Encode {
+            api,
+            version,
+            source: e.into(),
+        });
+    }
+    let bytes = buf.len() - 4;
+    let Ok(size) = i32::try_from(bytes) else {
+        return Outcome::Close(CloseReason::TooLarge {
+            api,
+            version,
+            bytes,
+        });
+    };
+    if let Some(prefix) = buf.get_mut(..4) {
+        prefix.copy_from_slice(&size.to_be_bytes());
+    }
+    Outcome::Respond(buf)
 }
 
 /// Handles one request frame (without its size prefix).
-pub(crate) async fn handle(ctx: &Context, mut frame: Bytes) -> Outcome {
-    match handle_inner(ctx, &mut frame).await {
-        Ok(outcome) => outcome,
-        Err(reason) => Outcome::Close(reason),
-    }
-}
-
-async fn handle_inner(ctx: &Context, buf: &mut Bytes) -> Result<Outcome, String> {
-    let frame = buf.clone();
-    // The header decoder peeks at these bytes without checking the length.
-    let (Some(key), Some(version)) = (
-        buf.get(0..2).map(|b| i16::from_be_bytes([b[0], b[1]])),
-        buf.get(2..4).map(|b| i16::from_be_bytes([b[0], b[1]])),
-    ) else {
-        return Err(format!("request of {} bytes has no header", buf.len()));
+pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    let Decoded { header, request } = match request::decode(frame) {
+        Ok(decoded) => decoded,
+        Err(RequestError::UnsupportedVersion {
+            api: ApiKey::ApiVersions,
+            correlation_id: Some(cid),
+            ..
+        }) => {
+            // Kafka answers an ApiVersions it cannot parse with a v0 body
+            // that lists what it supports, so the client can retry with a
+            // version that works.
+            let body = api_versions::handle(Some(ResponseError::UnsupportedVersion));
+            return encode(ApiKey::ApiVersions, cid, 0, 0, &body);
+        }
+        Err(e) => return Outcome::Close(e.into()),
     };
-    let api = ApiKey::try_from(key).map_err(|_| format!("unknown API key {key}"))?;
-    let header_version = api.request_header_version(version);
-    if api == ApiKey::ApiVersions && !supported(key, version) {
-        // Kafka answers an ApiVersions it cannot parse with a v0 body that
-        // lists what it supports, so the client can retry with a version
-        // that works. The correlation id sits right after key and version.
-        let correlation_id = buf
-            .get(4..8)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or("ApiVersions request without a correlation id")?;
-        let body = versions::response(Some(ResponseError::UnsupportedVersion));
-        return encode(correlation_id, 0, 0, &body).map(Outcome::Respond);
-    }
-    if !supported(key, version) {
-        return Err(format!("unsupported version {version} of {api:?}"));
-    }
-    let mut r = Reader::new(frame);
-    let header = decode::header(&mut r, header_version)
-        .map_err(|e| format!("malformed request header: {e}"))?;
-    let bad = |e: String| format!("malformed {api:?} v{version} request: {e}");
+    let api = request.api_key();
+    let version = header.request_api_version;
     let cid = header.correlation_id;
     tracing::trace!(?api, version, cid, client = ?header.client_id, "request");
-    let resp_header_version = api.response_header_version(version);
-    let out = match api {
-        ApiKey::ApiVersions => {
-            let _req = decode::api_versions(&mut r, version).map_err(bad)?;
-            // The ApiVersions response header is always v0.
-            encode(cid, 0, version, &versions::response(None))
-        }
-        ApiKey::Metadata => {
-            let req = decode::metadata(&mut r, version).map_err(bad)?;
+    let hv = api.response_header_version(version);
+    match request {
+        // The ApiVersions response header is always v0.
+        Request::ApiVersions(_) => encode(api, cid, 0, version, &api_versions::handle(None)),
+        Request::Metadata(req) => {
             let resp = metadata::handle(ctx, req, version);
-            encode(cid, resp_header_version, version, &resp)
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::Produce => {
-            let req = decode::produce(&mut r, version).map_err(bad)?;
+        Request::Produce(req) => {
             let acks = req.acks;
-            let resp = produce::handle(ctx, req);
+            let resp = produce::handle(ctx, req).await;
             if acks == 0 {
-                return Ok(Outcome::Silent);
+                return Outcome::Silent;
             }
-            encode(cid, resp_header_version, version, &resp)
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::Fetch => {
-            let req = decode::fetch(&mut r, version).map_err(bad)?;
+        Request::Fetch(req) => {
             let resp = fetch::handle(ctx, req).await;
-            encode(cid, resp_header_version, version, &resp)
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::ListOffsets => {
-            let req = decode::list_offsets(&mut r, version).map_err(bad)?;
-            let resp = list_offsets::handle(ctx, req, version);
-            encode(cid, resp_header_version, version, &resp)
+        Request::ListOffsets(req) => {
+            let resp = list_offsets::handle(ctx, req, version).await;
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::CreateTopics => {
-            let req = decode::create_topics(&mut r, version).map_err(bad)?;
-            let resp = admin::create_topics(ctx, req);
-            encode(cid, resp_header_version, version, &resp)
+        Request::CreateTopics(req) => {
+            let resp = create_topics::handle(ctx, req);
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::DeleteTopics => {
-            let req = decode::delete_topics(&mut r, version).map_err(bad)?;
-            let resp = admin::delete_topics(ctx, req);
-            encode(cid, resp_header_version, version, &resp)
+        Request::DeleteTopics(req) => {
+            let resp = delete_topics::handle(ctx, req);
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::DescribeConfigs => {
-            let req = decode::describe_configs(&mut r, version).map_err(bad)?;
-            let resp = admin::describe_configs(ctx, req);
-            encode(cid, resp_header_version, version, &resp)
+        Request::DescribeConfigs(req) => {
+            let resp = describe_configs::handle(ctx, req);
+            encode(api, cid, hv, version, &resp)
         }
-        ApiKey::InitProducerId => {
-            let req = decode::init_producer_id(&mut r, version).map_err(bad)?;
+        Request::InitProducerId(req) => {
             let resp = init_producer_id::handle(ctx, req);
-            encode(cid, resp_header_version, version, &resp)
+            encode(api, cid, hv, version, &resp)
         }
-        other => return Err(format!("{other:?} is not implemented")),
-    };
-    out.map(Outcome::Respond)
+    }
 }

@@ -1,180 +1,238 @@
+//! Produce (key 0): record sets appended by each partition's writer.
+
 use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TransactionalId};
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::batch::{split_batches, BatchHeader};
-use rill_protocol::BatchError;
-use rill_storage::StorageError;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::metadata::auto_create;
+use super::reader::{Reader, Result};
 use super::Context;
-use crate::idempotence::Verdict;
 use crate::registry::Partition;
 use crate::topic::TopicCompression;
 
-/// The Kafka error code for a refused append, and what to tell the client.
-pub(super) fn storage_error_code(e: &StorageError) -> i16 {
-    let error = match e {
-        StorageError::InvalidBatch(BatchError::TooLarge { .. }) => ResponseError::MessageTooLarge,
-        StorageError::InvalidBatch(_) | StorageError::EmptyAppend => ResponseError::CorruptMessage,
-        StorageError::Config(_) => ResponseError::InvalidRequest,
-        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        _ => ResponseError::KafkaStorageError,
-    };
-    error.code()
+pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<ProduceRequest> {
+    r.set_flexible(v >= 9);
+    let transactional_id = r.nullable_string()?.map(TransactionalId);
+    let acks = r.i16()?;
+    let timeout_ms = r.i32()?;
+    let topic_data = r.array(|r| {
+        let name = r.topic_name()?;
+        let partition_data = r.array(|r| {
+            let index = r.i32()?;
+            let records = r.nullable_bytes()?;
+            let mut p = PartitionProduceData::default()
+                .with_index(index)
+                .with_records(records);
+            p.unknown_tagged_fields = r.no_known_tags()?;
+            Ok(p)
+        })?;
+        let mut t = TopicProduceData::default()
+            .with_name(name)
+            .with_partition_data(partition_data);
+        t.unknown_tagged_fields = r.no_known_tags()?;
+        Ok(t)
+    })?;
+    let mut req = ProduceRequest::default()
+        .with_transactional_id(transactional_id)
+        .with_acks(acks)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(topic_data);
+    req.unknown_tagged_fields = r.no_known_tags()?;
+    Ok(req)
 }
 
-fn check_codec(records: &[u8], required: TopicCompression) -> Result<(), String> {
+/// A batch in another codec than the topic requires, described.
+fn check_codec(records: &[u8], required: TopicCompression) -> Option<String> {
     let TopicCompression::Required(codec) = required else {
-        return Ok(());
+        return None;
     };
     for batch in split_batches(records) {
-        let Ok(header) = batch
-            .map_err(|e| e.to_string())
-            .and_then(|b| BatchHeader::parse(b).map_err(|e| e.to_string()))
-        else {
-            // Malformed batches are refused by validation with a better code.
-            return Ok(());
-        };
+        // Malformed batches are refused by validation with a better code.
+        let header = batch.ok().and_then(|b| BatchHeader::parse(b).ok())?;
         match header.compression() {
             Ok(c) if c == codec => {}
             Ok(c) => {
-                return Err(format!(
+                return Some(format!(
                     "batch compressed with {} but the topic requires {}",
                     c.name(),
                     codec.name()
                 ))
             }
-            Err(_) => return Ok(()),
+            Err(_) => return None,
         }
     }
-    Ok(())
+    None
 }
 
-fn append(
-    partition: &Partition,
-    records: &[u8],
-    required: TopicCompression,
-) -> PartitionProduceResponse {
-    let mut resp = PartitionProduceResponse::default()
+/// One partition of a request, on its way through.
+enum Slot {
+    /// Answered without reaching the writer.
+    Refused(PartitionProduceResponse),
+    /// To be written.
+    Write(Arc<Partition>, Bytes),
+    /// Handed to the writer; its answer is awaited in order.
+    Queued,
+}
+
+fn refused(index: i32, code: ResponseError, message: String) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code.code())
+        .with_error_message(Some(StrBytes::from_string(message)))
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
-        .with_log_start_offset(-1);
-    if let Err(message) = check_codec(records, required) {
-        return resp
-            .with_error_code(ResponseError::InvalidRecord.code())
-            .with_error_message(Some(StrBytes::from_string(message)));
-    }
-    // Idempotent producers: a retried batch is answered with its original
-    // offset, a gap or a stale epoch is refused. (Clients send one batch per
-    // partition per request; each batch is checked against what is stored.)
-    let headers: Vec<BatchHeader> = split_batches(records)
-        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
-        .collect();
-    let mut producers = partition.producers();
-    for h in &headers {
-        match producers.check(h) {
-            Verdict::Append => {}
-            Verdict::Duplicate(base_offset) => {
-                resp.error_code = ResponseError::DuplicateSequenceNumber.code();
-                resp.base_offset = base_offset;
-                resp.log_start_offset = partition.log().log_start_offset() as i64;
-                return resp;
-            }
-            Verdict::Refuse { code, message } => {
-                return resp
-                    .with_error_code(code.code())
-                    .with_error_message(Some(StrBytes::from_string(message)));
-            }
-        }
-    }
-    // The log rewrites base_offset in place, so it needs its own copy.
-    let mut buf = records.to_vec();
-    let mut log = partition.log();
-    match log.append(&mut buf) {
-        Ok(info) => {
-            // One SPU is the whole in-sync replica set: the batch is
-            // committed as soon as the leader has it, for acks 1 and all.
-            let end = log.log_end_offset();
-            log.set_high_watermark(end);
-            resp.base_offset = info.base_offset as i64;
-            resp.log_start_offset = log.log_start_offset() as i64;
-            let mut base = info.base_offset as i64;
-            for h in &headers {
-                producers.record(h, base);
-                base += i64::from(h.last_offset_delta) + 1;
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");
-            resp.error_code = storage_error_code(&e);
-            resp.error_message = Some(StrBytes::from_string(e.to_string()));
-        }
-    }
-    resp
+        .with_log_start_offset(-1)
 }
 
-pub(super) fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
+/// Checks every partition's record set, hands the good ones to their
+/// partitions' writers at once (so partitions are written in parallel),
+/// then waits for every answer.
+pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
     let acks_ok = (-1..=1).contains(&req.acks);
-    let mut appended = false;
-    let responses = req
-        .topic_data
-        .into_iter()
-        .map(|topic| {
-            let found = ctx
-                .registry
-                .topic(&topic.name)
-                .or_else(|| auto_create(ctx, &topic.name));
-            let partition_responses = topic
-                .partition_data
-                .into_iter()
-                .map(|pd| {
-                    let index = pd.index;
-                    let error = |code: ResponseError, msg: String| {
-                        PartitionProduceResponse::default()
-                            .with_index(index)
-                            .with_error_code(code.code())
-                            .with_error_message(Some(StrBytes::from_string(msg)))
-                            .with_base_offset(-1)
-                            .with_log_append_time_ms(-1)
-                            .with_log_start_offset(-1)
-                    };
-                    if !acks_ok {
-                        return error(
-                            ResponseError::InvalidRequiredAcks,
-                            format!("acks {} is not 0, 1 or -1", req.acks),
-                        );
-                    }
-                    let Some(t) = &found else {
-                        return error(
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("topic {:?} does not exist", topic.name.as_str()),
-                        );
-                    };
-                    let Some(p) = usize::try_from(index)
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    for topic in req.topic_data {
+        let found = ctx
+            .registry
+            .topic(&topic.name)
+            .or_else(|| auto_create(ctx, &topic.name));
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let index = pd.index;
+            let refuse = |code, message| Slot::Refused(refused(index, code, message));
+            let pending = if !acks_ok {
+                refuse(
+                    ResponseError::InvalidRequiredAcks,
+                    format!("acks {} is not 0, 1 or -1", req.acks),
+                )
+            } else if let Some(t) = &found {
+                match (
+                    usize::try_from(index)
                         .ok()
-                        .and_then(|i| t.partitions.get(i))
-                    else {
-                        return error(
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("topic {:?} has no partition {index}", topic.name.as_str()),
-                        );
-                    };
-                    let Some(records) = pd.records else {
-                        return error(ResponseError::CorruptMessage, "no records".into());
-                    };
-                    let resp = append(p, &records, t.spec.config.compression).with_index(index);
+                        .and_then(|i| t.partitions.get(i)),
+                    pd.records,
+                ) {
+                    (None, _) => refuse(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic {:?} has no partition {index}", topic.name.as_str()),
+                    ),
+                    (Some(_), None) => refuse(ResponseError::CorruptMessage, "no records".into()),
+                    (Some(p), Some(records)) => {
+                        match check_codec(&records, t.spec.config.compression) {
+                            Some(message) => refuse(ResponseError::InvalidRecord, message),
+                            None => Slot::Write(p.clone(), records),
+                        }
+                    }
+                }
+            } else {
+                refuse(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("topic {:?} does not exist", topic.name.as_str()),
+                )
+            };
+            partitions.push((index, pending));
+        }
+        topics.push((topic.name, partitions));
+    }
+    // Every writer gets its record set before any answer is awaited, so
+    // the partitions of one request are written in parallel.
+    let mut queued = Vec::new();
+    for (_, partitions) in &mut topics {
+        for (_, slot) in partitions.iter_mut() {
+            if !matches!(slot, Slot::Write(..)) {
+                continue;
+            }
+            if let Slot::Write(partition, records) = std::mem::replace(slot, Slot::Queued) {
+                queued.push(partition.submit(records).await);
+            }
+        }
+    }
+    let mut answers = Vec::with_capacity(queued.len());
+    for q in queued {
+        answers.push(q.answer().await);
+    }
+    let mut answers = answers.into_iter();
+    let mut appended = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for (name, partitions) in topics {
+        let partition_responses = partitions
+            .into_iter()
+            .map(|(index, slot)| match slot {
+                Slot::Refused(resp) => resp,
+                Slot::Write(..) | Slot::Queued => {
+                    let resp = answers.next().unwrap_or_else(|| {
+                        refused(index, ResponseError::UnknownServerError, "no answer".into())
+                    });
                     appended |= resp.error_code.is_ok();
-                    resp
-                })
-                .collect();
+                    resp.with_index(index)
+                }
+            })
+            .collect();
+        responses.push(
             TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partition_responses)
-        })
-        .collect();
+                .with_name(name)
+                .with_partition_responses(partition_responses),
+        );
+    }
     if appended {
         ctx.registry.notify_appended();
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reader::testing::{name, s, same};
+    use crate::api::reader::DecodeError;
+    use bytes::Bytes;
+
+    #[test]
+    fn decode_matches_kafka_protocol() {
+        for v in 3..=9 {
+            let req = ProduceRequest::default()
+                .with_transactional_id(None)
+                .with_acks(-1)
+                .with_timeout_ms(1500)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(name("t"))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(2)
+                            .with_records(Some(Bytes::from_static(b"batch bytes"))),
+                        PartitionProduceData::default()
+                            .with_index(3)
+                            .with_records(None),
+                    ])]);
+            same(req.clone(), v, decode);
+            same(
+                req.with_transactional_id(Some(TransactionalId(s("tx")))),
+                v,
+                decode,
+            );
+        }
+    }
+
+    #[test]
+    fn records_longer_than_the_frame_are_an_error() {
+        // Records claiming 2 GiB in a few bytes.
+        let mut body = vec![
+            0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0,
+        ];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        let mut r = Reader::new(Bytes::from(body));
+        assert_eq!(
+            decode(&mut r, 3),
+            Err(DecodeError::Truncated {
+                needed: i32::MAX as usize,
+                left: 0
+            })
+        );
+    }
 }

@@ -9,3 +9,4 @@ mod limits;
 mod produce_fetch;
 mod timeouts;
 mod versions;
+mod writer;

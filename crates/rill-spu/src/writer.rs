@@ -1,0 +1,377 @@
+//! One writer per partition: the thread that appends to its log.
+//!
+//! Appends, the fsync of `FlushPolicy::Always` and segment rolls are
+//! blocking file work; they run here, never on the tokio workers, so a slow
+//! disk stalls only the produce requests waiting on that partition, and the
+//! request timeout can still fire on them. Produce handlers send each record
+//! set through a bounded queue and await the writer's answer.
+//!
+//! The writer is a plain thread, started on the first append to its
+//! partition (a topic with thousands of partitions costs no thread until
+//! they are written) and ended when the partition goes: the queue's last
+//! sender is the partition's. It takes every append queued (up to
+//! [`MAX_GROUP_APPENDS`]) in one wake-up and writes them in queue order.
+//!
+//! Group commit (`FlushPolicy::Always`): the record sets taken together are
+//! checked (idempotence) one by one, then stored by one `PartitionLog::append`
+//! of their concatenation, so one write and one fsync cover them all, and
+//! each is answered with its own base offset once that fsync returned. A
+//! group holds at most one record set per idempotent producer (its sequence
+//! check needs the one before recorded), and if the log refuses the whole
+//! (a bad batch in one record set: nothing is written then) the writer
+//! appends them one at a time so each gets its own answer. Without
+//! `Always` the log does not fsync per append and record sets are appended
+//! one at a time.
+//!
+//! Being the only writer of its partition, it also owns the idempotence
+//! check: check, append and record happen with no other append in between.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+use kafka_protocol::protocol::StrBytes;
+use rill_protocol::batch::{split_batches, BatchHeader};
+use rill_storage::{FlushPolicy, PartitionLog, StorageError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::storage_error_code;
+use crate::idempotence::{ProducerTable, Verdict};
+
+/// Appends waiting in one partition's queue, counted in record sets (one
+/// produce request's records for that partition). A full queue makes the
+/// produce handler wait, within the request timeout: back-pressure, not
+/// memory. (Each queued record set belongs to a request a connection is
+/// serving, so the bytes are bounded by `max_connections` frames anyway.)
+pub(crate) const WRITER_QUEUE_APPENDS: usize = 128;
+/// Most appends the writer takes from its queue in one wake-up.
+pub(crate) const MAX_GROUP_APPENDS: usize = 64;
+/// Most batches in one group commit (the storage's limit per append).
+const MAX_GROUP_BATCHES: usize = 1024;
+/// Stack of a writer thread: it runs no recursion, only storage calls.
+const WRITER_STACK_BYTES: usize = 256 * 1024;
+
+/// A log behind a lock held only for the length of a storage call (never
+/// across an await).
+pub(crate) type SharedLog = Arc<Mutex<PartitionLog>>;
+/// Idempotent producers' recent batches; taken before the log when both are
+/// needed.
+pub(crate) type SharedProducers = Arc<Mutex<ProducerTable>>;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the log half-written
+    // (appends validate before writing), so carry on.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One record set for the writer, and where its answer goes.
+#[derive(Debug)]
+struct Append {
+    records: Bytes,
+    reply: oneshot::Sender<PartitionProduceResponse>,
+}
+
+/// The produce side of one partition's writer.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    /// For the thread's name and the logs: `topic-partition`.
+    name: String,
+    log: SharedLog,
+    producers: SharedProducers,
+    /// The queue into the running thread; `None` before the first append.
+    queue: Mutex<Option<mpsc::Sender<Append>>>,
+}
+
+fn failure(code: ResponseError, message: String) -> PartitionProduceResponse {
+    failure_code(code.code(), message)
+}
+
+fn failure_code(code: i16, message: String) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_error_code(code)
+        .with_error_message(Some(StrBytes::from_string(message)))
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}
+
+impl Writer {
+    pub fn new(name: String, log: SharedLog, producers: SharedProducers) -> Self {
+        Self {
+            name,
+            log,
+            producers,
+            queue: Mutex::new(None),
+        }
+    }
+
+    /// The queue into the writer thread, starting the thread if it is not
+    /// running (first append, or it died).
+    fn queue(&self) -> std::io::Result<mpsc::Sender<Append>> {
+        let mut slot = lock(&self.queue);
+        if let Some(tx) = slot.as_ref().filter(|tx| !tx.is_closed()) {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS);
+        let (log, producers) = (self.log.clone(), self.producers.clone());
+        std::thread::Builder::new()
+            .name(format!("rill-writer {}", self.name))
+            .stack_size(WRITER_STACK_BYTES)
+            .spawn(move || run(rx, &log, &producers))?;
+        *slot = Some(tx.clone());
+        Ok(tx)
+    }
+
+    /// Queues `records` (one or more whole batches) for the writer, waiting
+    /// for room in the queue; the answer comes through [`Queued::answer`].
+    pub async fn submit(&self, records: Bytes) -> Queued {
+        let queue = match self.queue() {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(partition = %self.name, error = %e, "cannot start the partition writer");
+                return Queued::Answered(failure(
+                    ResponseError::KafkaStorageError,
+                    format!("cannot start the partition writer: {e}"),
+                ));
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        match queue.send(Append { records, reply }).await {
+            Ok(()) => Queued::Waiting(answer),
+            Err(_) => Queued::Answered(failure(
+                ResponseError::KafkaStorageError,
+                "the partition writer stopped".into(),
+            )),
+        }
+    }
+}
+
+/// An append handed to a writer.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Waiting(oneshot::Receiver<PartitionProduceResponse>),
+    /// Refused before it reached the writer.
+    Answered(PartitionProduceResponse),
+}
+
+impl Queued {
+    /// The writer's answer (without the partition index).
+    pub async fn answer(self) -> PartitionProduceResponse {
+        match self {
+            Queued::Answered(resp) => resp,
+            Queued::Waiting(rx) => rx.await.unwrap_or_else(|_| {
+                failure(
+                    ResponseError::KafkaStorageError,
+                    "the partition writer stopped before answering".into(),
+                )
+            }),
+        }
+    }
+}
+
+/// The writer thread: until every sender is gone, take what is queued and
+/// write it.
+fn run(
+    mut rx: mpsc::Receiver<Append>,
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+) {
+    let group_commit = lock(log).config().flush == FlushPolicy::Always;
+    let mut group = Vec::with_capacity(MAX_GROUP_APPENDS);
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP_APPENDS {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        if group_commit && group.len() > 1 {
+            commit_group(log, producers, &mut group);
+        }
+        for Append { records, reply } in group.drain(..) {
+            // A requester that gave up (timeout, closed connection) still
+            // gets its append: it was accepted and may be retried as a
+            // duplicate, which idempotence recognises.
+            let _ = reply.send(write(log, producers, &records));
+        }
+    }
+}
+
+fn headers(records: &[u8]) -> Vec<BatchHeader> {
+    split_batches(records)
+        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+        .collect()
+}
+
+/// Group commit of everything in `group`, in chunks that hold one record
+/// set per idempotent producer; leaves `group` empty.
+fn commit_group(
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+    group: &mut Vec<Append>,
+) {
+    let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
+    let mut producer_ids = HashSet::new();
+    let mut batches = 0;
+    for append in group.drain(..) {
+        let hs = headers(&append.records);
+        let clash = hs
+            .iter()
+            .any(|h| h.has_producer_id() && producer_ids.contains(&h.producer_id));
+        if clash || batches + hs.len() > MAX_GROUP_BATCHES {
+            commit_chunk(log, producers, std::mem::take(&mut chunk));
+            producer_ids.clear();
+            batches = 0;
+        }
+        producer_ids.extend(
+            hs.iter()
+                .filter(|h| h.has_producer_id())
+                .map(|h| h.producer_id),
+        );
+        batches += hs.len();
+        chunk.push((append, hs));
+    }
+    commit_chunk(log, producers, chunk);
+}
+
+/// Record sets with no idempotent producer twice: checked one by one, then
+/// appended (and fsynced) as one.
+fn commit_chunk(
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+    chunk: Vec<(Append, Vec<BatchHeader>)>,
+) {
+    let mut table = lock(producers);
+    let mut accepted = Vec::with_capacity(chunk.len());
+    for (append, hs) in chunk {
+        match check(&table, &hs, log) {
+            Some(answer) => {
+                let _ = append.reply.send(answer);
+            }
+            None => accepted.push((append, hs)),
+        }
+    }
+    if accepted.len() <= 1 {
+        drop(table);
+        for (Append { records, reply }, _) in accepted {
+            let _ = reply.send(write(log, producers, &records));
+        }
+        return;
+    }
+    let mut buf = Vec::with_capacity(accepted.iter().map(|(a, _)| a.records.len()).sum());
+    for (append, _) in &accepted {
+        buf.extend_from_slice(&append.records);
+    }
+    let mut log_guard = lock(log);
+    match log_guard.append(&mut buf) {
+        Ok(info) => {
+            let end = log_guard.log_end_offset();
+            log_guard.set_high_watermark(end);
+            let log_start_offset = log_guard.log_start_offset() as i64;
+            drop(log_guard);
+            // The log gives each batch `records_count` offsets, in order.
+            let mut next = info.base_offset as i64;
+            for (append, hs) in accepted {
+                let base_offset = next;
+                for h in &hs {
+                    table.record(h, next);
+                    next += i64::from(h.records_count.unsigned_abs());
+                }
+                let _ = append.reply.send(
+                    PartitionProduceResponse::default()
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(log_start_offset),
+                );
+            }
+        }
+        // Refused before anything was written: one at a time, so only the
+        // bad record set is refused.
+        Err(
+            StorageError::InvalidBatch(_) | StorageError::EmptyAppend | StorageError::Config(_),
+        ) => {
+            drop(log_guard);
+            drop(table);
+            for (Append { records, reply }, _) in accepted {
+                let _ = reply.send(write(log, producers, &records));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %log_guard.dir().display(), "produce refused");
+            for (append, _) in accepted {
+                let _ = append
+                    .reply
+                    .send(failure_code(storage_error_code(&e), e.to_string()));
+            }
+        }
+    }
+}
+
+/// The idempotence verdict on a record set: `None` to append it, else the
+/// answer (a duplicate's original offset, or the refusal).
+fn check(
+    table: &ProducerTable,
+    hs: &[BatchHeader],
+    log: &Mutex<PartitionLog>,
+) -> Option<PartitionProduceResponse> {
+    // Clients send one batch per partition per request; each batch is
+    // checked against what is stored.
+    for h in hs {
+        match table.check(h) {
+            Verdict::Append => {}
+            Verdict::Duplicate(base_offset) => {
+                return Some(
+                    PartitionProduceResponse::default()
+                        .with_error_code(ResponseError::DuplicateSequenceNumber.code())
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(lock(log).log_start_offset() as i64),
+                );
+            }
+            Verdict::Refuse { code, message } => return Some(failure(code, message)),
+        }
+    }
+    None
+}
+
+/// One record set: idempotence check, append, high watermark.
+fn write(
+    log: &Mutex<PartitionLog>,
+    producers: &Mutex<ProducerTable>,
+    records: &[u8],
+) -> PartitionProduceResponse {
+    // Idempotent producers: a retried batch is answered with its original
+    // offset, a gap or a stale epoch is refused.
+    let headers = headers(records);
+    let mut producers = lock(producers);
+    if let Some(answer) = check(&producers, &headers, log) {
+        return answer;
+    }
+    // The log rewrites base_offset in place, so it needs its own copy.
+    let mut buf = records.to_vec();
+    let mut log = lock(log);
+    match log.append(&mut buf) {
+        Ok(info) => {
+            // One SPU is the whole in-sync replica set: the batch is
+            // committed as soon as the leader has it, for acks 1 and all.
+            let end = log.log_end_offset();
+            log.set_high_watermark(end);
+            let mut base = info.base_offset as i64;
+            for h in &headers {
+                producers.record(h, base);
+                base += i64::from(h.last_offset_delta) + 1;
+            }
+            PartitionProduceResponse::default()
+                .with_base_offset(info.base_offset as i64)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(log.log_start_offset() as i64)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");
+            failure_code(storage_error_code(&e), e.to_string())
+        }
+    }
+}
