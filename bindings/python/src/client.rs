@@ -35,9 +35,19 @@ impl Rill {
     #[pyo3(signature = (addr=None))]
     fn async_connect(py: Python<'_>, addr: Option<String>) -> PyResult<Bound<'_, PyAny>> {
         let addr = addr.unwrap_or_else(rill::discover_addr);
-        to_asyncio(py, async move { rill::Rill::connect_to(&addr).await }, |py, r| {
-            Ok(Py::new(py, Rill { inner: r.map_err(to_py)? })?.into_any())
-        })
+        to_asyncio(
+            py,
+            async move { rill::Rill::connect_to(&addr).await },
+            |py, r| {
+                Ok(Py::new(
+                    py,
+                    Rill {
+                        inner: r.map_err(to_py)?,
+                    },
+                )?
+                .into_any())
+            },
+        )
     }
 
     /// The `host:port` this handle connects to.
@@ -83,7 +93,15 @@ impl Rill {
         to_asyncio(
             py,
             async move { rill.topic_producer_with_config(&topic, config).await },
-            |py, r| Ok(Py::new(py, TopicProducer { inner: r.map_err(to_py)? })?.into_any()),
+            |py, r| {
+                Ok(Py::new(
+                    py,
+                    TopicProducer {
+                        inner: r.map_err(to_py)?,
+                    },
+                )?
+                .into_any())
+            },
         )
     }
 
@@ -144,7 +162,10 @@ pub struct TopicInfo {
 #[pymethods]
 impl TopicInfo {
     fn __repr__(&self) -> String {
-        format!("TopicInfo(name={:?}, partitions={})", self.name, self.partitions)
+        format!(
+            "TopicInfo(name={:?}, partitions={})",
+            self.name, self.partitions
+        )
     }
 }
 
@@ -175,7 +196,8 @@ impl RillAdmin {
             .collect();
         block(
             py,
-            self.inner.create_topic(topic, partitions, replication, &pairs),
+            self.inner
+                .create_topic(topic, partitions, replication, &pairs),
         )?
         .py()
     }

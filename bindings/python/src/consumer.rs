@@ -117,7 +117,10 @@ impl ConsumerRecord {
             "ConsumerRecord(partition={}, offset={}, key={:?}, value={:?})",
             self.inner.partition,
             self.inner.offset,
-            self.inner.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+            self.inner
+                .key
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
             String::from_utf8_lossy(&self.inner.value)
         )
     }
@@ -232,7 +235,11 @@ impl PartitionConsumer {
 
     /// `await consumer.async_stream(offset)`: the asyncio form of `stream`.
     #[pyo3(signature = (offset=None))]
-    fn async_stream<'py>(&self, py: Python<'py>, offset: Option<Offset>) -> PyResult<Bound<'py, PyAny>> {
+    fn async_stream<'py>(
+        &self,
+        py: Python<'py>,
+        offset: Option<Offset>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let offset = offset.map_or(rill::Offset::Beginning, |o| o.inner);
         let consumer = self.inner.clone();
         to_asyncio(py, async move { consumer.stream(offset).await }, |py, r| {
@@ -240,4 +247,3 @@ impl PartitionConsumer {
         })
     }
 }
-

@@ -126,10 +126,7 @@ impl TopicProducer {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
             .collect();
-        output(block(
-            py,
-            self.inner.send_with_headers(key, value, &refs),
-        )?)
+        output(block(py, self.inner.send_with_headers(key, value, &refs))?)
     }
 }
 
@@ -159,11 +156,7 @@ impl TopicProducer {
     }
 
     /// Sends every `(key, value)` pair of `records`; their outputs in order.
-    fn send_all(
-        &self,
-        py: Python<'_>,
-        records: &Bound<'_, PyAny>,
-    ) -> PyResult<Vec<ProduceOutput>> {
+    fn send_all(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<ProduceOutput>> {
         let mut outputs = Vec::new();
         for pair in records.try_iter()? {
             let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair?.extract()?;
@@ -200,8 +193,10 @@ impl TopicProducer {
         let headers = headers_of(headers)?;
         // Room in the buffer (the usual case): done here, no task.
         {
-            let refs: Vec<(&str, &[u8])> =
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+            let refs: Vec<(&str, &[u8])> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_slice()))
+                .collect();
             let fut = std::pin::pin!(self.inner.send_with_headers(key.clone(), &*value, &refs));
             if let Some(r) = poll_now(fut) {
                 let out = output(r).and_then(|o| Ok(Py::new(py, o)?.into_any()));
@@ -213,8 +208,10 @@ impl TopicProducer {
         to_asyncio(
             py,
             async move {
-                let refs: Vec<(&str, &[u8])> =
-                    headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+                let refs: Vec<(&str, &[u8])> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice()))
+                    .collect();
                 producer.send_with_headers(key, &value, &refs).await
             },
             |py, r| Ok(Py::new(py, output(r)?)?.into_any()),

@@ -115,7 +115,8 @@ where
                 Err(e) => (false, e.into_value(py).into_any()),
             };
             // A closed loop cannot take the answer; nobody awaits it then.
-            let _ = event_loop.call_method1(py, "call_soon_threadsafe", (resolve, target, ok, value));
+            let _ =
+                event_loop.call_method1(py, "call_soon_threadsafe", (resolve, target, ok, value));
         });
     });
     Ok(py_fut)
