@@ -194,3 +194,12 @@ def test_consumers_read_back_keys_values_headers_and_timestamps(client):
     assert again.try_next().value == b"v1"
     with pytest.raises(rill.TopicNotFoundError):
         client.partition_consumer(topic, 9)
+
+
+def test_close_delivers_then_refuses_and_the_context_manager_closes(client, topic):
+    with client.topic_producer_with_config(
+            topic, rill.TopicProducerConfigBuilder().linger(5000).build()) as producer:
+        out = producer.send(None, b"pending at close")
+    assert out.try_wait() == rill.RecordMetadata(0, 0), "close flushed it"
+    with pytest.raises(rill.ProducerClosedError):
+        producer.send(None, b"too late")
