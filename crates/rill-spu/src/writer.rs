@@ -17,7 +17,8 @@
 //! of their concatenation, so one write and one fsync cover them all, and
 //! each is answered with its own base offset once that fsync returned. A
 //! group holds at most one record set per idempotent producer (its sequence
-//! check needs the one before recorded), and if the log refuses the whole
+//! check needs the one before recorded) and at most [`MAX_GROUP_BYTES`]
+//! (it is copied into one buffer), and if the log refuses the whole
 //! (a bad batch in one record set: nothing is written then) the writer
 //! appends them one at a time so each gets its own answer. Without
 //! `Always` the log does not fsync per append and record sets are appended
@@ -50,6 +51,9 @@ pub(crate) const WRITER_QUEUE_APPENDS: usize = 128;
 pub(crate) const MAX_GROUP_APPENDS: usize = 64;
 /// Most batches in one group commit (the storage's limit per append).
 const MAX_GROUP_BATCHES: usize = 1024;
+/// Most record bytes one group commit copies into its append; a record
+/// set larger than this is committed alone.
+const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 /// Stack of a writer thread: it runs no recursion, only storage calls.
 const WRITER_STACK_BYTES: usize = 256 * 1024;
 
@@ -207,7 +211,8 @@ fn headers(records: &[u8]) -> Vec<BatchHeader> {
 }
 
 /// Group commit of everything in `group`, in chunks that hold one record
-/// set per idempotent producer; leaves `group` empty.
+/// set per idempotent producer and stay within [`MAX_GROUP_BATCHES`] and
+/// [`MAX_GROUP_BYTES`]; leaves `group` empty.
 fn commit_group(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
@@ -215,16 +220,18 @@ fn commit_group(
 ) {
     let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
     let mut producer_ids = HashSet::new();
-    let mut batches = 0;
+    let (mut batches, mut bytes) = (0, 0);
     for append in group.drain(..) {
         let hs = headers(&append.records);
         let clash = hs
             .iter()
             .any(|h| h.has_producer_id() && producer_ids.contains(&h.producer_id));
-        if clash || batches + hs.len() > MAX_GROUP_BATCHES {
+        let full = batches + hs.len() > MAX_GROUP_BATCHES
+            || bytes + append.records.len() > MAX_GROUP_BYTES;
+        if !chunk.is_empty() && (clash || full) {
             commit_chunk(log, producers, std::mem::take(&mut chunk));
             producer_ids.clear();
-            batches = 0;
+            (batches, bytes) = (0, 0);
         }
         producer_ids.extend(
             hs.iter()
@@ -232,6 +239,7 @@ fn commit_group(
                 .map(|h| h.producer_id),
         );
         batches += hs.len();
+        bytes += append.records.len();
         chunk.push((append, hs));
     }
     commit_chunk(log, producers, chunk);
