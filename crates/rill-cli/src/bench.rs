@@ -201,7 +201,9 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let result = measure(&rill, &topic, &args, &config).await;
     if created && !args.keep_topic {
         if let Err(e) = admin.delete_topic(&topic).await {
-            eprintln!("warning: could not delete the benchmark topic {topic:?}: {e}");
+            crate::output::eprint(&format!(
+                "warning: could not delete the benchmark topic {topic:?}: {e}\n"
+            ));
         }
     }
     let (outcome, elapsed) = result?;

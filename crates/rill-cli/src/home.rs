@@ -21,6 +21,12 @@ pub fn pid_file() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("spu.pid"))
 }
 
+/// The address the background SPU was started on (`rill cluster status`
+/// checks that its pid listens there).
+pub fn addr_file() -> anyhow::Result<PathBuf> {
+    Ok(dir()?.join("spu.addr"))
+}
+
 /// Writes the profile the client reads (`Rill::connect()`).
 pub fn write_profile(addr: &str) -> anyhow::Result<()> {
     let path = profile()?;

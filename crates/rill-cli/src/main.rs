@@ -47,12 +47,30 @@ pub struct Global {
 impl Global {
     /// Connects to the chosen cluster.
     pub async fn connect(&self) -> anyhow::Result<Rill> {
-        let addr = match self.addr.as_deref().map(str::trim) {
-            Some(a) if !a.is_empty() => a.to_owned(),
-            _ => rill::discover_addr(),
+        let (addr, from) = match self.addr.as_deref().map(str::trim) {
+            Some(a) if !a.is_empty() => (a.to_owned(), "--addr (or RILL_ADDR)"),
+            _ => (rill::discover_addr(), "the profile"),
         };
+        check_addr(&addr, from)?;
         Ok(Rill::connect_to(&addr).await?)
     }
+}
+
+/// Refuses an address that is not `HOST:PORT` before trying it, so a typo
+/// is not reported as an SPU that does not answer.
+fn check_addr(addr: &str, from: &str) -> anyhow::Result<()> {
+    let port = addr
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .filter(|p| *p != 0);
+    if port.is_none() {
+        usage!("invalid address {addr:?} from {from}: expected HOST:PORT, e.g. 127.0.0.1:9092");
+    }
+    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(addr) {
+        usage!("invalid address {addr:?} from {from}: {e}");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,15 +152,53 @@ fn message(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// A mistake in the command line found after parsing (a value out of
+/// range, flags that contradict each other): exit status 2, as clap's own
+/// argument errors, with the flag's name in the message.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// `Err(Usage)` as an `anyhow::Error`, like `bail!`.
+#[macro_export]
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::Usage(format!($($arg)*))))
+    };
+}
+
+/// Exit status for a command line clap accepted but the command refused.
+const USAGE_EXIT: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `rill --help | head -1` must not panic either.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(USAGE_EXIT));
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `rill consume t | head`: the reader has what it wanted.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
-            ExitCode::FAILURE
+            output::eprint(&format!("error: {}\n", message(&e)));
+            if e.chain().any(|c| c.is::<Usage>()) {
+                ExitCode::from(USAGE_EXIT)
+            } else if e.chain().any(|c| c.is::<output::Interrupted>()) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `rill produce`: records from stdin or a file, one per line.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use rill::{
 };
 
 use crate::units::{parse_duration, parse_usize_size};
-use crate::Global;
+use crate::{output, Global};
 
 /// Outputs waited for in send order while records stream. The bound keeps
 /// memory flat on endless input; it is far above one batch's worth of
@@ -298,11 +298,10 @@ async fn interactive_loop(producer: &TopicProducer, args: &ProduceArgs) -> anyho
     let stdin = std::io::stdin();
     let mut line = Vec::new();
     loop {
-        eprint!("> ");
-        let _ = std::io::stderr().flush();
+        output::eprint("> ");
         line.clear();
         if stdin.lock().read_until(b'\n', &mut line)? == 0 {
-            eprintln!();
+            output::eprint("\n");
             return Ok(());
         }
         let record = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -313,7 +312,10 @@ async fn interactive_loop(producer: &TopicProducer, args: &ProduceArgs) -> anyho
             .wait()
             .await
             .context("the record was not acknowledged")?;
-        eprintln!("Ok! (partition {}, offset {})", meta.partition, meta.offset);
+        output::eprint(&format!(
+            "Ok! (partition {}, offset {})\n",
+            meta.partition, meta.offset
+        ));
     }
 }
 
