@@ -13,7 +13,7 @@ use rill::{ConsumerConfig, ConsumerRecord, Offset, Rill};
 use crate::output::{json_str, JsonObject};
 use crate::produce::IsolationArg;
 use crate::units::parse_size;
-use crate::Global;
+use crate::{usage, Global};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum RecordFormat {
@@ -69,8 +69,8 @@ pub struct ConsumeArgs {
     /// Print each record through a template with {{key}}, {{value}},
     /// {{offset}}, {{partition}}, {{time}} (RFC 3339), {{timestamp}} (ms)
     /// and {{topic}}.
-    #[arg(short = 'F', long, conflicts_with = "output")]
-    format: Option<String>,
+    #[arg(short = 'F', long, conflicts_with = "output", value_parser = parse_template_arg)]
+    format: Option<Template>,
     /// Output format.
     #[arg(short = 'O', long, value_enum, default_value_t)]
     output: RecordFormat,
@@ -79,8 +79,27 @@ pub struct ConsumeArgs {
     #[arg(long, value_enum)]
     isolation: Option<IsolationArg>,
     /// Most bytes per fetch, e.g. 1MiB, 64KiB [default: 1MiB].
-    #[arg(short = 'b', long, value_parser = parse_size, value_name = "SIZE")]
-    maxbytes: Option<u64>,
+    #[arg(short = 'b', long, value_parser = parse_fetch_size, value_name = "SIZE")]
+    maxbytes: Option<i32>,
+}
+
+/// Most bytes per fetch: 1B up to 2GiB - 1 (an i32 on the wire).
+fn parse_fetch_size(text: &str) -> Result<i32, String> {
+    let n = parse_size(text)?;
+    i32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1B and 2GiB".into())
+}
+
+/// A parsed `-F` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+fn parse_template_arg(text: &str) -> Result<Template, String> {
+    parse_template(text)
+        .map(Template)
+        .map_err(|e| e.to_string())
 }
 
 /// One piece of a `-F` template.
@@ -107,7 +126,7 @@ fn parse_template(template: &str) -> anyhow::Result<Vec<Piece>> {
         }
         let after = &rest[open + 2..];
         let Some(close) = after.find("}}") else {
-            bail!("-F template has an unclosed '{{{{' in {template:?}");
+            bail!("an unclosed '{{{{' in {template:?}");
         };
         pieces.push(match after[..close].trim() {
             "key" => Piece::Key,
@@ -118,7 +137,7 @@ fn parse_template(template: &str) -> anyhow::Result<Vec<Piece>> {
             "timestamp" => Piece::Timestamp,
             "topic" => Piece::Topic,
             other => bail!(
-                "-F template: unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp or topic"
+                "unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp or topic"
             ),
         });
         rest = &after[close + 2..];
@@ -265,7 +284,7 @@ struct Window {
 
 pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     let printer = match (&args.format, args.output) {
-        (Some(t), _) => Printer::Template(parse_template(t)?),
+        (Some(t), _) => Printer::Template(t.0.clone()),
         (None, RecordFormat::Json) => Printer::Json,
         (None, RecordFormat::Text) => Printer::Text {
             keys: args.key_value,
@@ -273,7 +292,7 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     };
     if let (Some(start), Some(end)) = (args.start, args.end) {
         if end < start {
-            bail!("--end {end} is before --start {start}");
+            usage!("--end {end} is before --start {start}");
         }
     }
     let mut config = ConsumerConfig::default();
@@ -281,10 +300,7 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
         config.isolation = i.into();
     }
     if let Some(b) = args.maxbytes {
-        config.max_bytes = i32::try_from(b)
-            .ok()
-            .filter(|b| *b > 0)
-            .ok_or_else(|| anyhow::anyhow!("--maxbytes must be between 1B and 2GiB"))?;
+        config.max_bytes = b;
     }
     let rill = global.connect().await?;
     let count = match rill

@@ -82,10 +82,10 @@ pub struct CreateArgs {
     /// The topic: letters, digits, '.', '_' and '-', at most 249.
     name: String,
     /// Number of partitions.
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Copies of each partition (at most the number of SPUs).
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
     replication: i16,
     /// How long records are kept, e.g. 7d, 12h, 30m [default: 7d].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
@@ -132,12 +132,6 @@ fn not_found(e: RillError) -> RillError {
 }
 
 async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
-    if args.partitions < 1 {
-        bail!("--partitions must be at least 1");
-    }
-    if args.replication < 1 {
-        bail!("--replication must be at least 1");
-    }
     let mut configs: Vec<(&str, String)> = Vec::new();
     if let Some(d) = args.retention_time {
         configs.push(("retention.ms", d.as_millis().to_string()));

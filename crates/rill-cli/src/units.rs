@@ -66,6 +66,23 @@ pub fn parse_usize_size(text: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("{text:?} is too large"))
 }
 
+/// A size of at least one byte (batch and request sizes).
+pub fn parse_nonzero_size(text: &str) -> Result<usize, String> {
+    match parse_usize_size(text)? {
+        0 => Err("must be at least 1B".into()),
+        n => Ok(n),
+    }
+}
+
+/// A count of at least one.
+pub fn parse_positive_usize(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `("12", "KiB")` from `"12KiB"`; fractions are refused with a hint.
 fn split_number(text: &str) -> Result<(&str, &str), String> {
     let end = text

@@ -223,3 +223,56 @@ fn status_checks_the_pid_listens_and_answers_as_an_spu() {
     assert!(text(&out).contains("running: SPU pid"), "{}", text(&out));
     spu.stop();
 }
+
+/// Runs `rill` with stdout (or stderr) a pipe whose reader has already
+/// gone, as in `rill cluster status | (exec 0<&-; true)`.
+fn rill_into_closed_pipe(home: &Path, args: &[&str], close_stderr: bool) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+    cmd.args(args)
+        .env("RILL_HOME", home)
+        .env_remove("RILL_ADDR");
+    if close_stderr {
+        cmd.stderr(writer);
+    } else {
+        cmd.stdout(writer);
+    }
+    cmd.output().expect("running rill")
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_never_panics() {
+    let home = tempfile::tempdir().unwrap();
+    let _cleanup = Cleanup(home.path());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let no_panic = |out: &Output, args: &[&str], code: i32| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    };
+    // `rill cluster start | head -1`: the SPU still starts.
+    let args = ["cluster", "start", "--listen", &addr];
+    no_panic(&rill_into_closed_pipe(home.path(), &args, false), &args, 0);
+    TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+        .expect("the SPU answers");
+    for args in [
+        &["cluster", "status"][..],
+        &["cluster", "start", "--listen", &addr],
+        &["--help"],
+        &["completions", "bash"],
+        &["topic", "list"],
+        &["cluster", "stop"],
+        &["cluster", "stop"],
+    ] {
+        no_panic(&rill_into_closed_pipe(home.path(), args, false), args, 0);
+    }
+    // Errors to a closed stderr keep their exit status.
+    for (args, code) in [
+        (&["cluster", "status"][..], 1),
+        (&["topic", "list"], 1),
+        (&["topic", "create", "t", "--partitions", "0"], 2),
+    ] {
+        no_panic(&rill_into_closed_pipe(home.path(), args, true), args, code);
+    }
+}

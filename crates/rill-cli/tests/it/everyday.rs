@@ -40,6 +40,78 @@ fn no_cluster_is_a_plain_error() {
 }
 
 #[test]
+fn argument_errors_exit_2_and_name_the_flag() {
+    let addr = dead_addr();
+    let home = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            &["topic", "create", "t", "--partitions", "0"][..],
+            "'--partitions <PARTITIONS>'",
+        ),
+        (
+            &["topic", "create", "t", "-r", "0"],
+            "'--replication <REPLICATION>'",
+        ),
+        (
+            &["produce", "t", "--batch-size", "0"],
+            "'--batch-size <SIZE>'",
+        ),
+        (
+            &["produce", "t", "--max-request-size", "0KiB"],
+            "'--max-request-size <SIZE>'",
+        ),
+        (&["consume", "t", "-b", "0"], "'--maxbytes <SIZE>'"),
+        (&["consume", "t", "-b", "4GiB"], "'--maxbytes <SIZE>'"),
+        (
+            &["benchmark", "produce", "--count", "0"],
+            "'--count <COUNT>'",
+        ),
+        (
+            &["benchmark", "produce", "--in-flight", "0"],
+            "'--in-flight <IN_FLIGHT>'",
+        ),
+        (
+            &["consume", "t", "-F", "{{nope}}"],
+            "'--format <FORMAT>': unknown placeholder {{nope}}",
+        ),
+        (
+            &["consume", "t", "--start", "5", "--end", "2"],
+            "--end 2 is before --start 5",
+        ),
+        (
+            &[
+                "produce",
+                "t",
+                "--delivery-semantic",
+                "at-most-once",
+                "--max-retries",
+                "3",
+            ],
+            "retry flags need --delivery-semantic at-least-once",
+        ),
+        (
+            &["--addr", "nonsense", "topic", "list"],
+            "invalid address \"nonsense\"",
+        ),
+        (
+            &["topic", "list", "--addr", "127.0.0.1:http"],
+            "expected HOST:PORT",
+        ),
+        (&["produce", "t", "--addr", ":9092"], "expected HOST:PORT"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.args(args)
+            .env("RILL_ADDR", &addr)
+            .env("RILL_HOME", home.path());
+        let out = run_with_input(cmd, b"x\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("no SPU answers"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn addr_flag_beats_the_environment_and_the_profile() {
     let spu = TestSpu::start();
     // The profile `rill cluster start` writes, pointing nowhere.

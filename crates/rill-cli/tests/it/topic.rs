@@ -102,7 +102,7 @@ fn topic_settings_are_checked() {
     for (args, expected) in [
         (
             &["topic", "create", "t", "--partitions", "0"][..],
-            "--partitions must be at least 1",
+            "'--partitions <PARTITIONS>'",
         ),
         (
             &["topic", "create", "t", "--retention-time", "7x"][..],
