@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::task::Poll;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::{ArgGroup, Args, ValueEnum};
@@ -13,7 +14,7 @@ use rill::{ConsumerConfig, ConsumerRecord, Offset, Rill};
 use crate::output::{json_str, JsonObject};
 use crate::produce::IsolationArg;
 use crate::units::parse_size;
-use crate::{usage, Global};
+use crate::{output, usage, watch, Global};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum RecordFormat {
@@ -78,6 +79,10 @@ pub struct ConsumeArgs {
     /// leader has (read_uncommitted, default).
     #[arg(long, value_enum)]
     isolation: Option<IsolationArg>,
+    /// How long an unreachable SPU is tried again before giving up, e.g.
+    /// 10s, 5m [default: 30s].
+    #[arg(long, value_parser = crate::units::parse_positive_duration, value_name = "DURATION")]
+    retry_timeout: Option<Duration>,
     /// Most bytes per fetch, e.g. 1MiB, 64KiB [default: 1MiB].
     #[arg(short = 'b', long, value_parser = parse_fetch_size, value_name = "SIZE")]
     maxbytes: Option<i32>,
@@ -335,13 +340,91 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let stream = rill
-        .consumer(&args.topic, Some(&partitions), offset, config)
-        .await?;
+    let consume =
+        consume_through_outages(&rill, &args, &partitions, offset, config, &printer, windows);
     tokio::select! {
-        r = print_records(stream, &args, &printer, windows) => r,
+        r = consume => r,
         () = stdout_closed() => Ok(()),
     }
+}
+
+/// How often a lost SPU is tried again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+/// Prints records; when the SPU cannot be reached, says so on stderr and
+/// tries again every second from where it stopped, for up to the retry
+/// timeout.
+async fn consume_through_outages(
+    rill: &Rill,
+    args: &ConsumeArgs,
+    partitions: &[u32],
+    offset: Offset,
+    config: ConsumerConfig,
+    printer: &Printer,
+    mut windows: HashMap<u32, Window>,
+) -> anyhow::Result<()> {
+    let give_up_after = args
+        .retry_timeout
+        .unwrap_or(crate::produce::cli_retry_policy().timeout);
+    let mut progress = Progress::default();
+    let mut outage: Option<(tokio::time::Instant, anyhow::Error)> = None;
+    loop {
+        // Where to go on: past the last record seen of every partition, or
+        // where it started if a partition has shown nothing yet.
+        let resume = if partitions.iter().all(|p| progress.next.contains_key(p)) {
+            let min = progress.next.values().copied().min().unwrap_or(0);
+            Offset::absolute(min)?
+        } else {
+            offset
+        };
+        let result = match rill
+            .consumer(&args.topic, Some(partitions), resume, config.clone())
+            .await
+        {
+            Ok(stream) => {
+                if outage.take().is_some() {
+                    output::eprint(&format!("SPU at {} answers again\n", rill.addr()));
+                }
+                print_records(stream, args, printer, &mut windows, &mut progress).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if watch::has_outage(&e) => {
+                let since = match &outage {
+                    Some((since, _)) => *since,
+                    None => {
+                        output::eprint(&format!(
+                            "SPU at {} unreachable, retrying for up to {}s (--retry-timeout)\n",
+                            rill.addr(),
+                            give_up_after.as_secs()
+                        ));
+                        tokio::time::Instant::now()
+                    }
+                };
+                if since.elapsed() >= give_up_after {
+                    return Err(e.context(format!(
+                        "SPU at {} unreachable for {}s; gave up (--retry-timeout) after printing {} records",
+                        rill.addr(),
+                        give_up_after.as_secs(),
+                        progress.printed
+                    )));
+                }
+                outage = Some((since, e));
+                tokio::time::sleep(RECONNECT_EVERY).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What has been read so far, kept across reconnections.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Per partition, the offset after the last record the stream gave.
+    next: HashMap<u32, i64>,
+    printed: u64,
 }
 
 /// Where the stream starts and, per partition, which offsets to print.
@@ -400,13 +483,30 @@ async fn plan(
 }
 
 async fn print_records(
+    stream: rill::MultiPartitionStream,
+    args: &ConsumeArgs,
+    printer: &Printer,
+    windows: &mut HashMap<u32, Window>,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let result = print_into(stream, args, printer, windows, progress, &mut buf).await;
+    // What was read before an error is printed all the same.
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    result
+}
+
+async fn print_into(
     mut stream: rill::MultiPartitionStream,
     args: &ConsumeArgs,
     printer: &Printer,
-    mut windows: HashMap<u32, Window>,
+    windows: &mut HashMap<u32, Window>,
+    progress: &mut Progress,
+    buf: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let mut buf = Vec::with_capacity(64 * 1024);
     let mut open = windows.values().filter(|w| !finished(w)).count();
     loop {
         let record = {
@@ -417,7 +517,7 @@ async fn print_records(
             match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
                 Poll::Ready(r) => r?,
                 Poll::Pending => {
-                    out.write_all(&buf)?;
+                    out.write_all(buf)?;
                     out.flush()?;
                     buf.clear();
                     next.await?
@@ -432,6 +532,7 @@ async fn print_records(
             }
             continue;
         };
+        progress.next.insert(record.partition, record.offset + 1);
         let Some(window) = windows.get_mut(&record.partition) else {
             continue;
         };
@@ -442,9 +543,10 @@ async fn print_records(
             window.from = i64::MAX;
             open -= 1;
         } else {
-            printer.write(&args.topic, &record, &mut buf);
+            printer.write(&args.topic, &record, buf);
+            progress.printed += 1;
             if buf.len() >= 64 * 1024 {
-                out.write_all(&buf)?;
+                out.write_all(buf)?;
                 buf.clear();
             }
             window.from = record.offset + 1;
@@ -456,8 +558,6 @@ async fn print_records(
             break;
         }
     }
-    out.write_all(&buf)?;
-    out.flush()?;
     Ok(())
 }
 

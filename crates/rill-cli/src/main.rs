@@ -8,6 +8,7 @@ mod output;
 mod produce;
 mod topic;
 mod units;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -132,7 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// The message for an error: the client's own, except where the command
 /// line can say more plainly what to do. Context added on the way up (such
 /// as how many records were not acknowledged) stays in front.
-fn message(e: &anyhow::Error) -> String {
+pub fn message(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         match cause.downcast_ref::<RillError>() {
@@ -190,12 +191,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `rill consume t | head`: the reader has what it wanted.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // The command said what it had done when ctrl-c came.
+        Err(e) if e.chain().any(|c| c.is::<output::Interrupted>()) => ExitCode::from(130),
         Err(e) => {
             output::eprint(&format!("error: {}\n", message(&e)));
             if e.chain().any(|c| c.is::<Usage>()) {
                 ExitCode::from(USAGE_EXIT)
-            } else if e.chain().any(|c| c.is::<output::Interrupted>()) {
-                ExitCode::from(130)
             } else {
                 ExitCode::FAILURE
             }

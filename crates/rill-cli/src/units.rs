@@ -3,6 +3,14 @@
 
 use std::time::Duration;
 
+/// A duration longer than zero (timeouts).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than 0".into()),
+        d => Ok(d),
+    }
+}
+
 /// Parses `<integer><unit>` with unit `ns`, `us`, `ms`, `s`, `m`, `h`, `d`
 /// or `w`. A bare `0` is allowed; any other bare number is refused, because
 /// `--linger 10` is ambiguous between seconds and milliseconds.

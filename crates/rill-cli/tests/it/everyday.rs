@@ -176,7 +176,7 @@ fn bad_produce_arguments() {
         (&["produce", "nope"][..], "topic \"nope\" not found"),
         (
             &["produce", "t", "--raw", "--max-request-size", "1KiB"][..],
-            "exceeds max_request_size",
+            "over the producer's --max-request-size of 1KiB",
         ),
     ] {
         let out = spu.rill_with_input(args, &[b'x'; 4096]);
