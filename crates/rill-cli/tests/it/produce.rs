@@ -188,3 +188,75 @@ fn at_most_once_and_read_committed_produce() {
     );
     assert_eq!(spu.ok(&["consume", "modes", "-B", "-d"]), "a\nb\nc\n");
 }
+
+/// SIGINT by pid, as ctrl-c in a terminal.
+fn interrupt(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn ctrl_c_flushes_what_the_producer_holds_and_says_how_much_was_acknowledged() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t"]);
+    // A long linger: without the flush on ctrl-c these records are lost.
+    let mut child = spu
+        .command(&["produce", "t", "--linger", "1h"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\nthree\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "interrupted: 3 of 3 records acknowledged\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(spu.ok(&["consume", "t", "-B", "-d"]), "one\ntwo\nthree\n");
+    drop(stdin);
+
+    // With the SPU gone the wait is bounded, and the count says so.
+    let mut child = spu
+        .command(&["produce", "t", "--linger", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    spu.process().kill();
+    stdin.write_all(b"lost\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        interrupted.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("interrupted: 0 of 1 records acknowledged\n"),
+        "{}",
+        stderr(&out)
+    );
+    drop(stdin);
+}
