@@ -206,6 +206,7 @@ impl ProducerFlags {
   printf 'user1:alice\\nuser2:bob\\n' | rill produce users --key-separator :
   rill produce logs -f app.log --compression zstd --linger 10ms
   rill produce blobs -f image.png --raw --key image.png --max-request-size 8MiB
+                                                        # blobs: created with --max-message-bytes 8MiB
   seq 1 100000 | rill produce numbers -p 0 --delivery-semantic at-most-once")]
 pub struct ProduceArgs {
     /// The topic.

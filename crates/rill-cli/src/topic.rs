@@ -19,7 +19,8 @@ pub enum TopicCommand {
     #[command(after_help = "Examples:
   rill topic create greetings
   rill topic create orders --partitions 6 --retention-time 7d --segment-size 256MiB
-  rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB")]
+  rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB
+  rill topic create blobs --max-message-bytes 8MiB")]
     Create(CreateArgs),
     /// List every topic.
     #[command(after_help = "Examples:
@@ -98,6 +99,11 @@ pub struct CreateArgs {
     /// [default: unlimited].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     max_partition_size: Option<u64>,
+    /// Largest record batch the topic accepts, e.g. 8MiB (Kafka's
+    /// max.message.bytes) [default: 1MiB + 12B]. Producers sending records
+    /// this large need `rill produce --max-request-size` as large.
+    #[arg(long, value_parser = parse_message_bytes, value_name = "SIZE")]
+    max_message_bytes: Option<i32>,
     /// Codec the topic requires of producers [default: producer].
     #[arg(long, value_enum)]
     compression_type: Option<TopicCompression>,
@@ -131,6 +137,15 @@ fn not_found(e: RillError) -> RillError {
     }
 }
 
+/// `max.message.bytes`: 1B up to 2GiB - 1 (an i32 in Kafka's configs).
+fn parse_message_bytes(text: &str) -> Result<i32, String> {
+    let n = parse_size(text)?;
+    i32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1B and 2GiB".into())
+}
+
 async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
     let mut configs: Vec<(&str, String)> = Vec::new();
     if let Some(d) = args.retention_time {
@@ -141,6 +156,9 @@ async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
     }
     if let Some(s) = args.max_partition_size {
         configs.push(("retention.bytes", s.to_string()));
+    }
+    if let Some(m) = args.max_message_bytes {
+        configs.push(("max.message.bytes", m.to_string()));
     }
     if let Some(c) = args.compression_type {
         let value = format!("{c:?}").to_lowercase();

@@ -260,3 +260,69 @@ fn ctrl_c_flushes_what_the_producer_holds_and_says_how_much_was_acknowledged() {
     );
     drop(stdin);
 }
+
+#[test]
+fn large_records_name_their_line_size_and_flag_and_the_input_goes_on() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "small"]);
+    let big = "x".repeat(2 << 20);
+    let input = format!("first\n{big}\nlast\n");
+
+    // Over the producer's --max-request-size (1MiB by default).
+    let out = spu.rill_with_input(&["produce", "small"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 2 is 2097152 bytes, over the producer's --max-request-size of 1MiB"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 of 3 records sent were not acknowledged"),
+        "{err}"
+    );
+    assert_eq!(spu.ok(&["consume", "small", "-B", "-d"]), "first\nlast\n");
+
+    // Within the producer's limit, over the topic's max.message.bytes.
+    let out = spu.rill_with_input(
+        &["produce", "small", "--max-request-size", "8MiB"],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 2 (2097152 bytes) is larger than the topic's max.message.bytes"),
+        "{err}"
+    );
+    assert!(err.contains("--max-message-bytes"), "{err}");
+    assert!(err.contains("MESSAGE_TOO_LARGE"), "{err}");
+    assert!(
+        err.contains("1 of 3 records sent were not acknowledged"),
+        "{err}"
+    );
+    assert_eq!(stored(&spu, "small"), 4);
+
+    // A topic made for them takes them.
+    spu.ok(&["topic", "create", "big", "--max-message-bytes", "8MiB"]);
+    let describe = spu.ok(&["topic", "describe", "big"]);
+    assert!(describe.contains("8388608 (8MiB)"), "{describe}");
+    let huge = "y".repeat(5_000_000);
+    spu.produce(
+        "big",
+        &format!("{huge}\nafter\n"),
+        &["--max-request-size", "8MiB"],
+    );
+    let out = spu.ok(&["consume", "big", "-B", "-d", "-b", "8MiB"]);
+    assert_eq!(out, format!("{huge}\nafter\n"));
+}
+
+#[test]
+fn a_directory_is_not_an_input_file() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = spu.rill(&["produce", "t", "-f", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(!err.contains("0 of 0"), "{err}");
+}
