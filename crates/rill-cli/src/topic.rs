@@ -1,7 +1,5 @@
 //! `rill topic create|list|describe|delete` and `rill partition list`.
 
-use std::time::Duration;
-
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use rill::{Offset, ResponseError, Rill, RillError, TopicDescription};
@@ -10,8 +8,8 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.c
 const TOPIC_ALREADY_EXISTS: i16 = ResponseError::TopicAlreadyExists.code();
 
 use crate::output::{self, json_array, table, Format, JsonObject};
-use crate::units::{self, parse_duration, parse_size};
-use crate::Global;
+use crate::units::{self, parse_retention, parse_size, parse_size_or_unlimited};
+use crate::{usage, Global};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
@@ -88,17 +86,18 @@ pub struct CreateArgs {
     /// Copies of each partition (at most the number of SPUs).
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
     replication: i16,
-    /// How long records are kept, e.g. 7d, 12h, 30m [default: 7d].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    retention_time: Option<Duration>,
+    /// How long records are kept, e.g. 7d, 12h, 90min, or `unlimited`
+    /// [default: 7d].
+    #[arg(long, value_parser = parse_retention, value_name = "DURATION")]
+    retention_time: Option<i64>,
     /// Size at which a partition's active segment rolls, e.g. 1GiB, 256MiB
     /// [default: 1GiB].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     segment_size: Option<u64>,
-    /// Most bytes a partition keeps; older segments are deleted past it
-    /// [default: unlimited].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    max_partition_size: Option<u64>,
+    /// Most bytes a partition keeps; older segments are deleted past it,
+    /// e.g. 10GiB, or `unlimited` [default: unlimited].
+    #[arg(long, value_parser = parse_size_or_unlimited, value_name = "SIZE")]
+    max_partition_size: Option<i64>,
     /// Largest record batch the topic accepts, e.g. 8MiB (Kafka's
     /// max.message.bytes) [default: 1MiB + 12B]. Producers sending records
     /// this large need `rill produce --max-request-size` as large.
@@ -137,6 +136,40 @@ fn not_found(e: RillError) -> RillError {
     }
 }
 
+/// Topic names starting with this are Rill's own.
+const RESERVED_PREFIX: &str = "__rill";
+/// Longest name of a file or directory on the file systems Rill runs on.
+const MAX_FILE_NAME_BYTES: usize = 255;
+/// The SPU writes a topic's metadata to `<name>.topic.tmp` before renaming
+/// it; the longest file name it makes of a topic name.
+const METADATA_SUFFIX: &str = ".topic.tmp";
+
+/// The longest topic name the SPU can store with `partitions` partitions:
+/// Kafka's 249, and short enough that `<name>.topic.tmp` and the last
+/// partition's directory `<name>-<partition>` fit in a file name.
+pub fn max_topic_name_len(partitions: i32) -> usize {
+    let last = partitions.saturating_sub(1).max(0).to_string();
+    let suffix = METADATA_SUFFIX.len().max(1 + last.len());
+    249.min(MAX_FILE_NAME_BYTES - suffix)
+}
+
+/// Refuses, before asking the SPU, a topic name that is reserved or too
+/// long for the file names the SPU makes of it.
+pub fn check_topic_name(name: &str, partitions: i32) -> anyhow::Result<()> {
+    if name.starts_with(RESERVED_PREFIX) {
+        usage!("topic names starting with {RESERVED_PREFIX} are reserved for Rill's own topics");
+    }
+    let max = max_topic_name_len(partitions);
+    if name.len() > max {
+        usage!(
+            "the topic name is {} bytes; at most {max} fit (the SPU names files and \
+             directories after the topic, and a file name holds {MAX_FILE_NAME_BYTES} bytes)",
+            name.len()
+        );
+    }
+    Ok(())
+}
+
 /// `max.message.bytes`: 1B up to 2GiB - 1 (an i32 in Kafka's configs).
 fn parse_message_bytes(text: &str) -> Result<i32, String> {
     let n = parse_size(text)?;
@@ -148,8 +181,9 @@ fn parse_message_bytes(text: &str) -> Result<i32, String> {
 
 async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
     let mut configs: Vec<(&str, String)> = Vec::new();
-    if let Some(d) = args.retention_time {
-        configs.push(("retention.ms", d.as_millis().to_string()));
+    check_topic_name(&args.name, args.partitions)?;
+    if let Some(ms) = args.retention_time {
+        configs.push(("retention.ms", ms.to_string()));
     }
     if let Some(s) = args.segment_size {
         configs.push(("segment.bytes", s.to_string()));
