@@ -35,6 +35,7 @@ pub enum RecordFormat {
   rill consume greetings -p 0 --start 42 --end 99
   rill consume greetings -B -d -F '{{partition}}:{{offset}} {{time}} {{key}}={{value}}'
   rill consume greetings -B -d -O json | jq .value
+  rill consume greetings -B -n 1 -F '{{offset}}\\t{{headers}}\\t{{value}}'
   rill consume greetings -B | head -n 5"
 )]
 pub struct ConsumeArgs {
@@ -61,6 +62,9 @@ pub struct ConsumeArgs {
     /// Stop after this offset (inclusive), in each partition.
     #[arg(long, value_name = "OFFSET")]
     end: Option<u64>,
+    /// Stop after printing N records (in all).
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
     /// Stop at the end of what is stored now instead of waiting for more.
     #[arg(short = 'd', long)]
     disable_continuous: bool,
@@ -68,8 +72,9 @@ pub struct ConsumeArgs {
     #[arg(short = 'k', long, conflicts_with_all = ["format", "output"])]
     key_value: bool,
     /// Print each record through a template with {{key}}, {{value}},
-    /// {{offset}}, {{partition}}, {{time}} (RFC 3339), {{timestamp}} (ms)
-    /// and {{topic}}.
+    /// {{offset}}, {{partition}}, {{time}} (RFC 3339), {{timestamp}} (ms),
+    /// {{topic}} and {{headers}} (name=value,...); `\t`, `\n` and `\\`
+    /// are unescaped. Each record ends with a newline.
     #[arg(short = 'F', long, conflicts_with = "output", value_parser = parse_template_arg)]
     format: Option<Template>,
     /// Output format.
@@ -102,7 +107,7 @@ fn parse_fetch_size(text: &str) -> Result<i32, String> {
 pub struct Template(Vec<Piece>);
 
 fn parse_template_arg(text: &str) -> Result<Template, String> {
-    parse_template(text)
+    parse_template(&crate::units::unescape(text))
         .map(Template)
         .map_err(|e| e.to_string())
 }
@@ -118,6 +123,7 @@ enum Piece {
     Time,
     Timestamp,
     Topic,
+    Headers,
 }
 
 /// Splits a `-F` template; an unknown `{{name}}` is an error so a typo
@@ -141,8 +147,9 @@ fn parse_template(template: &str) -> anyhow::Result<Vec<Piece>> {
             "time" => Piece::Time,
             "timestamp" => Piece::Timestamp,
             "topic" => Piece::Topic,
+            "headers" => Piece::Headers,
             other => bail!(
-                "unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp or topic"
+                "unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp, topic or headers"
             ),
         });
         rest = &after[close + 2..];
@@ -211,6 +218,19 @@ impl Printer {
                             out.extend_from_slice(r.timestamp.to_string().as_bytes())
                         }
                         Piece::Topic => out.extend_from_slice(topic.as_bytes()),
+                        // As kcat's %h: name=value,name=value.
+                        Piece::Headers => {
+                            for (i, (name, value)) in r.headers.iter().enumerate() {
+                                if i > 0 {
+                                    out.push(b',');
+                                }
+                                out.extend_from_slice(name.as_bytes());
+                                if let Some(v) = value {
+                                    out.push(b'=');
+                                    out.extend_from_slice(v);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -545,6 +565,9 @@ async fn print_into(
         } else {
             printer.write(&args.topic, &record, buf);
             progress.printed += 1;
+            if args.count.is_some_and(|n| progress.printed >= n) {
+                break;
+            }
             if buf.len() >= 64 * 1024 {
                 out.write_all(buf)?;
                 buf.clear();

@@ -204,6 +204,7 @@ impl ProducerFlags {
   echo 'hello' | rill produce greetings
   rill produce greetings                                # type lines; each is sent at once
   printf 'user1:alice\\nuser2:bob\\n' | rill produce users --key-separator :
+  printf 'k\\tv\\n' | rill produce users -K '\\t' --header source=import
   rill produce logs -f app.log --compression zstd --linger 10ms
   rill produce blobs -f image.png --raw --key image.png --max-request-size 8MiB
                                                         # blobs: created with --max-message-bytes 8MiB
@@ -212,9 +213,13 @@ pub struct ProduceArgs {
     /// The topic.
     topic: String,
     /// The key is what comes before the first SEP on each line; a line
-    /// without SEP is sent without a key.
-    #[arg(long, value_name = "SEP", conflicts_with = "key")]
+    /// without SEP is sent without a key. `\t`, `\n` and `\\` are
+    /// unescaped, as kcat's -K does.
+    #[arg(short = 'K', long, value_name = "SEP", conflicts_with = "key", value_parser = parse_separator)]
     key_separator: Option<String>,
+    /// A header for every record, NAME=VALUE (repeat for several).
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
     /// Give every record this key.
     #[arg(long)]
     key: Option<String>,
@@ -229,6 +234,39 @@ pub struct ProduceArgs {
     partition: Option<u32>,
     #[command(flatten)]
     producer: ProducerFlags,
+}
+
+fn parse_separator(text: &str) -> Result<String, String> {
+    match units::unescape(text) {
+        sep if sep.is_empty() => {
+            Err("the separator is empty; give at least one character, e.g. ':' or '\\t'".into())
+        }
+        sep => Ok(sep),
+    }
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
+impl ProduceArgs {
+    /// Sends one record with the command's headers.
+    async fn send(
+        &self,
+        producer: &TopicProducer,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<ProduceOutput, RillError> {
+        let headers: Vec<(&str, &[u8])> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        producer.send_with_headers(key, value, &headers).await
+    }
 }
 
 /// One input record's key and value.
@@ -327,7 +365,7 @@ async fn raw(
     input.read_to_end(&mut value).context("reading the input")?;
     let (key, value) = split_key(&value, args, None);
     let size = key.map_or(0, <[u8]>::len) + value.len();
-    let out = match producer.send(key, value).await {
+    let out = match args.send(producer, key, value).await {
         Ok(out) => out,
         Err(e) => return Err(explain(e, "the input", size)),
     };
@@ -365,7 +403,7 @@ async fn interactive_loop(
         let record = line.strip_suffix(b"\n").unwrap_or(&line);
         let (key, value) = split_key(record, args, sep);
         let size = key.map_or(0, <[u8]>::len) + value.len();
-        let out = match producer.send(key, value).await {
+        let out = match args.send(producer, key, value).await {
             Ok(out) => out,
             Err(e) => {
                 output::eprint(&format!("{}\n", explain(e, "the line", size)));
@@ -614,7 +652,7 @@ async fn stream(
             biased;
             _ = interrupt.recv() => { interrupted = true; break; }
             _ = &mut settler, if !settled => { settled = true; break; }
-            output = producer.send(key, value) => output,
+            output = args.send(producer, key, value) => output,
         };
         let output = match output {
             Ok(output) => output,

@@ -18,7 +18,8 @@ pub enum TopicCommand {
   rill topic create greetings
   rill topic create orders --partitions 6 --retention-time 7d --segment-size 256MiB
   rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB
-  rill topic create blobs --max-message-bytes 8MiB")]
+  rill topic create blobs --max-message-bytes 8MiB
+  rill topic create greetings --if-not-exists     # in scripts: fine if it is there")]
     Create(CreateArgs),
     /// List every topic.
     #[command(after_help = "Examples:
@@ -103,6 +104,10 @@ pub struct CreateArgs {
     /// this large need `rill produce --max-request-size` as large.
     #[arg(long, value_parser = parse_message_bytes, value_name = "SIZE")]
     max_message_bytes: Option<i32>,
+    /// Succeed without a change when the topic already exists (its
+    /// settings are left as they are).
+    #[arg(long)]
+    if_not_exists: bool,
     /// Codec the topic requires of producers [default: producer].
     #[arg(long, value_enum)]
     compression_type: Option<TopicCompression>,
@@ -208,8 +213,20 @@ async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
         Err(RillError::Broker {
             code: TOPIC_ALREADY_EXISTS,
             ..
+        }) if args.if_not_exists => {
+            return output::print(&format!(
+                "topic \"{}\" already exists (left as it is)\n",
+                args.name
+            ));
+        }
+        Err(RillError::Broker {
+            code: TOPIC_ALREADY_EXISTS,
+            ..
         }) => {
-            bail!("topic \"{}\" already exists", args.name)
+            bail!(
+                "topic \"{}\" already exists (--if-not-exists accepts that)",
+                args.name
+            )
         }
         Err(e) => return Err(e.into()),
     }

@@ -74,9 +74,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(1),
         "s" | "sec" | "secs" => Duration::from_secs(1),
         // `1M` reads as a month as easily as a minute.
-        _ if unit == "M" => return Err(format!(
+        _ if unit == "M" => {
+            return Err(format!(
             "{text:?} is ambiguous: write {n}min (or {n}m) for minutes, or days for months (30d)"
-        )),
+        ))
+        }
         "mo" | "mon" | "month" | "months" => {
             return Err(format!(
                 "{text:?}: months differ in length; write days instead (30d)"
@@ -189,6 +191,32 @@ fn split_number(text: &str) -> Result<(&str, &str), String> {
     Ok((number, unit.trim()))
 }
 
+/// kcat's escapes in separators and templates: `\t`, `\n`, `\r`, `\0`
+/// and `\\`; any other backslash stays as it is.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// `604800000` ms as `7d`: the largest unit that divides it exactly.
 pub fn format_millis(ms: i64) -> String {
     if ms < 0 {
@@ -282,6 +310,13 @@ mod tests {
         assert!(parse_positive_duration("1ns").is_err());
         assert_eq!(parse_size_or_unlimited("unlimited"), Ok(-1));
         assert_eq!(parse_size_or_unlimited("1KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn escapes_as_kcat() {
+        assert_eq!(unescape("\\t"), "\t");
+        assert_eq!(unescape("a\\nb\\\\c\\q\\"), "a\nb\\c\\q\\");
+        assert_eq!(unescape("::"), "::");
     }
 
     #[test]

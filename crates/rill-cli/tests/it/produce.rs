@@ -326,3 +326,85 @@ fn a_directory_is_not_an_input_file() {
     assert!(err.contains("is a directory"), "{err}");
     assert!(!err.contains("0 of 0"), "{err}");
 }
+
+#[test]
+fn kcat_habits_escaped_separators_headers_and_templates() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t"]);
+    spu.produce(
+        "t",
+        "k1\tv1\nk2\tv\\2\n",
+        &["-K", "\\t", "--header", "source=import", "-H", "n=2=two"],
+    );
+    let out = spu.ok(&[
+        "consume",
+        "t",
+        "-B",
+        "-d",
+        "-F",
+        "{{key}}\\t{{value}}\\t{{headers}}\\\\",
+    ]);
+    assert_eq!(
+        out,
+        "k1\tv1\tsource=import,n=2=two\\\nk2\tv\\2\tsource=import,n=2=two\\\n"
+    );
+    let json = spu.ok(&["consume", "t", "-B", "-d", "-O", "json", "-n", "1"]);
+    assert!(
+        json.ends_with("\"key\":\"k1\",\"value\":\"v1\",\"headers\":{\"source\":\"import\",\"n\":\"2=two\"}}\n"),
+        "{json}"
+    );
+
+    for (args, expected) in [
+        (
+            &["produce", "t", "--key-separator", ""][..],
+            "the separator is empty",
+        ),
+        (
+            &["produce", "t", "--header", "novalue"],
+            "is not NAME=VALUE",
+        ),
+        (&["produce", "t", "--header", "=v"], "is not NAME=VALUE"),
+        (&["consume", "t", "-n", "0"], "'--count <N>'"),
+    ] {
+        let out = spu.rill_with_input(args, b"x\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(stored(&spu, "t"), 2, "nothing sent by the refused commands");
+}
+
+#[test]
+fn consume_count_and_create_if_not_exists() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t", "-p", "2"]);
+    let lines: String = (0..20).map(|i| format!("r{i}\n")).collect();
+    spu.produce("t", &lines, &[]);
+    // -n stops a continuous consumer too.
+    let out = spu.ok(&["consume", "t", "-B", "-n", "5"]);
+    assert_eq!(out.lines().count(), 5, "{out}");
+    let out = spu.ok(&["consume", "t", "-p", "1", "-B", "--count", "3"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    let again = spu.rill(&["topic", "create", "t"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("--if-not-exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        spu.ok(&["topic", "create", "t", "--if-not-exists"]),
+        "topic \"t\" already exists (left as it is)\n"
+    );
+    assert!(spu
+        .ok(&["topic", "describe", "t"])
+        .contains("partitions: 2"));
+    assert_eq!(
+        spu.ok(&["topic", "create", "u", "--if-not-exists"]),
+        "topic \"u\" created (1 partition)\n"
+    );
+}
