@@ -12,9 +12,29 @@ use clap::{ArgGroup, Args, ValueEnum};
 use rill::{ConsumerConfig, ConsumerRecord, Offset, Rill};
 
 use crate::output::{json_str, JsonObject};
-use crate::produce::IsolationArg;
 use crate::units::parse_size;
 use crate::{output, usage, watch, Global};
+
+/// What a consumer may read (the producer's `--isolation` says when a
+/// record counts as acknowledged instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadIsolation {
+    /// Every record the leader has stored (default).
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    /// Only records every in-sync replica has (up to the high watermark).
+    #[value(name = "read_committed")]
+    ReadCommitted,
+}
+
+impl From<ReadIsolation> for rill::Isolation {
+    fn from(i: ReadIsolation) -> Self {
+        match i {
+            ReadIsolation::ReadUncommitted => rill::Isolation::ReadUncommitted,
+            ReadIsolation::ReadCommitted => rill::Isolation::ReadCommitted,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum RecordFormat {
@@ -80,10 +100,9 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(short = 'O', long, value_enum, default_value_t)]
     output: RecordFormat,
-    /// Read only committed records (read_committed) or everything the
-    /// leader has (read_uncommitted, default).
+    /// Which records may be read.
     #[arg(long, value_enum)]
-    isolation: Option<IsolationArg>,
+    isolation: Option<ReadIsolation>,
     /// How long an unreachable SPU is tried again before giving up, e.g.
     /// 10s, 5m [default: 30s].
     #[arg(long, value_parser = crate::units::parse_positive_duration, value_name = "DURATION")]

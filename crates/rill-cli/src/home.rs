@@ -27,13 +27,13 @@ pub fn addr_file() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("spu.addr"))
 }
 
-/// Writes the profile the client reads (`Rill::connect()`).
+/// Points the `local` profile at `addr` and makes it the one in use: what
+/// the client reads (`Rill::connect()`). Other profiles are kept.
 pub fn write_profile(addr: &str) -> anyhow::Result<()> {
-    let path = profile()?;
-    let text = format!(
-        "# Written by `rill cluster start`; read by Rill clients.\n[cluster]\naddr = \"{addr}\"\n"
-    );
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    let mut p = crate::profile::Profiles::load()?;
+    p.set(crate::profile::LOCAL, addr);
+    p.current = Some(crate::profile::LOCAL.into());
+    p.save()
 }
 
 /// The cluster address in the profile, if there is one.

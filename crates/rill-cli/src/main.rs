@@ -6,6 +6,7 @@ mod consume;
 mod home;
 mod output;
 mod produce;
+mod profile;
 mod topic;
 mod units;
 mod watch;
@@ -13,7 +14,7 @@ mod watch;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rill::{Rill, RillError};
 
 /// Rill: a streaming platform that speaks the Kafka wire protocol.
@@ -40,7 +41,8 @@ struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The SPU to talk to (host:port) [default: the profile of `rill cluster
-    /// start`, else 127.0.0.1:9092].
+    /// start`, else 127.0.0.1:9092]. Not for `rill cluster` and `rill
+    /// completions`, which talk to no SPU.
     #[arg(long, global = true, env = "RILL_ADDR", value_name = "HOST:PORT")]
     addr: Option<String>,
 }
@@ -60,6 +62,15 @@ impl Global {
 /// Refuses an address that is not `HOST:PORT` before trying it, so a typo
 /// is not reported as an SPU that does not answer.
 fn check_addr(addr: &str, from: &str) -> anyhow::Result<()> {
+    check_addr_syntax(addr, from)?;
+    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(addr) {
+        usage!("invalid address {addr:?} from {from}: {e}");
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` with a port from 1 to 65535 (the host is not looked up).
+pub fn check_addr_syntax(addr: &str, from: &str) -> anyhow::Result<()> {
     let port = addr
         .rsplit_once(':')
         .filter(|(host, _)| !host.is_empty())
@@ -67,9 +78,6 @@ fn check_addr(addr: &str, from: &str) -> anyhow::Result<()> {
         .filter(|p| *p != 0);
     if port.is_none() {
         usage!("invalid address {addr:?} from {from}: expected HOST:PORT, e.g. 127.0.0.1:9092");
-    }
-    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(addr) {
-        usage!("invalid address {addr:?} from {from}: {e}");
     }
     Ok(())
 }
@@ -85,6 +93,9 @@ enum Command {
     /// Inspect partitions.
     #[command(subcommand)]
     Partition(topic::PartitionCommand),
+    /// Name cluster addresses and choose the one commands use.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Send records to a topic, one per line of stdin or a file.
     Produce(produce::ProduceArgs),
     /// Read records from a topic.
@@ -117,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Profile(cmd) => profile::run(cmd),
         Command::Topic(cmd) => block_on(topic::run(cmd, &global))?,
         Command::Partition(cmd) => block_on(topic::run_partition(cmd, &global))?,
         Command::Produce(args) => block_on(produce::run(args, &global))?,
@@ -175,19 +187,39 @@ macro_rules! usage {
     };
 }
 
+/// `--addr` on a command that talks to no SPU (it is a global flag, so
+/// clap accepts it anywhere): refused rather than silently ignored.
+fn addr_ignored(cli: &Cli, matches: &clap::ArgMatches) -> Option<anyhow::Error> {
+    let given = matches.value_source("addr") == Some(clap::parser::ValueSource::CommandLine);
+    let name = match cli.command {
+        Command::Cluster(_) => "rill cluster (it manages the local SPU; use --listen)",
+        Command::Completions { .. } => "rill completions",
+        Command::Profile(_) => "rill profile (give the address to `rill profile add`)",
+        _ => return None,
+    };
+    given.then(|| anyhow::Error::new(Usage(format!("--addr does not apply to {name}"))))
+}
+
 /// Exit status for a command line clap accepted but the command refused.
 const USAGE_EXIT: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // `rill --help | head -1` must not panic either.
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(USAGE_EXIT));
         }
     };
-    match run(cli) {
+    let result = match addr_ignored(&cli, &matches) {
+        Some(e) => Err(e),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `rill consume t | head`: the reader has what it wanted.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
