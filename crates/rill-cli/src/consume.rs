@@ -43,6 +43,33 @@ pub enum RecordFormat {
     Text,
     /// One JSON object per record and line.
     Json,
+    /// The value's bytes exactly, no newline: for one binary record
+    /// (`-n 1 -O raw > file`).
+    Raw,
+    /// The value in lowercase hex, one record per line.
+    Hex,
+    /// The value in base64 (RFC 4648, padded), one record per line.
+    Base64,
+}
+
+/// RFC 4648 base64 with padding.
+fn base64(bytes: &[u8], out: &mut Vec<u8>) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +82,7 @@ pub enum RecordFormat {
   rill consume greetings -p 0 --start 42 --end 99
   rill consume greetings -B -d -F '{{partition}}:{{offset}} {{time}} {{key}}={{value}}'
   rill consume greetings -B -d -O json | jq .value
+  rill consume blobs --start 7 -n 1 -O raw > image.png
   rill consume greetings -B -n 1 -F '{{offset}}\\t{{headers}}\\t{{value}}'
   rill consume greetings -B | head -n 5"
 )]
@@ -209,6 +237,9 @@ enum Printer {
     Text { keys: bool },
     Template(Vec<Piece>),
     Json,
+    Raw,
+    Hex,
+    Base64,
 }
 
 impl Printer {
@@ -280,6 +311,16 @@ impl Printer {
                     .finish();
                 out.extend_from_slice(obj.as_bytes());
             }
+            Printer::Raw => {
+                out.extend_from_slice(&r.value);
+                return;
+            }
+            Printer::Hex => {
+                for b in r.value.iter() {
+                    out.extend_from_slice(format!("{b:02x}").as_bytes());
+                }
+            }
+            Printer::Base64 => base64(&r.value, out),
         }
         out.push(b'\n');
     }
@@ -330,6 +371,9 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     let printer = match (&args.format, args.output) {
         (Some(t), _) => Printer::Template(t.0.clone()),
         (None, RecordFormat::Json) => Printer::Json,
+        (None, RecordFormat::Raw) => Printer::Raw,
+        (None, RecordFormat::Hex) => Printer::Hex,
+        (None, RecordFormat::Base64) => Printer::Base64,
         (None, RecordFormat::Text) => Printer::Text {
             keys: args.key_value,
         },
@@ -636,6 +680,22 @@ mod tests {
             parse_template("plain").unwrap(),
             vec![Piece::Text("plain".into())]
         );
+    }
+
+    #[test]
+    fn base64_as_rfc4648() {
+        for (input, expected) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0xff, 0x00, 0xfe], "/wD+"),
+        ] {
+            let mut out = Vec::new();
+            base64(input, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]

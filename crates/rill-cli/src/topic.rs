@@ -326,6 +326,7 @@ async fn list(rill: &Rill, format: Format) -> anyhow::Result<()> {
 
 async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()> {
     let d = rill.admin().describe_topic(name).await?;
+    let rows = offsets(rill, name, d.partitions).await?;
     let text = match format {
         Format::Json => {
             let configs = d.configs.iter().map(|(k, v, set)| {
@@ -335,15 +336,24 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                     .str("source", if *set { "topic" } else { "default" })
                     .finish()
             });
+            let offsets = rows.iter().map(|r| {
+                JsonObject::new()
+                    .raw("partition", r.partition)
+                    .raw("start_offset", r.start)
+                    .raw("end_offset", r.end)
+                    .raw("records", r.end - r.start)
+                    .finish()
+            });
             JsonObject::new()
                 .str("name", &d.name)
                 .raw("partitions", d.partitions)
                 .raw("configs", json_array(configs))
+                .raw("offsets", json_array(offsets))
                 .finish()
                 + "\n"
         }
         Format::Table => {
-            let rows: Vec<Vec<String>> = d
+            let configs: Vec<Vec<String>> = d
                 .configs
                 .iter()
                 .map(|(k, v, set)| {
@@ -357,11 +367,26 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                     vec![k.clone(), value, source.into()]
                 })
                 .collect();
+            let offsets: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.partition.to_string(),
+                        r.start.to_string(),
+                        r.end.to_string(),
+                        (r.end - r.start).to_string(),
+                    ]
+                })
+                .collect();
             format!(
-                "name:       {}\npartitions: {}\n\n{}",
+                "name:       {}\npartitions: {}\n\n{}\n{}",
                 d.name,
                 d.partitions,
-                table(&["CONFIG", "VALUE", "SOURCE"], &rows)
+                table(&["CONFIG", "VALUE", "SOURCE"], &configs),
+                table(
+                    &["PARTITION", "START OFFSET", "END OFFSET", "RECORDS"],
+                    &offsets
+                )
             )
         }
     };
@@ -374,6 +399,25 @@ struct PartitionRow {
     partition: u32,
     start: i64,
     end: i64,
+}
+
+/// Each partition's first stored and next offsets.
+async fn offsets(rill: &Rill, topic: &str, partitions: u32) -> anyhow::Result<Vec<PartitionRow>> {
+    let mut rows = Vec::new();
+    for partition in 0..partitions {
+        // The client has no public ListOffsets; a consumer's starting
+        // position at each end gives the same two numbers.
+        let consumer = rill.partition_consumer(topic, partition).await?;
+        let start = consumer.stream(Offset::Beginning).await?.next_offset();
+        let end = consumer.stream(Offset::End).await?.next_offset();
+        rows.push(PartitionRow {
+            topic: topic.to_owned(),
+            partition,
+            start,
+            end,
+        });
+    }
+    Ok(rows)
 }
 
 pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Result<()> {
@@ -391,19 +435,7 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
     };
     let mut rows = Vec::new();
     for (topic, partitions) in topics {
-        for partition in 0..partitions {
-            // The client has no public ListOffsets; a consumer's starting
-            // position at each end gives the same two numbers.
-            let consumer = rill.partition_consumer(&topic, partition).await?;
-            let start = consumer.stream(Offset::Beginning).await?.next_offset();
-            let end = consumer.stream(Offset::End).await?.next_offset();
-            rows.push(PartitionRow {
-                topic: topic.clone(),
-                partition,
-                start,
-                end,
-            });
-        }
+        rows.extend(offsets(&rill, &topic, partitions).await?);
     }
     let text = match output {
         Format::Json => {
