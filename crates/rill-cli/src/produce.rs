@@ -384,25 +384,48 @@ async fn raw(
 }
 
 /// From a terminal: each line is sent and acknowledged before the next
-/// prompt, so the user sees at once whether it went through.
+/// prompt, so the user sees at once whether it went through. At the end
+/// (ctrl-d, or ctrl-c: exit 130) a summary line says how many records were
+/// acknowledged.
 async fn interactive_loop(
     producer: &TopicProducer,
     args: &ProduceArgs,
     mut watch: Watch,
 ) -> anyhow::Result<()> {
     let sep = args.key_separator.as_deref().map(str::as_bytes);
-    let stdin = std::io::stdin();
-    let mut line = Vec::new();
+    let mut lines = spawn_reader(Box::new(std::io::stdin()), None);
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    let (mut sent, mut acked) = (0u64, 0u64);
+    let summary = |acked: u64, sent: u64| {
+        format!(
+            "{acked} of {sent} record{} acknowledged\n",
+            if sent == 1 { "" } else { "s" }
+        )
+    };
     loop {
         output::eprint("> ");
-        line.clear();
-        if stdin.lock().read_until(b'\n', &mut line)? == 0 {
-            output::eprint("\n");
-            return Ok(());
-        }
-        let record = line.strip_suffix(b"\n").unwrap_or(&line);
-        let (key, value) = split_key(record, args, sep);
+        let line = tokio::select! {
+            biased;
+            _ = interrupt.recv() => None,
+            line = lines.recv() => Some(line),
+        };
+        let line = match line {
+            // ctrl-c: nothing is held, every record was waited for.
+            None => {
+                output::eprint(&format!("\ninterrupted: {}", summary(acked, sent)));
+                return Err(output::Interrupted.into());
+            }
+            Some(None) => {
+                output::eprint(&format!("\n{}", summary(acked, sent)));
+                return Ok(());
+            }
+            Some(Some(Err(e))) => return Err(anyhow::Error::from(e).context("reading the input")),
+            Some(Some(Ok(line))) => line,
+        };
+        let (key, value) = split_key(&line.bytes, args, sep);
         let size = key.map_or(0, <[u8]>::len) + value.len();
+        sent += 1;
         let out = match args.send(producer, key, value).await {
             Ok(out) => out,
             Err(e) => {
@@ -411,15 +434,21 @@ async fn interactive_loop(
             }
         };
         watch.waiting_from_now();
-        let answer = watch
-            .wait(
-                async {
-                    producer.flush().await?;
-                    out.wait().await
-                },
-                || "1 record waiting".into(),
-            )
-            .await;
+        let answer = watch.wait(
+            async {
+                producer.flush().await?;
+                out.wait().await
+            },
+            || "1 record waiting".into(),
+        );
+        let answer = tokio::select! {
+            biased;
+            _ = interrupt.recv() => {
+                output::eprint(&format!("\ninterrupted: {}", summary(acked, sent)));
+                return Err(output::Interrupted.into());
+            }
+            answer = answer => answer,
+        };
         let answer = match answer {
             Ok(answer) => answer,
             Err(gave_up) => {
@@ -430,6 +459,7 @@ async fn interactive_loop(
         match answer {
             Ok(meta) => {
                 watch.answered();
+                acked += 1;
                 output::eprint(&format!(
                     "Ok! (partition {}, offset {})\n",
                     meta.partition, meta.offset

@@ -408,3 +408,94 @@ fn consume_count_and_create_if_not_exists() {
         "topic \"u\" created (1 partition)\n"
     );
 }
+
+/// `rill produce` on a terminal: `script` gives it a pseudo-terminal whose
+/// input is written here (ctrl-c and ctrl-d as the terminal's own bytes).
+fn produce_on_a_terminal(spu: &TestSpu, keys: &[u8]) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} produce t", env!("CARGO_BIN_EXE_rill")),
+            "/dev/null",
+        ])
+        .env("RILL_ADDR", &spu.addr)
+        .env("RILL_HOME", spu.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.lock().unwrap().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in {:?}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("> ");
+    stdin.write_all(b"hello\n").unwrap();
+    stdin.flush().unwrap();
+    wait_for("Ok! (partition 0, offset ");
+    stdin.write_all(keys).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{:?}", seen.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    reader.join().unwrap();
+    let text = seen.lock().unwrap().replace('\r', "");
+    (status.code(), text)
+}
+
+#[test]
+fn on_a_terminal_each_line_is_acknowledged_and_the_end_sums_up() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "t"]);
+    // ctrl-d: the input ends.
+    let (code, text) = produce_on_a_terminal(&spu, b"\x04");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("> hello\nOk! (partition 0, offset 0)\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("1 of 1 record acknowledged\n"), "{text}");
+    // ctrl-c: the same summary, exit 130.
+    let (code, text) = produce_on_a_terminal(&spu, b"\x03");
+    assert_eq!(code, Some(130), "{text}");
+    assert!(text.contains("Ok! (partition 0, offset 1)"), "{text}");
+    assert!(
+        text.ends_with("interrupted: 1 of 1 record acknowledged\n"),
+        "{text}"
+    );
+    assert_eq!(spu.ok(&["consume", "t", "-B", "-d"]), "hello\nhello\n");
+}
