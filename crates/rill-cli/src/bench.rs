@@ -4,14 +4,14 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
 use rill::{DeliverySemantic, Isolation, Partitioner, ProduceOutput, Rill, TopicProducerConfig};
 
 use crate::output::{self, table, Format, JsonObject};
 use crate::produce::{ProducerFlags, MAX_PENDING_OUTPUTS};
-use crate::units::{format_bytes, parse_usize_size};
+use crate::units::{format_bytes, parse_positive_usize, parse_usize_size};
 use crate::Global;
 
 #[derive(Debug, Subcommand)]
@@ -49,22 +49,22 @@ pub enum PartitionerArg {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Records to send in all.
-    #[arg(short = 'n', long, default_value_t = 100_000)]
+    #[arg(short = 'n', long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     count: u64,
     /// Bytes of each record's value, e.g. 100, 1KiB.
     #[arg(long, value_parser = parse_usize_size, default_value = "1KiB", value_name = "SIZE")]
     record_size: usize,
     /// Partitions of the benchmark topic.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     partitions: u32,
     /// Producers sending at once, each with its own connection.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     producers: u32,
     /// How records are keyed.
     #[arg(long, value_enum, default_value = "none")]
     key_strategy: KeyStrategy,
     /// Distinct keys for --key-strategy random.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     keys: u32,
     /// Placement of keyless records.
     #[arg(long, value_enum, default_value = "round-robin")]
@@ -78,7 +78,7 @@ pub struct BenchArgs {
     keep_topic: bool,
     /// Records each producer may have sent and not yet seen acknowledged;
     /// 1 measures the latency of one record at a time.
-    #[arg(long, default_value_t = MAX_PENDING_OUTPUTS)]
+    #[arg(long, default_value_t = MAX_PENDING_OUTPUTS, value_parser = parse_positive_usize)]
     in_flight: usize,
     /// Output format of the results.
     #[arg(short = 'O', long, value_enum, default_value_t)]
@@ -159,15 +159,6 @@ fn xorshift(state: &mut u64) -> u64 {
 
 pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let BenchmarkCommand::Produce(args) = cmd;
-    if args.count == 0 {
-        bail!("--count must be at least 1");
-    }
-    if args.in_flight == 0 {
-        bail!("--in-flight must be at least 1");
-    }
-    if args.producers == 0 || args.partitions == 0 {
-        bail!("--producers and --partitions must be at least 1");
-    }
     let mut builder = args.producer.builder()?;
     builder.partitioner(match args.partitioner {
         PartitionerArg::RoundRobin => Partitioner::RoundRobin,
@@ -201,7 +192,9 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let result = measure(&rill, &topic, &args, &config).await;
     if created && !args.keep_topic {
         if let Err(e) = admin.delete_topic(&topic).await {
-            eprintln!("warning: could not delete the benchmark topic {topic:?}: {e}");
+            crate::output::eprint(&format!(
+                "warning: could not delete the benchmark topic {topic:?}: {e}\n"
+            ));
         }
     }
     let (outcome, elapsed) = result?;

@@ -1,7 +1,7 @@
 //! `rill cluster start|stop|status`.
 
 use std::fs::OpenOptions;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rill_spu::{Spu, SpuConfig};
 use rill_storage::FlushPolicy;
 
-use crate::home;
+use crate::{home, output};
 
 /// How long `start` waits for the SPU to answer, and `stop` for it to exit.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,8 +144,9 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("installing the SIGINT handler")?;
         let spu = Spu::start(config).await?;
-        // Tests and scripts read this line to learn the bound port.
-        println!("rill SPU listening on {}", spu.local_addr());
+        // Tests and scripts read this line to learn the bound port. If
+        // nobody reads stdout any more, the SPU runs on all the same.
+        let _ = output::print(&format!("rill SPU listening on {}\n", spu.local_addr()));
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
@@ -180,11 +181,62 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-fn answers(addr: &str) -> bool {
-    addr.parse::<SocketAddr>()
-        .ok()
-        .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).ok())
-        .is_some()
+/// Whether process `pid` holds a socket listening on `addr`'s port: the
+/// inode of a LISTEN row of /proc/net/tcp{,6} for that port is one of the
+/// process's open files. A TCP connect alone would take any program on the
+/// port (a Kafka broker, an old SPU) for ours.
+fn listens(pid: u32, addr: SocketAddr) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: Vec<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let port = format!(":{:04X}", addr.port());
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        text.lines().skip(1).any(|row| {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            cells.len() > 9
+                && cells[1].ends_with(&port)
+                && cells[3] == "0A"
+                && inodes.iter().any(|i| i == cells[9])
+        })
+    })
+}
+
+/// Whether a Kafka-speaking SPU answers ApiVersions at `addr`, within a
+/// couple of seconds.
+fn answers_api_versions(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> bool {
+    runtime.block_on(async {
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                rill::Rill::connect_to(&addr.to_string())
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The address the running SPU was started on, as recorded by `start`.
+fn recorded_addr() -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(home::addr_file().ok()?).ok()?;
+    text.trim().parse().ok()
 }
 
 fn background(args: StartArgs) -> anyhow::Result<()> {
@@ -192,14 +244,33 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     let logs = home.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     if let Some(pid) = running_pid()? {
-        let addr = home::profile_addr().unwrap_or_default();
-        println!(
-            "Rill is already running (pid {pid}) at {addr}. Stop it with `rill cluster stop`."
+        let addr = recorded_addr()
+            .map(|a| a.to_string())
+            .or_else(home::profile_addr)
+            .unwrap_or_else(|| "an unknown address".into());
+        if addr == args.listen.to_string() {
+            return output::print(&format!(
+                "Rill is already running (pid {pid}) at {addr}. Stop it with `rill cluster stop`.\n"
+            ));
+        }
+        bail!(
+            "a cluster already runs from {} (pid {pid} at {addr}); stop it with `rill cluster stop`, \
+             or start another one in its own cluster directory, e.g.\n  \
+             RILL_HOME=/tmp/rill2 rill cluster start --listen {}",
+            home.display(),
+            args.listen
         );
-        return Ok(());
     }
     if args.listen.port() == 0 {
         bail!("a background cluster needs a fixed port; use --foreground with port 0");
+    }
+    // The port must be free before the SPU starts: otherwise whatever holds
+    // it would answer in the SPU's place.
+    if let Err(e) = std::net::TcpListener::bind(args.listen) {
+        bail!(
+            "cannot listen on {}: {e}; another program holds the port (choose another with --listen)",
+            args.listen
+        );
     }
     let data = data_dir(&args)?;
     let log_path = logs.join("spu.log");
@@ -239,10 +310,16 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     let mut child = cmd.spawn().context("starting the SPU")?;
     let pid = child.id();
     std::fs::write(home::pid_file()?, format!("{pid}\n")).context("writing the pid file")?;
-    let addr = args.listen.to_string();
+    std::fs::write(home::addr_file()?, format!("{}\n", args.listen))
+        .context("writing the address file")?;
+    let addr = args.listen;
+    let runtime = runtime()?;
     let started = Instant::now();
-    while !answers(&addr) {
+    // Up only when our child holds the listening socket and answers as an
+    // SPU: a TCP connect alone could reach another program.
+    while !(listens(pid, addr) && answers_api_versions(&runtime, addr)) {
         if let Some(status) = child.try_wait()? {
+            std::fs::remove_file(home::pid_file()?).ok();
             bail!(
                 "the SPU exited ({status}) before answering; see {}:\n{}",
                 log_path.display(),
@@ -251,25 +328,31 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         }
         if started.elapsed() > START_TIMEOUT {
             bail!(
-                "the SPU did not answer at {addr} within {START_TIMEOUT:?}; see {}",
+                "the SPU (pid {pid}) did not answer at {addr} within {START_TIMEOUT:?}; see {}",
                 log_path.display()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let addr = addr.to_string();
     home::write_profile(&addr)?;
-    println!("Rill is running: one SPU at {addr} (pid {pid}).");
-    println!("  data: {}", data.display());
-    println!("  log:  {}", log_path.display());
-    println!("  profile for clients: {}", home::profile()?.display());
-    println!();
-    println!("Try it:");
-    println!("  rill topic create greetings");
-    println!("  echo 'hello' | rill produce greetings");
-    println!("  rill consume greetings -B -d");
-    println!("Any Kafka client can use it too, e.g. kcat -b {addr}.");
-    println!("Stop it with `rill cluster stop`.");
-    Ok(())
+    output::print(&format!(
+        "Rill is running: one SPU at {addr} (pid {pid}).
+  data: {}
+  log:  {}
+  profile for clients: {}
+
+Try it:
+  rill topic create greetings
+  echo 'hello' | rill produce greetings
+  rill consume greetings -B -d
+Any Kafka client can use it too, e.g. kcat -b {addr}.
+Stop it with `rill cluster stop`.
+",
+        data.display(),
+        log_path.display(),
+        home::profile()?.display()
+    ))
 }
 
 fn tail(path: &Path) -> String {
@@ -280,9 +363,8 @@ fn tail(path: &Path) -> String {
 
 fn stop() -> anyhow::Result<()> {
     let Some(pid) = running_pid()? else {
-        println!("No Rill SPU is running.");
         let _ = std::fs::remove_file(home::pid_file()?);
-        return Ok(());
+        return output::print("No Rill SPU is running.\n");
     };
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -299,21 +381,23 @@ fn stop() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::remove_file(home::pid_file()?).ok();
-    println!("Rill stopped (pid {pid}).");
-    Ok(())
+    output::print(&format!("Rill stopped (pid {pid}).\n"))
 }
 
+/// Running means: the recorded pid lives, holds the listening socket of the
+/// recorded address, and that address answers ApiVersions.
 fn status() -> anyhow::Result<()> {
-    let addr = home::profile_addr();
-    match (running_pid()?, addr) {
-        (Some(pid), Some(addr)) if answers(&addr) => {
-            println!("running: SPU pid {pid} answers at {addr}");
-            Ok(())
-        }
-        (Some(pid), addr) => bail!(
-            "SPU pid {pid} runs but does not answer at {}",
-            addr.unwrap_or_else(|| "an unknown address".into())
-        ),
-        (None, _) => bail!("not running (start it with `rill cluster start`)"),
+    let Some(pid) = running_pid()? else {
+        bail!("not running (start it with `rill cluster start`)");
+    };
+    let Some(addr) = recorded_addr().or_else(|| home::profile_addr()?.parse().ok()) else {
+        bail!("SPU pid {pid} runs but its address is unknown; restart it with `rill cluster stop` and `rill cluster start`");
+    };
+    if !listens(pid, addr) {
+        bail!("pid {pid} runs but does not listen on {addr}: it is not the SPU `rill cluster start` started; restart with `rill cluster stop` and `rill cluster start`");
     }
+    if !answers_api_versions(&runtime()?, addr) {
+        bail!("SPU pid {pid} listens on {addr} but does not answer (ApiVersions)");
+    }
+    output::print(&format!("running: SPU pid {pid} answers at {addr}\n"))
 }

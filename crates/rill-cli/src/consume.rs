@@ -5,15 +5,36 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::task::Poll;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::{ArgGroup, Args, ValueEnum};
 use rill::{ConsumerConfig, ConsumerRecord, Offset, Rill};
 
 use crate::output::{json_str, JsonObject};
-use crate::produce::IsolationArg;
 use crate::units::parse_size;
-use crate::Global;
+use crate::{output, usage, watch, Global};
+
+/// What a consumer may read (the producer's `--isolation` says when a
+/// record counts as acknowledged instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadIsolation {
+    /// Every record the leader has stored (default).
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    /// Only records every in-sync replica has (up to the high watermark).
+    #[value(name = "read_committed")]
+    ReadCommitted,
+}
+
+impl From<ReadIsolation> for rill::Isolation {
+    fn from(i: ReadIsolation) -> Self {
+        match i {
+            ReadIsolation::ReadUncommitted => rill::Isolation::ReadUncommitted,
+            ReadIsolation::ReadCommitted => rill::Isolation::ReadCommitted,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum RecordFormat {
@@ -22,6 +43,33 @@ pub enum RecordFormat {
     Text,
     /// One JSON object per record and line.
     Json,
+    /// The value's bytes exactly, no newline: for one binary record
+    /// (`-n 1 -O raw > file`).
+    Raw,
+    /// The value in lowercase hex, one record per line.
+    Hex,
+    /// The value in base64 (RFC 4648, padded), one record per line.
+    Base64,
+}
+
+/// RFC 4648 base64 with padding.
+fn base64(bytes: &[u8], out: &mut Vec<u8>) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +82,8 @@ pub enum RecordFormat {
   rill consume greetings -p 0 --start 42 --end 99
   rill consume greetings -B -d -F '{{partition}}:{{offset}} {{time}} {{key}}={{value}}'
   rill consume greetings -B -d -O json | jq .value
+  rill consume blobs --start 7 -n 1 -O raw > image.png
+  rill consume greetings -B -n 1 -F '{{offset}}\\t{{headers}}\\t{{value}}'
   rill consume greetings -B | head -n 5"
 )]
 pub struct ConsumeArgs {
@@ -60,6 +110,9 @@ pub struct ConsumeArgs {
     /// Stop after this offset (inclusive), in each partition.
     #[arg(long, value_name = "OFFSET")]
     end: Option<u64>,
+    /// Stop after printing N records (in all).
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
     /// Stop at the end of what is stored now instead of waiting for more.
     #[arg(short = 'd', long)]
     disable_continuous: bool,
@@ -67,20 +120,43 @@ pub struct ConsumeArgs {
     #[arg(short = 'k', long, conflicts_with_all = ["format", "output"])]
     key_value: bool,
     /// Print each record through a template with {{key}}, {{value}},
-    /// {{offset}}, {{partition}}, {{time}} (RFC 3339), {{timestamp}} (ms)
-    /// and {{topic}}.
-    #[arg(short = 'F', long, conflicts_with = "output")]
-    format: Option<String>,
+    /// {{offset}}, {{partition}}, {{time}} (RFC 3339), {{timestamp}} (ms),
+    /// {{topic}} and {{headers}} (name=value,...); `\t`, `\n` and `\\`
+    /// are unescaped. Each record ends with a newline.
+    #[arg(short = 'F', long, conflicts_with = "output", value_parser = parse_template_arg)]
+    format: Option<Template>,
     /// Output format.
     #[arg(short = 'O', long, value_enum, default_value_t)]
     output: RecordFormat,
-    /// Read only committed records (read_committed) or everything the
-    /// leader has (read_uncommitted, default).
+    /// Which records may be read.
     #[arg(long, value_enum)]
-    isolation: Option<IsolationArg>,
+    isolation: Option<ReadIsolation>,
+    /// How long an unreachable SPU is tried again before giving up, e.g.
+    /// 10s, 5m [default: 30s].
+    #[arg(long, value_parser = crate::units::parse_positive_duration, value_name = "DURATION")]
+    retry_timeout: Option<Duration>,
     /// Most bytes per fetch, e.g. 1MiB, 64KiB [default: 1MiB].
-    #[arg(short = 'b', long, value_parser = parse_size, value_name = "SIZE")]
-    maxbytes: Option<u64>,
+    #[arg(short = 'b', long, value_parser = parse_fetch_size, value_name = "SIZE")]
+    maxbytes: Option<i32>,
+}
+
+/// Most bytes per fetch: 1B up to 2GiB - 1 (an i32 on the wire).
+fn parse_fetch_size(text: &str) -> Result<i32, String> {
+    let n = parse_size(text)?;
+    i32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1B and 2GiB".into())
+}
+
+/// A parsed `-F` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+fn parse_template_arg(text: &str) -> Result<Template, String> {
+    parse_template(&crate::units::unescape(text))
+        .map(Template)
+        .map_err(|e| e.to_string())
 }
 
 /// One piece of a `-F` template.
@@ -94,6 +170,7 @@ enum Piece {
     Time,
     Timestamp,
     Topic,
+    Headers,
 }
 
 /// Splits a `-F` template; an unknown `{{name}}` is an error so a typo
@@ -107,7 +184,7 @@ fn parse_template(template: &str) -> anyhow::Result<Vec<Piece>> {
         }
         let after = &rest[open + 2..];
         let Some(close) = after.find("}}") else {
-            bail!("-F template has an unclosed '{{{{' in {template:?}");
+            bail!("an unclosed '{{{{' in {template:?}");
         };
         pieces.push(match after[..close].trim() {
             "key" => Piece::Key,
@@ -117,8 +194,9 @@ fn parse_template(template: &str) -> anyhow::Result<Vec<Piece>> {
             "time" => Piece::Time,
             "timestamp" => Piece::Timestamp,
             "topic" => Piece::Topic,
+            "headers" => Piece::Headers,
             other => bail!(
-                "-F template: unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp or topic"
+                "unknown placeholder {{{{{other}}}}}; use key, value, offset, partition, time, timestamp, topic or headers"
             ),
         });
         rest = &after[close + 2..];
@@ -159,6 +237,9 @@ enum Printer {
     Text { keys: bool },
     Template(Vec<Piece>),
     Json,
+    Raw,
+    Hex,
+    Base64,
 }
 
 impl Printer {
@@ -187,6 +268,19 @@ impl Printer {
                             out.extend_from_slice(r.timestamp.to_string().as_bytes())
                         }
                         Piece::Topic => out.extend_from_slice(topic.as_bytes()),
+                        // As kcat's %h: name=value,name=value.
+                        Piece::Headers => {
+                            for (i, (name, value)) in r.headers.iter().enumerate() {
+                                if i > 0 {
+                                    out.push(b',');
+                                }
+                                out.extend_from_slice(name.as_bytes());
+                                if let Some(v) = value {
+                                    out.push(b'=');
+                                    out.extend_from_slice(v);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -217,6 +311,16 @@ impl Printer {
                     .finish();
                 out.extend_from_slice(obj.as_bytes());
             }
+            Printer::Raw => {
+                out.extend_from_slice(&r.value);
+                return;
+            }
+            Printer::Hex => {
+                for b in r.value.iter() {
+                    out.extend_from_slice(format!("{b:02x}").as_bytes());
+                }
+            }
+            Printer::Base64 => base64(&r.value, out),
         }
         out.push(b'\n');
     }
@@ -265,15 +369,18 @@ struct Window {
 
 pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     let printer = match (&args.format, args.output) {
-        (Some(t), _) => Printer::Template(parse_template(t)?),
+        (Some(t), _) => Printer::Template(t.0.clone()),
         (None, RecordFormat::Json) => Printer::Json,
+        (None, RecordFormat::Raw) => Printer::Raw,
+        (None, RecordFormat::Hex) => Printer::Hex,
+        (None, RecordFormat::Base64) => Printer::Base64,
         (None, RecordFormat::Text) => Printer::Text {
             keys: args.key_value,
         },
     };
     if let (Some(start), Some(end)) = (args.start, args.end) {
         if end < start {
-            bail!("--end {end} is before --start {start}");
+            usage!("--end {end} is before --start {start}");
         }
     }
     let mut config = ConsumerConfig::default();
@@ -281,10 +388,7 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
         config.isolation = i.into();
     }
     if let Some(b) = args.maxbytes {
-        config.max_bytes = i32::try_from(b)
-            .ok()
-            .filter(|b| *b > 0)
-            .ok_or_else(|| anyhow::anyhow!("--maxbytes must be between 1B and 2GiB"))?;
+        config.max_bytes = b;
     }
     let rill = global.connect().await?;
     let count = match rill
@@ -319,13 +423,91 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let stream = rill
-        .consumer(&args.topic, Some(&partitions), offset, config)
-        .await?;
+    let consume =
+        consume_through_outages(&rill, &args, &partitions, offset, config, &printer, windows);
     tokio::select! {
-        r = print_records(stream, &args, &printer, windows) => r,
+        r = consume => r,
         () = stdout_closed() => Ok(()),
     }
+}
+
+/// How often a lost SPU is tried again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+/// Prints records; when the SPU cannot be reached, says so on stderr and
+/// tries again every second from where it stopped, for up to the retry
+/// timeout.
+async fn consume_through_outages(
+    rill: &Rill,
+    args: &ConsumeArgs,
+    partitions: &[u32],
+    offset: Offset,
+    config: ConsumerConfig,
+    printer: &Printer,
+    mut windows: HashMap<u32, Window>,
+) -> anyhow::Result<()> {
+    let give_up_after = args
+        .retry_timeout
+        .unwrap_or(crate::produce::cli_retry_policy().timeout);
+    let mut progress = Progress::default();
+    let mut outage: Option<(tokio::time::Instant, anyhow::Error)> = None;
+    loop {
+        // Where to go on: past the last record seen of every partition, or
+        // where it started if a partition has shown nothing yet.
+        let resume = if partitions.iter().all(|p| progress.next.contains_key(p)) {
+            let min = progress.next.values().copied().min().unwrap_or(0);
+            Offset::absolute(min)?
+        } else {
+            offset
+        };
+        let result = match rill
+            .consumer(&args.topic, Some(partitions), resume, config.clone())
+            .await
+        {
+            Ok(stream) => {
+                if outage.take().is_some() {
+                    output::eprint(&format!("SPU at {} answers again\n", rill.addr()));
+                }
+                print_records(stream, args, printer, &mut windows, &mut progress).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if watch::has_outage(&e) => {
+                let since = match &outage {
+                    Some((since, _)) => *since,
+                    None => {
+                        output::eprint(&format!(
+                            "SPU at {} unreachable, retrying for up to {}s (--retry-timeout)\n",
+                            rill.addr(),
+                            give_up_after.as_secs()
+                        ));
+                        tokio::time::Instant::now()
+                    }
+                };
+                if since.elapsed() >= give_up_after {
+                    return Err(e.context(format!(
+                        "SPU at {} unreachable for {}s; gave up (--retry-timeout) after printing {} records",
+                        rill.addr(),
+                        give_up_after.as_secs(),
+                        progress.printed
+                    )));
+                }
+                outage = Some((since, e));
+                tokio::time::sleep(RECONNECT_EVERY).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What has been read so far, kept across reconnections.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Per partition, the offset after the last record the stream gave.
+    next: HashMap<u32, i64>,
+    printed: u64,
 }
 
 /// Where the stream starts and, per partition, which offsets to print.
@@ -384,13 +566,30 @@ async fn plan(
 }
 
 async fn print_records(
+    stream: rill::MultiPartitionStream,
+    args: &ConsumeArgs,
+    printer: &Printer,
+    windows: &mut HashMap<u32, Window>,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let result = print_into(stream, args, printer, windows, progress, &mut buf).await;
+    // What was read before an error is printed all the same.
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()?;
+    result
+}
+
+async fn print_into(
     mut stream: rill::MultiPartitionStream,
     args: &ConsumeArgs,
     printer: &Printer,
-    mut windows: HashMap<u32, Window>,
+    windows: &mut HashMap<u32, Window>,
+    progress: &mut Progress,
+    buf: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let mut buf = Vec::with_capacity(64 * 1024);
     let mut open = windows.values().filter(|w| !finished(w)).count();
     loop {
         let record = {
@@ -401,7 +600,7 @@ async fn print_records(
             match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
                 Poll::Ready(r) => r?,
                 Poll::Pending => {
-                    out.write_all(&buf)?;
+                    out.write_all(buf)?;
                     out.flush()?;
                     buf.clear();
                     next.await?
@@ -416,6 +615,7 @@ async fn print_records(
             }
             continue;
         };
+        progress.next.insert(record.partition, record.offset + 1);
         let Some(window) = windows.get_mut(&record.partition) else {
             continue;
         };
@@ -426,9 +626,13 @@ async fn print_records(
             window.from = i64::MAX;
             open -= 1;
         } else {
-            printer.write(&args.topic, &record, &mut buf);
+            printer.write(&args.topic, &record, buf);
+            progress.printed += 1;
+            if args.count.is_some_and(|n| progress.printed >= n) {
+                break;
+            }
             if buf.len() >= 64 * 1024 {
-                out.write_all(&buf)?;
+                out.write_all(buf)?;
                 buf.clear();
             }
             window.from = record.offset + 1;
@@ -440,8 +644,6 @@ async fn print_records(
             break;
         }
     }
-    out.write_all(&buf)?;
-    out.flush()?;
     Ok(())
 }
 
@@ -478,6 +680,22 @@ mod tests {
             parse_template("plain").unwrap(),
             vec![Piece::Text("plain".into())]
         );
+    }
+
+    #[test]
+    fn base64_as_rfc4648() {
+        for (input, expected) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0xff, 0x00, 0xfe], "/wD+"),
+        ] {
+            let mut out = Vec::new();
+            base64(input, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -21,13 +21,19 @@ pub fn pid_file() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("spu.pid"))
 }
 
-/// Writes the profile the client reads (`Rill::connect()`).
+/// The address the background SPU was started on (`rill cluster status`
+/// checks that its pid listens there).
+pub fn addr_file() -> anyhow::Result<PathBuf> {
+    Ok(dir()?.join("spu.addr"))
+}
+
+/// Points the `local` profile at `addr` and makes it the one in use: what
+/// the client reads (`Rill::connect()`). Other profiles are kept.
 pub fn write_profile(addr: &str) -> anyhow::Result<()> {
-    let path = profile()?;
-    let text = format!(
-        "# Written by `rill cluster start`; read by Rill clients.\n[cluster]\naddr = \"{addr}\"\n"
-    );
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    let mut p = crate::profile::Profiles::load()?;
+    p.set(crate::profile::LOCAL, addr);
+    p.current = Some(crate::profile::LOCAL.into());
+    p.save()
 }
 
 /// The cluster address in the profile, if there is one.

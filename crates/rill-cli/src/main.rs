@@ -6,13 +6,15 @@ mod consume;
 mod home;
 mod output;
 mod produce;
+mod profile;
 mod topic;
 mod units;
+mod watch;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rill::{Rill, RillError};
 
 /// Rill: a streaming platform that speaks the Kafka wire protocol.
@@ -39,7 +41,8 @@ struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The SPU to talk to (host:port) [default: the profile of `rill cluster
-    /// start`, else 127.0.0.1:9092].
+    /// start`, else 127.0.0.1:9092]. Not for `rill cluster` and `rill
+    /// completions`, which talk to no SPU.
     #[arg(long, global = true, env = "RILL_ADDR", value_name = "HOST:PORT")]
     addr: Option<String>,
 }
@@ -47,12 +50,36 @@ pub struct Global {
 impl Global {
     /// Connects to the chosen cluster.
     pub async fn connect(&self) -> anyhow::Result<Rill> {
-        let addr = match self.addr.as_deref().map(str::trim) {
-            Some(a) if !a.is_empty() => a.to_owned(),
-            _ => rill::discover_addr(),
+        let (addr, from) = match self.addr.as_deref().map(str::trim) {
+            Some(a) if !a.is_empty() => (a.to_owned(), "--addr (or RILL_ADDR)"),
+            _ => (rill::discover_addr(), "the profile"),
         };
+        check_addr(&addr, from)?;
         Ok(Rill::connect_to(&addr).await?)
     }
+}
+
+/// Refuses an address that is not `HOST:PORT` before trying it, so a typo
+/// is not reported as an SPU that does not answer.
+fn check_addr(addr: &str, from: &str) -> anyhow::Result<()> {
+    check_addr_syntax(addr, from)?;
+    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(addr) {
+        usage!("invalid address {addr:?} from {from}: {e}");
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` with a port from 1 to 65535 (the host is not looked up).
+pub fn check_addr_syntax(addr: &str, from: &str) -> anyhow::Result<()> {
+    let port = addr
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .filter(|p| *p != 0);
+    if port.is_none() {
+        usage!("invalid address {addr:?} from {from}: expected HOST:PORT, e.g. 127.0.0.1:9092");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +93,9 @@ enum Command {
     /// Inspect partitions.
     #[command(subcommand)]
     Partition(topic::PartitionCommand),
+    /// Name cluster addresses and choose the one commands use.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Send records to a topic, one per line of stdin or a file.
     Produce(produce::ProduceArgs),
     /// Read records from a topic.
@@ -98,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Profile(cmd) => profile::run(cmd),
         Command::Topic(cmd) => block_on(topic::run(cmd, &global))?,
         Command::Partition(cmd) => block_on(topic::run_partition(cmd, &global))?,
         Command::Produce(args) => block_on(produce::run(args, &global))?,
@@ -114,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// The message for an error: the client's own, except where the command
 /// line can say more plainly what to do. Context added on the way up (such
 /// as how many records were not acknowledged) stays in front.
-fn message(e: &anyhow::Error) -> String {
+pub fn message(e: &anyhow::Error) -> String {
     let mut parts = Vec::new();
     for cause in e.chain() {
         match cause.downcast_ref::<RillError>() {
@@ -134,15 +165,73 @@ fn message(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// A mistake in the command line found after parsing (a value out of
+/// range, flags that contradict each other): exit status 2, as clap's own
+/// argument errors, with the flag's name in the message.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// `Err(Usage)` as an `anyhow::Error`, like `bail!`.
+#[macro_export]
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::Usage(format!($($arg)*))))
+    };
+}
+
+/// `--addr` on a command that talks to no SPU (it is a global flag, so
+/// clap accepts it anywhere): refused rather than silently ignored.
+fn addr_ignored(cli: &Cli, matches: &clap::ArgMatches) -> Option<anyhow::Error> {
+    let given = matches.value_source("addr") == Some(clap::parser::ValueSource::CommandLine);
+    let name = match cli.command {
+        Command::Cluster(_) => "rill cluster (it manages the local SPU; use --listen)",
+        Command::Completions { .. } => "rill completions",
+        Command::Profile(_) => "rill profile (give the address to `rill profile add`)",
+        _ => return None,
+    };
+    given.then(|| anyhow::Error::new(Usage(format!("--addr does not apply to {name}"))))
+}
+
+/// Exit status for a command line clap accepted but the command refused.
+const USAGE_EXIT: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            // `rill --help | head -1` must not panic either.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(USAGE_EXIT));
+        }
+    };
+    let result = match addr_ignored(&cli, &matches) {
+        Some(e) => Err(e),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `rill consume t | head`: the reader has what it wanted.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // The command said what it had done when ctrl-c came.
+        Err(e) if e.chain().any(|c| c.is::<output::Interrupted>()) => ExitCode::from(130),
         Err(e) => {
-            eprintln!("error: {}", message(&e));
-            ExitCode::FAILURE
+            output::eprint(&format!("error: {}\n", message(&e)));
+            if e.chain().any(|c| c.is::<Usage>()) {
+                ExitCode::from(USAGE_EXIT)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,9 +1,9 @@
 //! `rill produce`: records from stdin or a file, one per line.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -13,8 +13,11 @@ use rill::{
     RetryStrategy, RillError, TopicProducer, TopicProducerConfigBuilder,
 };
 
-use crate::units::{parse_duration, parse_usize_size};
-use crate::Global;
+use crate::units::{self, parse_duration, parse_nonzero_size, parse_positive_duration};
+use crate::watch::{self, Watch};
+use crate::{output, usage, Global};
+
+const MESSAGE_TOO_LARGE: i16 = rill::ResponseError::MessageTooLarge.code();
 
 /// Outputs waited for in send order while records stream. The bound keeps
 /// memory flat on endless input; it is far above one batch's worth of
@@ -84,13 +87,13 @@ pub struct ProducerFlags {
     #[arg(long, value_enum)]
     pub compression: Option<Codec>,
     /// Most uncompressed bytes in one batch, e.g. 16KiB, 1MiB [default: 16KiB].
-    #[arg(long, value_parser = parse_usize_size, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_nonzero_size, value_name = "SIZE")]
     pub batch_size: Option<usize>,
     /// How long a new batch waits for more records, e.g. 0, 5ms [default: 100ms].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub linger: Option<Duration>,
     /// Largest request; bigger records are refused [default: 1MiB].
-    #[arg(long, value_parser = parse_usize_size, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_nonzero_size, value_name = "SIZE")]
     pub max_request_size: Option<usize>,
     /// How hard to try [default: at-least-once].
     #[arg(long, value_enum)]
@@ -105,7 +108,7 @@ pub struct ProducerFlags {
     /// Turn idempotence off.
     #[arg(long)]
     pub no_idempotent: bool,
-    /// Retries after the first attempt (at-least-once) [default: 4].
+    /// Retries after the first attempt (at-least-once) [default: 20].
     #[arg(long, value_name = "N")]
     pub max_retries: Option<usize>,
     /// How the delay between retries grows [default: exponential].
@@ -114,12 +117,26 @@ pub struct ProducerFlags {
     /// The first retry delay [default: 20ms].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub initial_delay: Option<Duration>,
-    /// No retry delay is longer than this [default: 200s].
+    /// No retry delay is longer than this [default: 5s].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub max_delay: Option<Duration>,
-    /// All attempts of a batch end within this [default: 300s].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// All attempts of a batch end within this: how long an unreachable SPU
+    /// is waited for before the command gives up [default: 30s].
+    #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION")]
     pub retry_timeout: Option<Duration>,
+}
+
+/// The command line's retry policy: the library's, except that an
+/// unreachable SPU is waited for 30 s, not 300 s, with retries at most 5 s
+/// apart, so a terminal user learns soon that a record could not be
+/// delivered.
+pub fn cli_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 20,
+        max_delay: Duration::from_secs(5),
+        timeout: Duration::from_secs(30),
+        ..RetryPolicy::default()
+    }
 }
 
 impl ProducerFlags {
@@ -151,15 +168,15 @@ impl ProducerFlags {
         match self.delivery_semantic {
             Some(Semantic::AtMostOnce) => {
                 if retry_flags {
-                    bail!("retry flags need --delivery-semantic at-least-once");
+                    usage!("retry flags need --delivery-semantic at-least-once");
                 }
                 if self.idempotent {
-                    bail!("--idempotent needs --delivery-semantic at-least-once");
+                    usage!("--idempotent needs --delivery-semantic at-least-once");
                 }
                 b.delivery_semantic(DeliverySemantic::AtMostOnce);
             }
             Some(Semantic::AtLeastOnce) | None => {
-                let d = RetryPolicy::default();
+                let d = cli_retry_policy();
                 let policy = RetryPolicy {
                     max_retries: self.max_retries.unwrap_or(d.max_retries),
                     initial_delay: self.initial_delay.unwrap_or(d.initial_delay),
@@ -187,16 +204,22 @@ impl ProducerFlags {
   echo 'hello' | rill produce greetings
   rill produce greetings                                # type lines; each is sent at once
   printf 'user1:alice\\nuser2:bob\\n' | rill produce users --key-separator :
+  printf 'k\\tv\\n' | rill produce users -K '\\t' --header source=import
   rill produce logs -f app.log --compression zstd --linger 10ms
   rill produce blobs -f image.png --raw --key image.png --max-request-size 8MiB
+                                                        # blobs: created with --max-message-bytes 8MiB
   seq 1 100000 | rill produce numbers -p 0 --delivery-semantic at-most-once")]
 pub struct ProduceArgs {
     /// The topic.
     topic: String,
     /// The key is what comes before the first SEP on each line; a line
-    /// without SEP is sent without a key.
-    #[arg(long, value_name = "SEP", conflicts_with = "key")]
+    /// without SEP is sent without a key. `\t`, `\n` and `\\` are
+    /// unescaped, as kcat's -K does.
+    #[arg(short = 'K', long, value_name = "SEP", conflicts_with = "key", value_parser = parse_separator)]
     key_separator: Option<String>,
+    /// A header for every record, NAME=VALUE (repeat for several).
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
     /// Give every record this key.
     #[arg(long)]
     key: Option<String>,
@@ -211,6 +234,39 @@ pub struct ProduceArgs {
     partition: Option<u32>,
     #[command(flatten)]
     producer: ProducerFlags,
+}
+
+fn parse_separator(text: &str) -> Result<String, String> {
+    match units::unescape(text) {
+        sep if sep.is_empty() => {
+            Err("the separator is empty; give at least one character, e.g. ':' or '\\t'".into())
+        }
+        sep => Ok(sep),
+    }
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
+impl ProduceArgs {
+    /// Sends one record with the command's headers.
+    async fn send(
+        &self,
+        producer: &TopicProducer,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<ProduceOutput, RillError> {
+        let headers: Vec<(&str, &[u8])> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        producer.send_with_headers(key, value, &headers).await
+    }
 }
 
 /// One input record's key and value.
@@ -230,6 +286,11 @@ fn split_key<'a>(
 
 pub async fn run(args: ProduceArgs, global: &Global) -> anyhow::Result<()> {
     let mut config = args.producer.builder()?;
+    if let Some(path) = &args.file {
+        if path.is_dir() {
+            usage!("-f {}: is a directory; give a file", path.display());
+        }
+    }
     let rill = global.connect().await?;
     if let Some(p) = args.partition {
         let topics = rill.admin().list_topics().await?;
@@ -246,11 +307,16 @@ pub async fn run(args: ProduceArgs, global: &Global) -> anyhow::Result<()> {
         }
         config.partitioner(Partitioner::Custom(Arc::new(move |_, _, _| p)));
     }
-    let producer = rill
-        .topic_producer_with_config(&args.topic, config.build()?)
-        .await?;
+    let config = config.build()?;
+    let hang_after = config.linger + HANG_AFTER;
+    let give_up_after = args
+        .producer
+        .retry_timeout
+        .unwrap_or(cli_retry_policy().timeout);
+    let producer = rill.topic_producer_with_config(&args.topic, config).await?;
+    let watch = Watch::new(rill.addr(), hang_after, give_up_after);
 
-    let input: Box<dyn Read> = match &args.file {
+    let input: Box<dyn Read + Send> = match &args.file {
         Some(path) => Box::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
         ),
@@ -258,19 +324,10 @@ pub async fn run(args: ProduceArgs, global: &Global) -> anyhow::Result<()> {
     };
     let interactive = args.file.is_none() && std::io::stdin().is_terminal();
     if args.raw {
-        let mut value = Vec::new();
-        let mut input = input;
-        input.read_to_end(&mut value).context("reading the input")?;
-        let (key, value) = split_key(&value, &args, None);
-        let out = producer.send(key, value).await?;
-        producer.flush().await?;
-        out.wait()
-            .await
-            .context("the record was not acknowledged")?;
-        return Ok(());
+        return raw(&producer, &args, input, watch).await;
     }
     if interactive {
-        return interactive_loop(&producer, &args).await;
+        return interactive_loop(&producer, &args, watch).await;
     }
     let progress = args.file.as_ref().and_then(|path| {
         let len = std::fs::metadata(path).ok()?.len();
@@ -284,112 +341,425 @@ pub async fn run(args: ProduceArgs, global: &Global) -> anyhow::Result<()> {
             bar
         })
     });
-    let result = stream(&producer, &args, input, progress.as_ref()).await;
+    let result = stream(&producer, &args, input, progress.clone(), watch).await;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     result
 }
 
+/// A silence this long (plus the linger) while the SPU accepts connections
+/// is reported as an SPU that does not answer.
+const HANG_AFTER: Duration = Duration::from_secs(15);
+/// How long ctrl-c waits for what the producer holds to be acknowledged.
+pub const FLUSH_ON_INTERRUPT: Duration = Duration::from_secs(5);
+
+/// The whole input as one record.
+async fn raw(
+    producer: &TopicProducer,
+    args: &ProduceArgs,
+    mut input: Box<dyn Read + Send>,
+    mut watch: Watch,
+) -> anyhow::Result<()> {
+    let mut value = Vec::new();
+    input.read_to_end(&mut value).context("reading the input")?;
+    let (key, value) = split_key(&value, args, None);
+    let size = key.map_or(0, <[u8]>::len) + value.len();
+    let out = match args.send(producer, key, value).await {
+        Ok(out) => out,
+        Err(e) => return Err(explain(e, "the input", size)),
+    };
+    watch
+        .wait(
+            async {
+                producer.flush().await?;
+                out.wait().await
+            },
+            || "1 record waiting".into(),
+        )
+        .await?
+        .map_err(|e| explain(e, "the input", size))
+        .context("the record was not acknowledged")?;
+    Ok(())
+}
+
 /// From a terminal: each line is sent and acknowledged before the next
-/// prompt, so the user sees at once whether it went through.
-async fn interactive_loop(producer: &TopicProducer, args: &ProduceArgs) -> anyhow::Result<()> {
+/// prompt, so the user sees at once whether it went through. At the end
+/// (ctrl-d, or ctrl-c: exit 130) a summary line says how many records were
+/// acknowledged.
+async fn interactive_loop(
+    producer: &TopicProducer,
+    args: &ProduceArgs,
+    mut watch: Watch,
+) -> anyhow::Result<()> {
     let sep = args.key_separator.as_deref().map(str::as_bytes);
-    let stdin = std::io::stdin();
-    let mut line = Vec::new();
+    let mut lines = spawn_reader(Box::new(std::io::stdin()), None);
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    let (mut sent, mut acked) = (0u64, 0u64);
+    let summary = |acked: u64, sent: u64| {
+        format!(
+            "{acked} of {sent} record{} acknowledged\n",
+            if sent == 1 { "" } else { "s" }
+        )
+    };
     loop {
-        eprint!("> ");
-        let _ = std::io::stderr().flush();
-        line.clear();
-        if stdin.lock().read_until(b'\n', &mut line)? == 0 {
-            eprintln!();
-            return Ok(());
+        output::eprint("> ");
+        let line = tokio::select! {
+            biased;
+            _ = interrupt.recv() => None,
+            line = lines.recv() => Some(line),
+        };
+        let line = match line {
+            // ctrl-c: nothing is held, every record was waited for.
+            None => {
+                output::eprint(&format!("\ninterrupted: {}", summary(acked, sent)));
+                return Err(output::Interrupted.into());
+            }
+            Some(None) => {
+                output::eprint(&format!("\n{}", summary(acked, sent)));
+                return Ok(());
+            }
+            Some(Some(Err(e))) => return Err(anyhow::Error::from(e).context("reading the input")),
+            Some(Some(Ok(line))) => line,
+        };
+        let (key, value) = split_key(&line.bytes, args, sep);
+        let size = key.map_or(0, <[u8]>::len) + value.len();
+        sent += 1;
+        let out = match args.send(producer, key, value).await {
+            Ok(out) => out,
+            Err(e) => {
+                output::eprint(&format!("{}\n", explain(e, "the line", size)));
+                continue;
+            }
+        };
+        watch.waiting_from_now();
+        let answer = watch.wait(
+            async {
+                producer.flush().await?;
+                out.wait().await
+            },
+            || "1 record waiting".into(),
+        );
+        let answer = tokio::select! {
+            biased;
+            _ = interrupt.recv() => {
+                output::eprint(&format!("\ninterrupted: {}", summary(acked, sent)));
+                return Err(output::Interrupted.into());
+            }
+            answer = answer => answer,
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(gave_up) => {
+                output::eprint(&format!("not acknowledged: {gave_up}\n"));
+                continue;
+            }
+        };
+        match answer {
+            Ok(meta) => {
+                watch.answered();
+                acked += 1;
+                output::eprint(&format!(
+                    "Ok! (partition {}, offset {})\n",
+                    meta.partition, meta.offset
+                ));
+            }
+            Err(e) => output::eprint(&format!(
+                "not acknowledged: {}\n",
+                crate::message(&explain(e, "the line", size))
+            )),
         }
-        let record = line.strip_suffix(b"\n").unwrap_or(&line);
-        let (key, value) = split_key(record, args, sep);
-        let out = producer.send(key, value).await?;
-        producer.flush().await?;
-        let meta = out
-            .wait()
-            .await
-            .context("the record was not acknowledged")?;
-        eprintln!("Ok! (partition {}, offset {})", meta.partition, meta.offset);
+    }
+}
+
+/// One input line.
+struct Line {
+    number: u64,
+    bytes: Vec<u8>,
+}
+
+/// Reads `input` line by line on a thread of its own, so a blocking read
+/// never holds up ctrl-c or the outage watcher.
+fn spawn_reader(
+    input: Box<dyn Read + Send>,
+    progress: Option<indicatif::ProgressBar>,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<Line>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, input);
+        let mut unreported_bytes = 0;
+        for number in 1.. {
+            let mut bytes = Vec::new();
+            match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Some(bar) = &progress {
+                        unreported_bytes += n as u64;
+                        if unreported_bytes >= 64 * 1024 {
+                            bar.inc(std::mem::take(&mut unreported_bytes));
+                        }
+                    }
+                    if bytes.last() == Some(&b'\n') {
+                        bytes.pop();
+                    }
+                    if tx.blocking_send(Ok(Line { number, bytes })).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if let Some(bar) = &progress {
+            bar.inc(unreported_bytes);
+        }
+    });
+    rx
+}
+
+/// A record sent and not yet answered.
+struct Sent {
+    line: u64,
+    size: usize,
+    output: ProduceOutput,
+}
+
+/// Counts of answers, shared between the loop that sends and the task
+/// that waits for answers (so ctrl-c can report them at any moment).
+#[derive(Default)]
+struct Tally {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<anyhow::Error>>,
+    /// The SPU could not be reached within the retry timeout.
+    gave_up: std::sync::atomic::AtomicBool,
+}
+
+impl Tally {
+    fn fail(&self, e: anyhow::Error) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+    }
+
+    fn waiting(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+            - self.acked.load(Ordering::Relaxed)
+            - self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// A refused record's error, with the line, its size and the setting to
+/// change.
+fn explain(e: RillError, line: &str, size: usize) -> anyhow::Error {
+    let suggest = || units::format_bytes(i64::try_from(size.next_power_of_two()).unwrap_or(-1) * 2);
+    match e {
+        RillError::RecordTooLarge {
+            max_request_size, ..
+        } => anyhow::anyhow!(
+            "{line} is {size} bytes, over the producer's --max-request-size of {} \
+             (raise it, e.g. --max-request-size {}; the topic must accept it too: \
+             `rill topic create NAME --max-message-bytes {}`)",
+            units::format_bytes(i64::try_from(max_request_size).unwrap_or(-1)),
+            suggest(),
+            suggest()
+        ),
+        e if e.code() == Some(MESSAGE_TOO_LARGE) => anyhow::Error::from(e).context(format!(
+            "{line} ({size} bytes) is larger than the topic's max.message.bytes \
+             (see `rill topic describe`; create the topic with --max-message-bytes {})",
+            suggest()
+        )),
+        e => e.into(),
+    }
+}
+
+/// Waits for each sent record's answer in send order, counting them and
+/// watching the SPU meanwhile.
+async fn settle(mut rx: tokio::sync::mpsc::Receiver<Sent>, tally: Arc<Tally>, mut watch: Watch) {
+    loop {
+        let sent = match rx.try_recv() {
+            Ok(sent) => sent,
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                let Some(sent) = rx.recv().await else {
+                    return;
+                };
+                // Nothing was waiting until now.
+                watch.waiting_from_now();
+                sent
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+        };
+        let answer = watch
+            .wait(sent.output.wait(), || match tally.waiting() {
+                1 => "1 record waiting".to_owned(),
+                n => format!("{n} records waiting"),
+            })
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(gave_up) => {
+                tally.fail(gave_up.into());
+                tally.gave_up.store(true, Ordering::Release);
+                return;
+            }
+        };
+        match answer {
+            Ok(_) => {
+                watch.answered();
+                tally.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if e.code().is_some() {
+                    watch.answered();
+                }
+                let outage = watch::is_outage(&e);
+                let line = format!("line {}", sent.line);
+                let e = explain(e, &line, sent.size);
+                if e.to_string().starts_with(&line) {
+                    output::eprint(&format!("error: {}\n", crate::message(&e)));
+                }
+                if outage {
+                    // The SPU stayed out of reach for the whole retry
+                    // timeout: the records behind this one would each wait
+                    // out a timeout of their own. Give up on all of them.
+                    tally.fail(e.context(watch.gave_up()));
+                    tally.gave_up.store(true, Ordering::Release);
+                    return;
+                }
+                tally.fail(e);
+            }
+        }
     }
 }
 
 /// From a pipe or a file: records stream without waiting for each answer;
-/// outputs are waited for in order, at most `MAX_PENDING_OUTPUTS` open.
+/// answers are counted in send order, at most `MAX_PENDING_OUTPUTS` open.
+/// A record the producer or the SPU refuses is reported with its line
+/// number and the input goes on; ctrl-c stops reading, waits a little for
+/// what was sent and says how much was acknowledged.
 async fn stream(
     producer: &TopicProducer,
     args: &ProduceArgs,
-    input: Box<dyn Read>,
-    progress: Option<&indicatif::ProgressBar>,
+    input: Box<dyn Read + Send>,
+    progress: Option<indicatif::ProgressBar>,
+    watch: Watch,
 ) -> anyhow::Result<()> {
     let sep = args.key_separator.as_deref().map(str::as_bytes);
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, input);
-    let mut pending: VecDeque<ProduceOutput> = VecDeque::with_capacity(MAX_PENDING_OUTPUTS);
-    let mut line = Vec::new();
-    let mut sent: u64 = 0;
-    let mut failed: u64 = 0;
-    let mut first_error: Option<anyhow::Error> = None;
-    let mut unreported_bytes = 0;
+    let mut lines = spawn_reader(input, progress);
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    let tally = Arc::new(Tally::default());
+    let (tx, rx) = tokio::sync::mpsc::channel(MAX_PENDING_OUTPUTS);
+    let mut settler = tokio::spawn(settle(rx, tally.clone(), watch));
+    // The settler ends early only when it gives up on an unreachable SPU.
+    let mut settled = false;
+    let mut read: u64 = 0;
+    let mut read_error = None;
+    let mut interrupted = false;
     loop {
-        line.clear();
-        let n = match reader.read_until(b'\n', &mut line) {
-            Ok(n) => n,
-            Err(e) => {
-                first_error = Some(anyhow::Error::from(e).context("reading the input"));
-                break;
-            }
+        let line = tokio::select! {
+            biased;
+            _ = interrupt.recv() => { interrupted = true; break; }
+            _ = &mut settler, if !settled => { settled = true; break; }
+            line = lines.recv() => line,
         };
-        if n == 0 {
-            break;
-        }
-        if let Some(bar) = progress {
-            unreported_bytes += n as u64;
-            if unreported_bytes >= 64 * 1024 {
-                bar.inc(std::mem::take(&mut unreported_bytes));
-            }
-        }
-        let record = line.strip_suffix(b"\n").unwrap_or(&line);
-        let (key, value) = split_key(record, args, sep);
-        match producer.send(key, value).await {
-            Ok(out) => pending.push_back(out),
-            Err(e) => {
-                failed += 1;
-                first_error = Some(e.into());
+        let line = match line {
+            None => break,
+            Some(Err(e)) => {
+                read_error = Some(anyhow::Error::from(e).context("reading the input"));
                 break;
             }
-        }
-        sent += 1;
-        if pending.len() >= MAX_PENDING_OUTPUTS {
-            if let Some(out) = pending.pop_front() {
-                if let Err(e) = out.wait().await {
-                    failed += 1;
-                    first_error = Some(e.into());
+            Some(Ok(line)) => line,
+        };
+        read += 1;
+        let (key, value) = split_key(&line.bytes, args, sep);
+        let size = key.map_or(0, <[u8]>::len) + value.len();
+        let output = tokio::select! {
+            biased;
+            _ = interrupt.recv() => { interrupted = true; break; }
+            _ = &mut settler, if !settled => { settled = true; break; }
+            output = args.send(producer, key, value) => output,
+        };
+        let output = match output {
+            Ok(output) => output,
+            Err(e) => {
+                let line = format!("line {}", line.number);
+                let fatal = !matches!(e, RillError::RecordTooLarge { .. });
+                let e = explain(e, &line, size);
+                output::eprint(&format!("error: {}\n", crate::message(&e)));
+                tally.fail(e);
+                if fatal {
                     break;
                 }
+                continue;
             }
+        };
+        tally.sent.fetch_add(1, Ordering::Relaxed);
+        let sent = Sent {
+            line: line.number,
+            size,
+            output,
+        };
+        tokio::select! {
+            biased;
+            _ = interrupt.recv() => { interrupted = true; break; }
+            _ = &mut settler, if !settled => { settled = true; break; }
+            r = tx.send(sent) => if r.is_err() { break },
         }
     }
-    // Whatever stopped the loop, what was sent still deserves its answer.
-    if let Err(e) = producer.flush().await {
-        first_error.get_or_insert(e.into());
-    }
-    for out in pending {
-        if let Err(e) = out.wait().await {
-            failed += 1;
-            first_error.get_or_insert(e.into());
+    drop(tx);
+    if interrupted {
+        // What was sent gets a short while to be acknowledged; a second
+        // ctrl-c stops waiting.
+        let answered = async {
+            let _ = producer.flush().await;
+            if !settled {
+                let _ = settler.await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(FLUSH_ON_INTERRUPT, answered) => {}
+            _ = interrupt.recv() => {}
         }
+        output::eprint(&format!(
+            "interrupted: {} of {read} records acknowledged\n",
+            tally.acked.load(Ordering::Relaxed)
+        ));
+        return Err(output::Interrupted.into());
     }
-    if let Some(bar) = progress {
-        bar.inc(unreported_bytes);
+    // Whatever stopped the loop, what was sent still deserves its answer,
+    // unless the SPU could not be reached for the whole retry timeout.
+    if !settled {
+        let _ = producer.flush().await;
+        let _ = settler.await;
     }
-    match first_error {
-        None => Ok(()),
-        Some(e) => Err(e.context(format!(
-            "{failed} of {sent} records sent were not acknowledged"
+    let gave_up = tally.gave_up.load(Ordering::Acquire);
+    let failed = read - tally.acked.load(Ordering::Relaxed);
+    let first_error = tally
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match (first_error, read_error) {
+        (None, None) => Ok(()),
+        (None, Some(e)) if read == 0 => Err(e),
+        (None, Some(e)) => Err(e.context(format!(
+            "{read} records read were acknowledged before the input failed"
         ))),
+        (Some(e), _) => {
+            let gave_up = if gave_up {
+                format!("; the input was not read past line {read}")
+            } else {
+                String::new()
+            };
+            Err(e.context(format!(
+                "{failed} of {read} records sent were not acknowledged{gave_up}"
+            )))
+        }
     }
 }
 
@@ -465,6 +835,16 @@ mod tests {
         assert_eq!(p.strategy, RetryStrategy::FibonacciBackoff);
         assert_eq!(p.initial_delay, Duration::from_millis(10));
 
+        let c = parse(&["t"]).unwrap().producer.config().unwrap();
+        let DeliverySemantic::AtLeastOnce(p) = c.delivery_semantic else {
+            panic!("at least once by default");
+        };
+        assert_eq!(
+            p.timeout,
+            Duration::from_secs(30),
+            "a terminal's retry timeout"
+        );
+        assert_eq!(p.max_delay, Duration::from_secs(5));
         let c = parse(&["t", "--no-idempotent"])
             .unwrap()
             .producer
@@ -503,10 +883,6 @@ mod tests {
         assert!(parse(&["t", "--key", "k", "--key-separator", ":"]).is_err());
         assert!(parse(&["t", "--linger", "10"]).is_err());
         assert!(parse(&["t", "--compression", "brotli"]).is_err());
-        assert!(parse(&["t", "--batch-size", "0"])
-            .unwrap()
-            .producer
-            .config()
-            .is_err());
+        assert!(parse(&["t", "--batch-size", "0"]).is_err());
     }
 }

@@ -1,7 +1,5 @@
 //! `rill topic create|list|describe|delete` and `rill partition list`.
 
-use std::time::Duration;
-
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use rill::{Offset, ResponseError, Rill, RillError, TopicDescription};
@@ -10,8 +8,8 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.c
 const TOPIC_ALREADY_EXISTS: i16 = ResponseError::TopicAlreadyExists.code();
 
 use crate::output::{self, json_array, table, Format, JsonObject};
-use crate::units::{self, parse_duration, parse_size};
-use crate::Global;
+use crate::units::{self, parse_retention, parse_size, parse_size_or_unlimited};
+use crate::{usage, Global};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
@@ -19,7 +17,9 @@ pub enum TopicCommand {
     #[command(after_help = "Examples:
   rill topic create greetings
   rill topic create orders --partitions 6 --retention-time 7d --segment-size 256MiB
-  rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB")]
+  rill topic create metrics -p 3 --compression-type zstd --max-partition-size 10GiB
+  rill topic create blobs --max-message-bytes 8MiB
+  rill topic create greetings --if-not-exists     # in scripts: fine if it is there")]
     Create(CreateArgs),
     /// List every topic.
     #[command(after_help = "Examples:
@@ -82,22 +82,32 @@ pub struct CreateArgs {
     /// The topic: letters, digits, '.', '_' and '-', at most 249.
     name: String,
     /// Number of partitions.
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     partitions: i32,
     /// Copies of each partition (at most the number of SPUs).
-    #[arg(short, long, default_value_t = 1)]
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(i16).range(1..))]
     replication: i16,
-    /// How long records are kept, e.g. 7d, 12h, 30m [default: 7d].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    retention_time: Option<Duration>,
+    /// How long records are kept, e.g. 7d, 12h, 90min, or `unlimited`
+    /// [default: 7d].
+    #[arg(long, value_parser = parse_retention, value_name = "DURATION")]
+    retention_time: Option<i64>,
     /// Size at which a partition's active segment rolls, e.g. 1GiB, 256MiB
     /// [default: 1GiB].
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     segment_size: Option<u64>,
-    /// Most bytes a partition keeps; older segments are deleted past it
-    /// [default: unlimited].
-    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
-    max_partition_size: Option<u64>,
+    /// Most bytes a partition keeps; older segments are deleted past it,
+    /// e.g. 10GiB, or `unlimited` [default: unlimited].
+    #[arg(long, value_parser = parse_size_or_unlimited, value_name = "SIZE")]
+    max_partition_size: Option<i64>,
+    /// Largest record batch the topic accepts, e.g. 8MiB (Kafka's
+    /// max.message.bytes) [default: 1MiB + 12B]. Producers sending records
+    /// this large need `rill produce --max-request-size` as large.
+    #[arg(long, value_parser = parse_message_bytes, value_name = "SIZE")]
+    max_message_bytes: Option<i32>,
+    /// Succeed without a change when the topic already exists (its
+    /// settings are left as they are).
+    #[arg(long)]
+    if_not_exists: bool,
     /// Codec the topic requires of producers [default: producer].
     #[arg(long, value_enum)]
     compression_type: Option<TopicCompression>,
@@ -131,22 +141,63 @@ fn not_found(e: RillError) -> RillError {
     }
 }
 
+/// Topic names starting with this are Rill's own.
+const RESERVED_PREFIX: &str = "__rill";
+/// Longest name of a file or directory on the file systems Rill runs on.
+const MAX_FILE_NAME_BYTES: usize = 255;
+/// The SPU writes a topic's metadata to `<name>.topic.tmp` before renaming
+/// it; the longest file name it makes of a topic name.
+const METADATA_SUFFIX: &str = ".topic.tmp";
+
+/// The longest topic name the SPU can store with `partitions` partitions:
+/// Kafka's 249, and short enough that `<name>.topic.tmp` and the last
+/// partition's directory `<name>-<partition>` fit in a file name.
+pub fn max_topic_name_len(partitions: i32) -> usize {
+    let last = partitions.saturating_sub(1).max(0).to_string();
+    let suffix = METADATA_SUFFIX.len().max(1 + last.len());
+    249.min(MAX_FILE_NAME_BYTES - suffix)
+}
+
+/// Refuses, before asking the SPU, a topic name that is reserved or too
+/// long for the file names the SPU makes of it.
+pub fn check_topic_name(name: &str, partitions: i32) -> anyhow::Result<()> {
+    if name.starts_with(RESERVED_PREFIX) {
+        usage!("topic names starting with {RESERVED_PREFIX} are reserved for Rill's own topics");
+    }
+    let max = max_topic_name_len(partitions);
+    if name.len() > max {
+        usage!(
+            "the topic name is {} bytes; at most {max} fit (the SPU names files and \
+             directories after the topic, and a file name holds {MAX_FILE_NAME_BYTES} bytes)",
+            name.len()
+        );
+    }
+    Ok(())
+}
+
+/// `max.message.bytes`: 1B up to 2GiB - 1 (an i32 in Kafka's configs).
+fn parse_message_bytes(text: &str) -> Result<i32, String> {
+    let n = parse_size(text)?;
+    i32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "must be between 1B and 2GiB".into())
+}
+
 async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
-    if args.partitions < 1 {
-        bail!("--partitions must be at least 1");
-    }
-    if args.replication < 1 {
-        bail!("--replication must be at least 1");
-    }
     let mut configs: Vec<(&str, String)> = Vec::new();
-    if let Some(d) = args.retention_time {
-        configs.push(("retention.ms", d.as_millis().to_string()));
+    check_topic_name(&args.name, args.partitions)?;
+    if let Some(ms) = args.retention_time {
+        configs.push(("retention.ms", ms.to_string()));
     }
     if let Some(s) = args.segment_size {
         configs.push(("segment.bytes", s.to_string()));
     }
     if let Some(s) = args.max_partition_size {
         configs.push(("retention.bytes", s.to_string()));
+    }
+    if let Some(m) = args.max_message_bytes {
+        configs.push(("max.message.bytes", m.to_string()));
     }
     if let Some(c) = args.compression_type {
         let value = format!("{c:?}").to_lowercase();
@@ -162,8 +213,20 @@ async fn create(rill: &Rill, args: CreateArgs) -> anyhow::Result<()> {
         Err(RillError::Broker {
             code: TOPIC_ALREADY_EXISTS,
             ..
+        }) if args.if_not_exists => {
+            return output::print(&format!(
+                "topic \"{}\" already exists (left as it is)\n",
+                args.name
+            ));
+        }
+        Err(RillError::Broker {
+            code: TOPIC_ALREADY_EXISTS,
+            ..
         }) => {
-            bail!("topic \"{}\" already exists", args.name)
+            bail!(
+                "topic \"{}\" already exists (--if-not-exists accepts that)",
+                args.name
+            )
         }
         Err(e) => return Err(e.into()),
     }
@@ -263,6 +326,7 @@ async fn list(rill: &Rill, format: Format) -> anyhow::Result<()> {
 
 async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()> {
     let d = rill.admin().describe_topic(name).await?;
+    let rows = offsets(rill, name, d.partitions).await?;
     let text = match format {
         Format::Json => {
             let configs = d.configs.iter().map(|(k, v, set)| {
@@ -272,15 +336,24 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                     .str("source", if *set { "topic" } else { "default" })
                     .finish()
             });
+            let offsets = rows.iter().map(|r| {
+                JsonObject::new()
+                    .raw("partition", r.partition)
+                    .raw("start_offset", r.start)
+                    .raw("end_offset", r.end)
+                    .raw("records", r.end - r.start)
+                    .finish()
+            });
             JsonObject::new()
                 .str("name", &d.name)
                 .raw("partitions", d.partitions)
                 .raw("configs", json_array(configs))
+                .raw("offsets", json_array(offsets))
                 .finish()
                 + "\n"
         }
         Format::Table => {
-            let rows: Vec<Vec<String>> = d
+            let configs: Vec<Vec<String>> = d
                 .configs
                 .iter()
                 .map(|(k, v, set)| {
@@ -294,11 +367,26 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                     vec![k.clone(), value, source.into()]
                 })
                 .collect();
+            let offsets: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.partition.to_string(),
+                        r.start.to_string(),
+                        r.end.to_string(),
+                        (r.end - r.start).to_string(),
+                    ]
+                })
+                .collect();
             format!(
-                "name:       {}\npartitions: {}\n\n{}",
+                "name:       {}\npartitions: {}\n\n{}\n{}",
                 d.name,
                 d.partitions,
-                table(&["CONFIG", "VALUE", "SOURCE"], &rows)
+                table(&["CONFIG", "VALUE", "SOURCE"], &configs),
+                table(
+                    &["PARTITION", "START OFFSET", "END OFFSET", "RECORDS"],
+                    &offsets
+                )
             )
         }
     };
@@ -311,6 +399,25 @@ struct PartitionRow {
     partition: u32,
     start: i64,
     end: i64,
+}
+
+/// Each partition's first stored and next offsets.
+async fn offsets(rill: &Rill, topic: &str, partitions: u32) -> anyhow::Result<Vec<PartitionRow>> {
+    let mut rows = Vec::new();
+    for partition in 0..partitions {
+        // The client has no public ListOffsets; a consumer's starting
+        // position at each end gives the same two numbers.
+        let consumer = rill.partition_consumer(topic, partition).await?;
+        let start = consumer.stream(Offset::Beginning).await?.next_offset();
+        let end = consumer.stream(Offset::End).await?.next_offset();
+        rows.push(PartitionRow {
+            topic: topic.to_owned(),
+            partition,
+            start,
+            end,
+        });
+    }
+    Ok(rows)
 }
 
 pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Result<()> {
@@ -328,19 +435,7 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
     };
     let mut rows = Vec::new();
     for (topic, partitions) in topics {
-        for partition in 0..partitions {
-            // The client has no public ListOffsets; a consumer's starting
-            // position at each end gives the same two numbers.
-            let consumer = rill.partition_consumer(&topic, partition).await?;
-            let start = consumer.stream(Offset::Beginning).await?.next_offset();
-            let end = consumer.stream(Offset::End).await?.next_offset();
-            rows.push(PartitionRow {
-                topic: topic.clone(),
-                partition,
-                start,
-                end,
-            });
-        }
+        rows.extend(offsets(&rill, &topic, partitions).await?);
     }
     let text = match output {
         Format::Json => {

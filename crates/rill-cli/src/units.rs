@@ -3,12 +3,62 @@
 
 use std::time::Duration;
 
+/// A duration of at least a millisecond (timeouts: `0` or `1ns` would
+/// give up at once).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than 0".into()),
+        d if d < Duration::from_millis(1) => Err(format!(
+            "{:?} is less than a millisecond; write e.g. 100ms or 5s",
+            text.trim()
+        )),
+        d => Ok(d),
+    }
+}
+
+/// A topic's retention time in milliseconds (`retention.ms`): a duration
+/// of whole milliseconds, at least 1ms, or `unlimited` (-1: records are
+/// kept until the size limit, if any, removes them).
+pub fn parse_retention(text: &str) -> Result<i64, String> {
+    if matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "unlimited" | "forever" | "infinite" | "-1"
+    ) {
+        return Ok(-1);
+    }
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("a retention of 0 would delete every record at once; \
+             write a duration such as 7d, or `unlimited` to keep records"
+            .into());
+    }
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "{:?} is not a whole number of milliseconds; retention is counted in ms",
+            text.trim()
+        ));
+    }
+    i64::try_from(d.as_millis()).map_err(|_| format!("{:?} is too long", text.trim()))
+}
+
+/// A size, or `unlimited` (-1).
+pub fn parse_size_or_unlimited(text: &str) -> Result<i64, String> {
+    if matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "unlimited" | "-1"
+    ) {
+        return Ok(-1);
+    }
+    let n = parse_size(text)?;
+    i64::try_from(n).map_err(|_| format!("{:?} is too large", text.trim()))
+}
+
 /// Parses `<integer><unit>` with unit `ns`, `us`, `ms`, `s`, `m`, `h`, `d`
 /// or `w`. A bare `0` is allowed; any other bare number is refused, because
 /// `--linger 10` is ambiguous between seconds and milliseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = split_number(text)?;
+    let (number, unit) = split_duration(text)?;
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; write e.g. 100ms, 2s, 7d"))?;
@@ -23,6 +73,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" | "µs" => Duration::from_micros(1),
         "ms" => Duration::from_millis(1),
         "s" | "sec" | "secs" => Duration::from_secs(1),
+        // `1M` reads as a month as easily as a minute.
+        _ if unit == "M" => {
+            return Err(format!(
+            "{text:?} is ambiguous: write {n}min (or {n}m) for minutes, or days for months (30d)"
+        ))
+        }
+        "mo" | "mon" | "month" | "months" => {
+            return Err(format!(
+                "{text:?}: months differ in length; write days instead (30d)"
+            ))
+        }
         "m" | "min" | "mins" => Duration::from_secs(60),
         "h" | "hr" | "hrs" => Duration::from_secs(3600),
         "d" | "day" | "days" => Duration::from_secs(86_400),
@@ -66,6 +127,56 @@ pub fn parse_usize_size(text: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("{text:?} is too large"))
 }
 
+/// A size of at least one byte (batch and request sizes).
+pub fn parse_nonzero_size(text: &str) -> Result<usize, String> {
+    match parse_usize_size(text)? {
+        0 => Err("must be at least 1B".into()),
+        n => Ok(n),
+    }
+}
+
+/// A count of at least one.
+pub fn parse_positive_usize(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `("90", "m")` from `"90m"`; a fraction is refused with the same
+/// duration in the next smaller unit (`1.5h`: write `90m`).
+fn split_duration(text: &str) -> Result<(&str, &str), String> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    if let Some(rest) = unit.strip_prefix(['.', ',']) {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = rest[digits..].trim();
+        let value: Option<f64> = format!("{number}.{}", &rest[..digits]).parse().ok();
+        let smaller = match unit.to_ascii_lowercase().as_str() {
+            "w" | "week" | "weeks" => Some((7.0, "d")),
+            "d" | "day" | "days" => Some((24.0, "h")),
+            "h" | "hr" | "hrs" => Some((60.0, "m")),
+            "m" | "min" | "mins" => Some((60.0, "s")),
+            "s" | "sec" | "secs" => Some((1000.0, "ms")),
+            "ms" => Some((1000.0, "us")),
+            _ => None,
+        };
+        let hint = match (value, smaller) {
+            (Some(v), Some((factor, smaller))) if (v * factor).fract() == 0.0 => {
+                format!(" (write {}{smaller})", v * factor)
+            }
+            _ => " (use a smaller unit: 90m, not 1.5h)".into(),
+        };
+        return Err(format!("{text:?} is not a whole number{hint}"));
+    }
+    Ok((number, unit.trim()))
+}
+
 /// `("12", "KiB")` from `"12KiB"`; fractions are refused with a hint.
 fn split_number(text: &str) -> Result<(&str, &str), String> {
     let end = text
@@ -78,6 +189,32 @@ fn split_number(text: &str) -> Result<(&str, &str), String> {
         ));
     }
     Ok((number, unit.trim()))
+}
+
+/// kcat's escapes in separators and templates: `\t`, `\n`, `\r`, `\0`
+/// and `\\`; any other backslash stays as it is.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// `604800000` ms as `7d`: the largest unit that divides it exactly.
@@ -140,6 +277,46 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("99999999999d").is_err());
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1min"), Ok(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn durations_say_what_is_wrong_in_durations() {
+        let e = parse_duration("1.5h").unwrap_err();
+        assert_eq!(e, "\"1.5h\" is not a whole number (write 90m)");
+        assert!(!e.contains("B"), "not about sizes: {e}");
+        assert!(parse_duration("2.5s").unwrap_err().contains("write 2500ms"));
+        assert!(parse_duration("0.3333h")
+            .unwrap_err()
+            .contains("smaller unit"));
+        let e = parse_duration("1M").unwrap_err();
+        assert!(
+            e.contains("ambiguous") && e.contains("1min") && e.contains("30d"),
+            "{e}"
+        );
+        assert!(parse_duration("2months").unwrap_err().contains("30d"));
+    }
+
+    #[test]
+    fn retention_refuses_what_means_nothing_and_knows_unlimited() {
+        assert_eq!(parse_retention("7d"), Ok(7 * 86_400_000));
+        assert_eq!(parse_retention("unlimited"), Ok(-1));
+        assert_eq!(parse_retention("-1"), Ok(-1));
+        assert!(parse_retention("0").unwrap_err().contains("unlimited"));
+        assert!(parse_retention("1ns").unwrap_err().contains("milliseconds"));
+        assert!(parse_retention("1500us").is_err());
+        assert!(parse_positive_duration("0").is_err());
+        assert!(parse_positive_duration("1ns").is_err());
+        assert_eq!(parse_size_or_unlimited("unlimited"), Ok(-1));
+        assert_eq!(parse_size_or_unlimited("1KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn escapes_as_kcat() {
+        assert_eq!(unescape("\\t"), "\t");
+        assert_eq!(unescape("a\\nb\\\\c\\q\\"), "a\nb\\c\\q\\");
+        assert_eq!(unescape("::"), "::");
     }
 
     #[test]

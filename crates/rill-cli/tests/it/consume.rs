@@ -221,3 +221,46 @@ fn bad_consume_arguments() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn binary_values_as_raw_hex_or_base64() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "bin"]);
+    spu.produce("bin", "hi\nfoo\n", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blob");
+    let blob = [0u8, 255, b'\n', 13, 7];
+    std::fs::write(&path, blob).unwrap();
+    spu.ok(&["produce", "bin", "--raw", "-f", path.to_str().unwrap()]);
+    assert_eq!(
+        spu.ok(&["consume", "bin", "-B", "-d", "-O", "hex"]),
+        "6869\n666f6f\n00ff0a0d07\n"
+    );
+    assert_eq!(
+        spu.ok(&["consume", "bin", "-B", "-d", "-O", "base64"]),
+        "aGk=\nZm9v\nAP8KDQc=\n"
+    );
+    let out = spu.rill(&["consume", "bin", "--start", "2", "-n", "1", "-O", "raw"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, blob, "the bytes exactly, no newline");
+}
+
+#[test]
+fn describe_shows_each_partitions_offsets() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "d", "-p", "2"]);
+    spu.produce("d", "a\nb\nc\n", &["-p", "1"]);
+    let out = spu.ok(&["topic", "describe", "d"]);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("PARTITION"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows, [["0", "0", "0", "0"], ["1", "0", "3", "3"]], "{out}");
+    let json = spu.ok(&["topic", "describe", "d", "-O", "json"]);
+    assert!(
+        json.contains(r#""offsets":[{"partition":0,"start_offset":0,"end_offset":0,"records":0},{"partition":1,"start_offset":0,"end_offset":3,"records":3}]"#),
+        "{json}"
+    );
+}

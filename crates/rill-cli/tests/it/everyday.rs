@@ -40,6 +40,78 @@ fn no_cluster_is_a_plain_error() {
 }
 
 #[test]
+fn argument_errors_exit_2_and_name_the_flag() {
+    let addr = dead_addr();
+    let home = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            &["topic", "create", "t", "--partitions", "0"][..],
+            "'--partitions <PARTITIONS>'",
+        ),
+        (
+            &["topic", "create", "t", "-r", "0"],
+            "'--replication <REPLICATION>'",
+        ),
+        (
+            &["produce", "t", "--batch-size", "0"],
+            "'--batch-size <SIZE>'",
+        ),
+        (
+            &["produce", "t", "--max-request-size", "0KiB"],
+            "'--max-request-size <SIZE>'",
+        ),
+        (&["consume", "t", "-b", "0"], "'--maxbytes <SIZE>'"),
+        (&["consume", "t", "-b", "4GiB"], "'--maxbytes <SIZE>'"),
+        (
+            &["benchmark", "produce", "--count", "0"],
+            "'--count <COUNT>'",
+        ),
+        (
+            &["benchmark", "produce", "--in-flight", "0"],
+            "'--in-flight <IN_FLIGHT>'",
+        ),
+        (
+            &["consume", "t", "-F", "{{nope}}"],
+            "'--format <FORMAT>': unknown placeholder {{nope}}",
+        ),
+        (
+            &["consume", "t", "--start", "5", "--end", "2"],
+            "--end 2 is before --start 5",
+        ),
+        (
+            &[
+                "produce",
+                "t",
+                "--delivery-semantic",
+                "at-most-once",
+                "--max-retries",
+                "3",
+            ],
+            "retry flags need --delivery-semantic at-least-once",
+        ),
+        (
+            &["--addr", "nonsense", "topic", "list"],
+            "invalid address \"nonsense\"",
+        ),
+        (
+            &["topic", "list", "--addr", "127.0.0.1:http"],
+            "expected HOST:PORT",
+        ),
+        (&["produce", "t", "--addr", ":9092"], "expected HOST:PORT"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+        cmd.args(args)
+            .env("RILL_ADDR", &addr)
+            .env("RILL_HOME", home.path());
+        let out = run_with_input(cmd, b"x\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("no SPU answers"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn addr_flag_beats_the_environment_and_the_profile() {
     let spu = TestSpu::start();
     // The profile `rill cluster start` writes, pointing nowhere.
@@ -104,7 +176,7 @@ fn bad_produce_arguments() {
         (&["produce", "nope"][..], "topic \"nope\" not found"),
         (
             &["produce", "t", "--raw", "--max-request-size", "1KiB"][..],
-            "exceeds max_request_size",
+            "over the producer's --max-request-size of 1KiB",
         ),
     ] {
         let out = spu.rill_with_input(args, &[b'x'; 4096]);
@@ -230,4 +302,112 @@ fn completions_and_help() {
     assert!(help.contains("--disable-continuous"), "{help}");
     let out = run(&["bogus"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn addr_is_refused_where_it_means_nothing_and_help_fits_the_command() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rill"))
+            .args(args)
+            .env("RILL_HOME", home.path())
+            .env("RILL_ADDR", "127.0.0.1:1")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["cluster", "status", "--addr", "127.0.0.1:9092"][..],
+        &["--addr", "127.0.0.1:9092", "cluster", "stop"],
+        &["completions", "bash", "--addr", "127.0.0.1:9092"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            stderr(&out).contains("--addr does not apply to rill"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // RILL_ADDR in the environment does not bother them.
+    let out = run(&["cluster", "stop"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let help = String::from_utf8(run(&["consume", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("Only records every in-sync replica has"),
+        "{help}"
+    );
+    assert!(!help.contains("Acknowledged once"), "{help}");
+}
+
+#[test]
+fn profiles_name_clusters_and_choose_the_one_in_use() {
+    let spu = TestSpu::start();
+    let dead = dead_addr();
+    let rill = |args: &[&str]| spu.command(args).env_remove("RILL_ADDR").output().unwrap();
+    let ok = |args: &[&str]| {
+        let out = rill(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(ok(&["profile", "list"]).starts_with("no profiles"));
+    // The first profile is the one in use.
+    assert_eq!(
+        ok(&["profile", "add", "away", &dead]),
+        format!("profile \"away\" → {dead} (in use)\n")
+    );
+    ok(&["profile", "add", "here", &spu.addr]);
+    let out = rill(&["topic", "list"]);
+    assert!(
+        stderr(&out).contains(&format!("no SPU answers at {dead}")),
+        "{}",
+        text(&out)
+    );
+
+    assert_eq!(
+        ok(&["profile", "use", "here"]),
+        format!("using profile \"here\" ({})\n", spu.addr)
+    );
+    assert!(ok(&["topic", "list"]).starts_with("no topics"));
+    let list = ok(&["profile", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["*", "here", &spu.addr]),
+        "{list}"
+    );
+    let json = ok(&["profile", "list", "-O", "json"]);
+    assert!(
+        json.contains(&format!(
+            r#"{{"name":"here","addr":"{}","current":true}}"#,
+            spu.addr
+        )),
+        "{json}"
+    );
+    // What the client library reads (`Rill::connect()`): the first addr.
+    let config = std::fs::read_to_string(spu.home().join("config.toml")).unwrap();
+    let first = config.lines().find(|l| l.starts_with("addr")).unwrap();
+    assert_eq!(first, format!("addr = \"{}\"", spu.addr));
+
+    for (args, expected) in [
+        (
+            &["profile", "use", "nope"][..],
+            "no profile \"nope\" (profiles: away, here",
+        ),
+        (&["profile", "add", "bad", "nonsense"], "expected HOST:PORT"),
+        (&["profile", "add", "bad name", "h:1"], "profile name"),
+        (
+            &["profile", "list", "--addr", "h:1"],
+            "--addr does not apply",
+        ),
+    ] {
+        let out = rill(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    ok(&["profile", "remove", "away"]);
+    assert!(!ok(&["profile", "list"]).contains("away"));
 }

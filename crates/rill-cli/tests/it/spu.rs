@@ -12,7 +12,7 @@ use rill_test_support::ProcessSpu;
 /// against it.
 /// Dropping it kills the SPU (SIGKILL by pid) and removes its home.
 pub struct TestSpu {
-    _spu: ProcessSpu,
+    spu: ProcessSpu,
     pub addr: String,
     home: tempfile::TempDir,
 }
@@ -25,7 +25,7 @@ impl TestSpu {
             .start(home.path().join("data"));
         Self {
             addr: spu.addr(),
-            _spu: spu,
+            spu,
             home,
         }
     }
@@ -60,6 +60,11 @@ impl TestSpu {
         args.extend_from_slice(extra);
         let out = self.rill_with_input(&args, lines.as_bytes());
         assert!(out.status.success(), "rill {args:?}: {}", text(&out));
+    }
+
+    /// The SPU process, to kill (SIGKILL by pid) and restart.
+    pub fn process(&mut self) -> &mut ProcessSpu {
+        &mut self.spu
     }
 
     pub fn home(&self) -> &Path {

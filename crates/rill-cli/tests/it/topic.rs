@@ -102,7 +102,7 @@ fn topic_settings_are_checked() {
     for (args, expected) in [
         (
             &["topic", "create", "t", "--partitions", "0"][..],
-            "--partitions must be at least 1",
+            "'--partitions <PARTITIONS>'",
         ),
         (
             &["topic", "create", "t", "--retention-time", "7x"][..],
@@ -134,4 +134,83 @@ fn topic_settings_are_checked() {
         );
     }
     assert!(spu.ok(&["topic", "list"]).starts_with("no topics"));
+}
+
+#[test]
+fn names_the_file_system_cannot_hold_and_reserved_names_are_refused_up_front() {
+    let spu = TestSpu::start();
+    let longest = "n".repeat(245);
+    spu.ok(&["topic", "create", &longest]);
+    spu.produce(&longest, "fits\n", &[]);
+    assert_eq!(spu.ok(&["consume", &longest, "-B", "-d"]), "fits\n");
+    for (name, expected) in [
+        (
+            "m".repeat(246),
+            "the topic name is 246 bytes; at most 245 fit",
+        ),
+        (
+            "m".repeat(249),
+            "the topic name is 249 bytes; at most 245 fit",
+        ),
+        ("__rill_meta".into(), "reserved for Rill's own topics"),
+    ] {
+        let out = spu.rill(&["topic", "create", &name]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("KAFKA_STORAGE_ERROR"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let list = spu.ok(&["topic", "list", "-O", "json"]);
+    assert_eq!(list.matches("\"name\"").count(), 1, "{list}");
+}
+
+#[test]
+fn durations_are_checked_as_durations() {
+    let spu = TestSpu::start();
+    for (value, expected) in [
+        ("1.5h", "\"1.5h\" is not a whole number (write 90m)"),
+        (
+            "1M",
+            "ambiguous: write 1min (or 1m) for minutes, or days for months (30d)",
+        ),
+        ("0", "a retention of 0 would delete every record at once"),
+        ("1ns", "not a whole number of milliseconds"),
+    ] {
+        let out = spu.rill(&["topic", "create", "t", "--retention-time", value]);
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("'--retention-time <DURATION>'"), "{err}");
+        assert!(err.contains(expected), "{value}: {err}");
+        assert!(!err.contains("1536B"), "not about sizes: {err}");
+    }
+    for (flag, value) in [("--retry-timeout", "0"), ("--retry-timeout", "1ns")] {
+        let out = spu.rill_with_input(&["produce", "t", flag, value], b"x\n");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+    }
+    spu.ok(&[
+        "topic",
+        "create",
+        "kept",
+        "--retention-time",
+        "unlimited",
+        "--max-partition-size",
+        "unlimited",
+    ]);
+    let json = spu.ok(&["topic", "describe", "kept", "-O", "json"]);
+    assert!(
+        json.contains(r#"{"name":"retention.ms","value":"-1","source":"topic"}"#),
+        "{json}"
+    );
+    let list = spu.ok(&["topic", "list"]);
+    assert!(list.contains("forever"), "{list}");
+    spu.ok(&["topic", "create", "ninety", "--retention-time", "90min"]);
+    assert!(spu.ok(&["topic", "list"]).contains("90m"));
 }
