@@ -71,7 +71,9 @@ pub(super) async fn run(
     loop {
         let now = Instant::now();
         pipe.handle_timeout(now);
-        while let Some(t) = pipe.poll_transmit(now) {
+        // The clock is read at each send: writing one may have taken a
+        // while (a reconnect), and deadlines start at the send.
+        while let Some(t) = pipe.poll_transmit(Instant::now()) {
             match start(&inner, partition, t.records).await {
                 Ok((conn, answer)) => pending.push_back(Pending {
                     attempt: t.attempt,
