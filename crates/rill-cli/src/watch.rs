@@ -135,7 +135,15 @@ impl Watch {
         waiting: impl Fn() -> String,
     ) -> Result<F::Output, GaveUp> {
         let mut fut = std::pin::pin!(fut);
-        let mut tick = tokio::time::interval(TICK);
+        // Most answers are there already (a batch answers all its records
+        // at once): those cost no timer and no check.
+        tokio::select! {
+            biased;
+            out = &mut fut => return Ok(out),
+            () = std::future::ready(()) => {}
+        }
+        // The first check comes a tick from now, not at once.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -5,8 +5,13 @@ use std::time::Duration;
 use rill_protocol::Compression;
 use rill_storage::{FlushPolicy, LogConfig};
 
-/// Longest topic name Kafka allows.
-pub const MAX_TOPIC_NAME_CHARS: usize = 249;
+/// Longest topic name: Kafka allows 249, but the SPU keeps a topic's
+/// metadata in `<name>.topic.tmp` before renaming it, and a file name holds
+/// 255 bytes, so 245 is what can be stored (refused up front with
+/// `INVALID_TOPIC_EXCEPTION` rather than failing later on the disk).
+pub const MAX_TOPIC_NAME_CHARS: usize = 245;
+/// Names starting with this are the SPU's own (`__rill_meta`).
+pub const RESERVED_TOPIC_PREFIX: &str = "__rill";
 
 /// Checks a topic name: `[a-zA-Z0-9._-]`, 1..=249 chars, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
@@ -21,6 +26,11 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     }
     if name == "." || name == ".." {
         return Err(format!("topic name cannot be {name:?}"));
+    }
+    if name.starts_with(RESERVED_TOPIC_PREFIX) {
+        return Err(format!(
+            "topic names starting with {RESERVED_TOPIC_PREFIX:?} are reserved for the SPU"
+        ));
     }
     if let Some(bad) = name
         .chars()
@@ -202,10 +212,20 @@ mod tests {
 
     #[test]
     fn names() {
-        for good in ["a", "orders.v1", "x_y-z", &"n".repeat(249)] {
+        for good in ["a", "orders.v1", "x_y-z", "_rill", &"n".repeat(245)] {
             assert!(validate_topic_name(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "a b", "topic/1", "ü", &"n".repeat(250)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a b",
+            "topic/1",
+            "ü",
+            "__rill_meta",
+            "__rillx",
+            &"n".repeat(246),
+        ] {
             assert!(validate_topic_name(bad).is_err(), "{bad}");
         }
     }

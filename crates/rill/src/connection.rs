@@ -24,6 +24,8 @@ pub const MAX_IN_FLIGHT_REQUESTS: usize = 64;
 /// Largest response accepted (a Fetch answer is bounded by its max_bytes).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 pub(crate) const CLIENT_ID: &str = "rill";
+/// How long connecting (TCP, then the ApiVersions handshake) may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who waits for an answer, and the in-flight slot the request holds until
 /// its answer is read off the socket. (Released there, not when the caller
@@ -54,11 +56,10 @@ impl Connection {
             addr: addr.to_owned(),
             reason,
         };
-        let stream =
-            tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(addr))
-                .await
-                .map_err(|_| connect_err("timed out".into()))?
-                .map_err(|e| connect_err(e.to_string()))?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| connect_err("timed out".into()))?
+            .map_err(|e| connect_err(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         let (mut reader, writer) = stream.into_split();
         let waiting: Arc<Mutex<VecDeque<(i32, Waiter)>>> = Arc::default();
@@ -134,7 +135,14 @@ impl Connection {
                 )));
             }
         });
-        let resp = conn.send(ApiVersionsRequest::default(), 0).await?;
+        // An SPU that accepts but never answers (stopped, hung) must not
+        // hold whoever connects: the handshake has the connect timeout too.
+        let resp =
+            tokio::time::timeout(CONNECT_TIMEOUT, conn.send(ApiVersionsRequest::default(), 0))
+                .await
+                .map_err(|_| {
+                    connect_err(format!("no ApiVersions answer within {CONNECT_TIMEOUT:?}"))
+                })??;
         conn.versions = resp
             .api_keys
             .iter()

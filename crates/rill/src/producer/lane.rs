@@ -74,7 +74,23 @@ pub(super) async fn run(
         // The clock is read at each send: writing one may have taken a
         // while (a reconnect), and deadlines start at the send.
         while let Some(t) = pipe.poll_transmit(Instant::now()) {
-            match start(&inner, partition, t.records).await {
+            // Writing (connecting first, maybe) is bounded by the deadlines
+            // the pipeline keeps, this attempt's included.
+            let started = match pipe.poll_timeout() {
+                Some(by) => {
+                    let allowed = by.saturating_duration_since(Instant::now());
+                    tokio::time::timeout(allowed, start(&inner, partition, t.records))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(RillError::Timeout {
+                                what: format!("connecting to send to {}-{partition}", inner.topic),
+                                after: allowed,
+                            })
+                        })
+                }
+                None => start(&inner, partition, t.records).await,
+            };
+            match started {
                 Ok((conn, answer)) => pending.push_back(Pending {
                     attempt: t.attempt,
                     conn,
