@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use crate::error::IoContext;
 use crate::io::{Backend, OpenMode};
 use crate::StorageError;
 
@@ -25,21 +24,14 @@ pub(crate) struct Checkpoint {
 
 impl Checkpoint {
     fn encode(&self) -> String {
-        let body = format!(
+        crate::sealed::seal(&format!(
             "{FORMAT_LINE}\nlog_start_offset {}\nhigh_watermark {}\nrecovery_point {}\n",
             self.log_start_offset, self.high_watermark, self.recovery_point
-        );
-        let crc = crc32c::crc32c(body.as_bytes());
-        format!("{body}crc32c {crc:08x}\n")
+        ))
     }
 
     fn decode(text: &str) -> Option<Self> {
-        let (body, crc_line) = text.strip_suffix('\n')?.rsplit_once('\n')?;
-        let body = format!("{body}\n");
-        let crc = u32::from_str_radix(crc_line.strip_prefix("crc32c ")?, 16).ok()?;
-        if crc != crc32c::crc32c(body.as_bytes()) {
-            return None;
-        }
+        let body = crate::sealed::unseal(text)?;
         let mut lines = body.lines();
         if lines.next()? != FORMAT_LINE {
             return None;
@@ -79,17 +71,7 @@ pub(crate) fn write(
     dir: &Path,
     cp: &Checkpoint,
 ) -> Result<(), StorageError> {
-    let tmp = dir.join(TMP_NAME);
-    let target = dir.join(FILE_NAME);
-    let bytes = cp.encode().into_bytes();
-    let file = backend.open(&tmp, OpenMode::Create).ctx("create", &tmp)?;
-    crate::io::discard_stale(file.as_ref(), &tmp)?;
-    file.write_all_at(&bytes, 0).ctx("write", &tmp)?;
-    file.sync_data().ctx("fsync", &tmp)?;
-    drop(file);
-    backend.rename(&tmp, &target).ctx("rename", &tmp)?;
-    backend.sync_dir(dir).ctx("fsync directory", dir)?;
-    Ok(())
+    crate::sealed::replace(backend, dir, TMP_NAME, FILE_NAME, cp.encode().as_bytes())
 }
 
 #[cfg(test)]

@@ -124,17 +124,13 @@ impl LeaderEpochs {
 
     /// Writes the history durably.
     pub fn save(&self, backend: &dyn Backend, dir: &Path) -> Result<(), StorageError> {
-        let tmp = dir.join(TMP_NAME);
-        let target = dir.join(FILE_NAME);
-        let bytes = encode(&self.entries).into_bytes();
-        let file = backend.open(&tmp, OpenMode::Create).ctx("create", &tmp)?;
-        crate::io::discard_stale(file.as_ref(), &tmp)?;
-        file.write_all_at(&bytes, 0).ctx("write", &tmp)?;
-        file.sync_data().ctx("fsync", &tmp)?;
-        drop(file);
-        backend.rename(&tmp, &target).ctx("rename", &tmp)?;
-        backend.sync_dir(dir).ctx("fsync directory", dir)?;
-        Ok(())
+        crate::sealed::replace(
+            backend,
+            dir,
+            TMP_NAME,
+            FILE_NAME,
+            encode(&self.entries).as_bytes(),
+        )
     }
 }
 
@@ -164,17 +160,11 @@ fn encode(entries: &[EpochEntry]) -> String {
     for e in entries {
         body.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
     }
-    let crc = crc32c::crc32c(body.as_bytes());
-    format!("{body}crc32c {crc:08x}\n")
+    crate::sealed::seal(&body)
 }
 
 fn decode(text: &str) -> Option<LeaderEpochs> {
-    let (body, crc_line) = text.strip_suffix('\n')?.rsplit_once('\n')?;
-    let body = format!("{body}\n");
-    let crc = u32::from_str_radix(crc_line.strip_prefix("crc32c ")?, 16).ok()?;
-    if crc != crc32c::crc32c(body.as_bytes()) {
-        return None;
-    }
+    let body = crate::sealed::unseal(text)?;
     let mut lines = body.lines();
     if lines.next()? != FORMAT_LINE {
         return None;

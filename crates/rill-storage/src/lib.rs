@@ -28,6 +28,7 @@ mod index;
 mod io;
 mod leader_epoch;
 mod log;
+mod sealed;
 mod segment;
 mod sim;
 
