@@ -9,6 +9,27 @@ use rill::{Offset, Rill, RillError, TopicProducerConfigBuilder};
 
 use crate::spu::TestSpu;
 
+/// A topic of `partitions` with `configs`, and a producer on it whose
+/// batches linger a minute (so only the behaviour under test sends them).
+async fn lingering_producer(
+    rill: &Rill,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> rill::TopicProducer {
+    rill.admin()
+        .create_topic(topic, partitions, 1, configs)
+        .await
+        .unwrap();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    rill.topic_producer_with_config(topic, config)
+        .await
+        .unwrap()
+}
+
 /// Every value stored in `topic`'s `partition`, in offset order.
 async fn stored(rill: &Rill, topic: &str, partition: u32) -> Vec<Vec<u8>> {
     let consumer = rill.partition_consumer(topic, partition).await.unwrap();
@@ -113,23 +134,12 @@ async fn a_batch_too_large_for_the_topic_is_split_and_stored_in_order() {
     let rill = Rill::connect_to(&spu.addr()).await.unwrap();
     // The topic takes batches of at most 2,000 bytes; the producer makes
     // them up to 16 KiB.
-    rill.admin()
-        .create_topic("small", 1, 1, &[("max.message.bytes", "2000")])
-        .await
-        .unwrap();
-    let config = TopicProducerConfigBuilder::default()
-        .linger(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let producer = rill
-        .topic_producer_with_config("small", config)
-        .await
-        .unwrap();
+    let producer = lingering_producer(&rill, "small", 1, &[("max.message.bytes", "2000")]).await;
     let mut outputs = Vec::new();
     for i in 0..100u32 {
         outputs.push(
             producer
-                .send(RecordKeyNull, format!("{i:0>100}"))
+                .send(rill::RecordKey::NULL, format!("{i:0>100}"))
                 .await
                 .unwrap(),
         );
@@ -147,10 +157,6 @@ async fn a_batch_too_large_for_the_topic_is_split_and_stored_in_order() {
     spu.stop().await;
 }
 
-/// `RecordKey::NULL`, short.
-#[allow(non_upper_case_globals)]
-const RecordKeyNull: rill::RecordKey = rill::RecordKey::NULL;
-
 #[tokio::test]
 async fn dropping_the_producer_and_client_delivers_what_they_held_and_ends_their_tasks() {
     let spu = TestSpu::start().await;
@@ -162,20 +168,12 @@ async fn dropping_the_producer_and_client_delivers_what_they_held_and_ends_their
     let before = tasks();
     {
         let rill = Rill::connect_to(&spu.addr()).await.unwrap();
-        rill.admin()
-            .create_topic("dropped", 3, 1, &[])
-            .await
-            .unwrap();
-        let config = TopicProducerConfigBuilder::default()
-            .linger(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        let producer = rill
-            .topic_producer_with_config("dropped", config)
-            .await
-            .unwrap();
+        let producer = lingering_producer(&rill, "dropped", 3, &[]).await;
         for i in 0..300u32 {
-            producer.send(RecordKeyNull, i.to_string()).await.unwrap();
+            producer
+                .send(rill::RecordKey::NULL, i.to_string())
+                .await
+                .unwrap();
         }
         assert!(tasks() > before, "the producer runs tasks");
         // Neither flushed nor closed: dropped with every record lingering.
