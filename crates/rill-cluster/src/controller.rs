@@ -286,6 +286,7 @@ mod tests {
 
     fn spec(partitions: u32, replication: u16) -> TopicSpec {
         TopicSpec {
+            id: 1,
             partitions,
             replication,
             configs: vec![],

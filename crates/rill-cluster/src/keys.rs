@@ -7,6 +7,7 @@
 //! | `/rill/controller` | the controller's SPU id | the SPU elected | its session |
 //! | `/rill/topics/<name>` | [`crate::model::TopicSpec`] | the SPU that took CreateTopics; deleted by DeleteTopics | none |
 //! | `/rill/partitions/<name>/<p>` | [`crate::model::PartitionState`] | the controller (placement, leaders), guarded on its election | none |
+//! | `/rill/producer_ids` | the next producer id not yet given out | any SPU taking a block, with CAS | none |
 
 /// Every key of Rill's lives under this prefix.
 pub const ROOT: &str = "/rill/";
@@ -16,6 +17,8 @@ pub const SPUS: &str = "/rill/spus/";
 pub const CONTROLLER: &str = "/rill/controller";
 
 /// Topic specs, one key per topic.
+/// The next free producer id (see [`crate::producer_ids`]).
+pub const PRODUCER_IDS: &str = "/rill/producer_ids";
 pub const TOPICS: &str = "/rill/topics/";
 /// Partition states, under one prefix per topic.
 pub const PARTITIONS: &str = "/rill/partitions/";

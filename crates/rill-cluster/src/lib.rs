@@ -4,6 +4,7 @@
 //! ([`MemoryStore`], simulation tests on virtual time). Only the SPU and
 //! the CLI's cluster commands depend on this crate; clients never do.
 
+mod any;
 pub mod controller;
 mod etcd;
 mod file;
@@ -13,9 +14,11 @@ pub mod membership;
 mod memory;
 pub mod model;
 pub mod placement;
+pub mod producer_ids;
 mod state;
 mod store;
 
+pub use any::AnyStore;
 pub use etcd::EtcdStore;
 pub use file::FileStore;
 pub use member::{ClusterMember, ClusterView};

@@ -19,7 +19,7 @@ use crate::controller::{self, ControllerError};
 use crate::keys;
 use crate::membership::{campaign, MembershipError, Session};
 use crate::model::{PartitionState, TopicSpec};
-use crate::store::{MetadataStore, Revision, StoreError};
+use crate::store::{LeaseId, MetadataStore, Revision, StoreError};
 
 /// How long the view loop waits before listing again after a failure
 /// (the store away).
@@ -88,6 +88,8 @@ pub async fn load<S: MetadataStore>(store: &S) -> Result<ClusterView, StoreError
 pub struct ClusterMember {
     id: u32,
     view: watch::Receiver<Arc<ClusterView>>,
+    /// The current session's lease (a new one after a re-join).
+    lease: watch::Receiver<LeaseId>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -103,9 +105,11 @@ impl ClusterMember {
         let session = Session::join(&store, id, advertised, session_timeout).await?;
         let first = load(&store).await?;
         let (tx, view) = watch::channel(Arc::new(first));
+        let (lease_tx, lease) = watch::channel(session.lease());
         let duty = tokio::spawn(controller_duty(
             store.clone(),
             session,
+            lease_tx,
             id,
             advertised.to_owned(),
             session_timeout,
@@ -114,8 +118,23 @@ impl ClusterMember {
         Ok(Self {
             id,
             view,
+            lease,
             tasks: vec![duty, watcher],
         })
+    }
+
+    /// Leaves the cluster now: stops its tasks and revokes the session, so
+    /// the registration (and the controller key, if this SPU holds it) is
+    /// gone at once rather than at the session timeout.
+    pub async fn leave<S: MetadataStore>(self, store: &S) -> Result<(), StoreError> {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let lease = *self.lease.borrow();
+        match store.revoke_lease(lease).await {
+            Ok(()) | Err(StoreError::LeaseNotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// This SPU's id.
@@ -147,6 +166,7 @@ impl Drop for ClusterMember {
 async fn controller_duty<S: MetadataStore + Clone>(
     store: S,
     mut session: Session,
+    lease: watch::Sender<LeaseId>,
     id: u32,
     advertised: String,
     timeout: Duration,
@@ -154,7 +174,10 @@ async fn controller_duty<S: MetadataStore + Clone>(
     loop {
         if session.is_lost() {
             match Session::join(&store, id, &advertised, timeout).await {
-                Ok(s) => session = s,
+                Ok(s) => {
+                    lease.send_replace(s.lease());
+                    session = s;
+                }
                 Err(e) => {
                     tracing::warn!(spu = id, error = %e, "re-joining the cluster failed");
                     tokio::time::sleep(RETRY_DELAY).await;

@@ -13,6 +13,9 @@ pub const NO_LEADER: i32 = -1;
 /// A topic as created: its partition count, copies and Kafka configs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
+    /// The topic's id (Kafka's topic UUID, as a number), given once at
+    /// creation so a topic re-created under the same name is a new topic.
+    pub id: u128,
     pub partitions: u32,
     pub replication: u16,
     /// Kafka config names and values (`retention.ms`, ...), sorted.
@@ -37,8 +40,8 @@ impl TopicSpec {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = format!(
-            "{TOPIC_FORMAT}\npartitions {}\nreplication {}\n",
-            self.partitions, self.replication
+            "{TOPIC_FORMAT}\nid {:032x}\npartitions {}\nreplication {}\n",
+            self.id, self.partitions, self.replication
         );
         for (k, v) in &self.configs {
             out.push_str(&format!("config {k}={v}\n"));
@@ -49,12 +52,17 @@ impl TopicSpec {
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let lines = lines(bytes, TOPIC_FORMAT)?;
         let mut spec = TopicSpec {
+            id: 0,
             partitions: 0,
             replication: 0,
             configs: Vec::new(),
         };
         for (name, value) in lines {
             match name {
+                "id" => {
+                    spec.id = u128::from_str_radix(value, 16)
+                        .map_err(|_| corrupt(format!("topic id {value:?}")))?
+                }
                 "partitions" => spec.partitions = number(name, value)?,
                 "replication" => spec.replication = number(name, value)?,
                 "config" => {
@@ -180,6 +188,7 @@ mod tests {
     #[test]
     fn topics_and_partitions_round_trip_and_damage_is_an_error() {
         let topic = TopicSpec {
+            id: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
             partitions: 6,
             replication: 3,
             configs: vec![

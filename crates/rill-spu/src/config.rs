@@ -49,6 +49,43 @@ pub struct SpuConfig {
     /// writes or cut the power under a running SPU; topic metadata and
     /// producer-id blocks stay in files under `data_dir` either way.
     pub storage: Option<Arc<dyn Backend>>,
+    /// `None` (the default): one SPU with its topic metadata in local
+    /// files. `Some`: a member of a cluster whose metadata is in a shared
+    /// store (design.md section 8); `node_id` is its SPU id there.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// How an SPU joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// Where the cluster's metadata lives.
+    pub store: ClusterStore,
+    /// The SPU's registration lapses this long after it stops renewing it
+    /// (it died or lost the store); its partitions then lose their leader.
+    pub session_timeout: Duration,
+}
+
+/// The cluster's metadata store.
+#[derive(Debug, Clone)]
+pub enum ClusterStore {
+    /// etcd at these endpoints (`http://127.0.0.1:2379`).
+    Etcd(Vec<String>),
+    /// A store in this process, shared by SPUs started with clones of it
+    /// (simulation tests).
+    Memory(rill_cluster::MemoryStore),
+}
+
+impl ClusterSettings {
+    /// The default session timeout (`--session-timeout-ms`).
+    pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_millis(6000);
+
+    /// etcd at `endpoints`, default session timeout.
+    pub fn etcd(endpoints: Vec<String>) -> Self {
+        Self {
+            store: ClusterStore::Etcd(endpoints),
+            session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
+        }
+    }
 }
 
 impl SpuConfig {
@@ -71,6 +108,7 @@ impl SpuConfig {
             retention_check_interval: Duration::from_secs(5),
             flush: FlushPolicy::Never,
             storage: None,
+            cluster: None,
         }
     }
 }

@@ -20,4 +20,10 @@ pub enum SpuError {
     Metadata { path: PathBuf, reason: String },
     #[error(transparent)]
     Storage(#[from] rill_storage::StorageError),
+    /// The cluster's metadata store could not be reached or refused us.
+    #[error("cluster metadata: {0}")]
+    Store(#[from] rill_cluster::StoreError),
+    /// Joining the cluster failed (the store away, or the id taken).
+    #[error("joining the cluster: {0}")]
+    Membership(#[from] rill_cluster::MembershipError),
 }

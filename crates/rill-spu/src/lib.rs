@@ -17,6 +17,7 @@
     )
 )]
 mod api;
+mod cluster;
 mod config;
 mod connection;
 mod error;
@@ -41,7 +42,7 @@ pub mod topic;
 mod writer;
 
 pub use api::SUPPORTED_APIS;
-pub use config::SpuConfig;
+pub use config::{ClusterSettings, ClusterStore, SpuConfig};
 pub use error::SpuError;
 pub use server::{Spu, SpuHandle};
 pub use topic::{TopicConfig, TopicSpec};

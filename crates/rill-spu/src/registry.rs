@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use rill_cluster::ClusterView;
 use rill_storage::{Backend, FileBackend, PartitionLog};
 use tokio::sync::watch;
 
@@ -37,7 +39,14 @@ pub(crate) enum LogAccess {
 pub(crate) struct Partition {
     log: SharedLog,
     writer: Writer,
+    /// The leader epoch while this SPU leads the partition, else
+    /// [`NOT_LEADER`]. Always 0 on a single SPU; in a cluster, set from the
+    /// partition's state in the store.
+    leader_epoch: AtomicI32,
 }
+
+/// [`Partition`]'s leader epoch when this SPU does not lead it.
+pub(crate) const NOT_LEADER: i32 = -1;
 
 /// Segments (the active one and the one before) scanned at open to rebuild
 /// idempotent producers' state.
@@ -68,13 +77,47 @@ impl Partition {
     pub async fn submit(&self, records: Bytes) -> Queued {
         self.writer.submit(records).await
     }
+
+    /// Whether this SPU leads the partition now.
+    pub fn is_leader(&self) -> bool {
+        self.leader_epoch() != NOT_LEADER
+    }
+
+    /// The leader epoch this SPU leads with, or [`NOT_LEADER`].
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Topic {
     pub spec: TopicSpec,
     pub id: uuid::Uuid,
-    pub partitions: Vec<Arc<Partition>>,
+    /// By partition number; `None` where this SPU holds no copy (in a
+    /// cluster, other SPUs hold the rest).
+    pub partitions: Vec<Option<Arc<Partition>>>,
+}
+
+impl Topic {
+    /// Partition `index` if this SPU holds a copy of it.
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+            .and_then(Option::as_ref)
+    }
+
+    /// The partitions this SPU holds, with their numbers.
+    pub fn hosted(&self) -> impl Iterator<Item = (usize, &Arc<Partition>)> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+    }
 }
 
 /// A failed topic operation, as a Kafka error code and a message.
@@ -85,7 +128,7 @@ pub(crate) struct TopicError {
 }
 
 impl TopicError {
-    fn new(code: ResponseError, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ResponseError, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -104,9 +147,12 @@ pub(crate) struct Registry {
     /// Serialises create and delete so two of them cannot race on one name.
     admin: Mutex<()>,
     producer_ids: ProducerIds,
+    /// In a cluster, the latest view of its metadata (who leads what);
+    /// `None` on a single SPU.
+    cluster: Option<watch::Receiver<Arc<ClusterView>>>,
 }
 
-fn topic_id(name: &str) -> uuid::Uuid {
+pub(crate) fn topic_id(name: &str) -> uuid::Uuid {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -116,7 +162,13 @@ fn topic_id(name: &str) -> uuid::Uuid {
 
 impl Registry {
     /// Loads every stored topic and opens (recovers) its partition logs.
-    pub fn open(config: Arc<SpuConfig>) -> Result<Self, SpuError> {
+    /// In a cluster (`cluster` given) nothing is loaded here: the partitions
+    /// this SPU holds are opened as the cluster's metadata assigns them
+    /// ([`Registry::host`]).
+    pub fn open(
+        config: Arc<SpuConfig>,
+        cluster: Option<watch::Receiver<Arc<ClusterView>>>,
+    ) -> Result<Self, SpuError> {
         let meta = MetaStore::open(&config.data_dir)?;
         let backend: Arc<dyn Backend> = config
             .storage
@@ -132,7 +184,11 @@ impl Registry {
             topics: RwLock::new(HashMap::new()),
             appended,
             admin: Mutex::new(()),
+            cluster,
         };
+        if registry.cluster.is_some() {
+            return Ok(registry);
+        }
         for (spec, id) in registry.meta.load_all()? {
             let topic = registry.open_topic(spec, id)?;
             registry
@@ -147,36 +203,146 @@ impl Registry {
     }
 
     fn open_topic(&self, spec: TopicSpec, id: uuid::Uuid) -> Result<Topic, SpuError> {
-        let log_config = spec.config.log_config(self.config.flush);
         let mut partitions = Vec::with_capacity(spec.partitions.max(0) as usize);
         for p in 0..spec.partitions {
-            let mut log = PartitionLog::open(
-                self.backend.clone(),
-                self.partition_dir(&spec.name, p),
-                log_config.clone(),
-            )?;
-            // One SPU is the whole replica set: whatever survived in its log
-            // was acknowledged at every isolation level, so it is committed.
-            // (The checkpointed high watermark can lag after a crash.)
-            let end = log.log_end_offset();
-            log.set_high_watermark(end);
-            let mut producers = ProducerTable::default();
-            for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
-                producers.record(&h, h.base_offset);
-            }
-            let log = Arc::new(Mutex::new(log));
-            let writer = Writer::new(
-                format!("{}-{p}", spec.name),
-                log.clone(),
-                Arc::new(Mutex::new(producers)),
-            );
-            partitions.push(Arc::new(Partition { log, writer }));
+            // A single SPU leads all its partitions, always at epoch 0.
+            partitions.push(Some(self.open_partition(&spec, p, 0)?));
         }
         Ok(Topic {
             spec,
             id,
             partitions,
         })
+    }
+
+    /// Opens (recovers) one partition's log and starts its writer.
+    fn open_partition(
+        &self,
+        spec: &TopicSpec,
+        p: i32,
+        leader_epoch: i32,
+    ) -> Result<Arc<Partition>, SpuError> {
+        let mut log = PartitionLog::open(
+            self.backend.clone(),
+            self.partition_dir(&spec.name, p),
+            spec.config.log_config(self.config.flush),
+        )?;
+        // With one copy (every topic, until replication), whatever survived
+        // in the log was acknowledged at every isolation level, so it is
+        // committed. (The checkpointed high watermark can lag after a crash.)
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+        let mut producers = ProducerTable::default();
+        for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
+            producers.record(&h, h.base_offset);
+        }
+        let log = Arc::new(Mutex::new(log));
+        let writer = Writer::new(
+            format!("{}-{p}", spec.name),
+            log.clone(),
+            Arc::new(Mutex::new(producers)),
+        );
+        Ok(Arc::new(Partition {
+            log,
+            writer,
+            leader_epoch: AtomicI32::new(leader_epoch),
+        }))
+    }
+
+    /// In a cluster: holds a copy of partition `p` of `spec` (opening its
+    /// log if it is not open yet) and leads it at `leader_epoch`, or
+    /// follows it with [`NOT_LEADER`]. A topic re-created under the same
+    /// name (a new id) replaces the old one's partitions.
+    pub fn host(
+        &self,
+        spec: &TopicSpec,
+        id: uuid::Uuid,
+        p: i32,
+        leader_epoch: i32,
+    ) -> Result<(), SpuError> {
+        let held = self.topic(&spec.name);
+        if held.as_ref().is_some_and(|t| t.id != id) {
+            // Deleted and created again since the last look: the old
+            // topic's files share the names of the new one's.
+            self.unhost(&spec.name, true);
+        }
+        let existing = held.filter(|t| t.id == id);
+        if let Some(part) = existing.as_ref().and_then(|t| t.partition(p)) {
+            part.set_leader_epoch(leader_epoch);
+            return Ok(());
+        }
+        let opened = self.open_partition(spec, p, leader_epoch)?;
+        let mut topics = self.write_topics();
+        let mut partitions = match topics.get(&spec.name) {
+            Some(t) if t.id == id => t.partitions.clone(),
+            _ => Vec::new(),
+        };
+        let count = spec.partitions.max(0) as usize;
+        partitions.resize(count.max(partitions.len()), None);
+        if let Some(slot) = usize::try_from(p).ok().and_then(|i| partitions.get_mut(i)) {
+            *slot = Some(opened);
+        }
+        topics.insert(
+            spec.name.clone(),
+            Arc::new(Topic {
+                spec: spec.clone(),
+                id,
+                partitions,
+            }),
+        );
+        Ok(())
+    }
+
+    /// In a cluster: stops holding a topic, and deletes its files when it
+    /// was deleted from the cluster (rather than moved elsewhere).
+    pub fn unhost(&self, name: &str, delete_files: bool) {
+        let Some(topic) = self.write_topics().remove(name) else {
+            return;
+        };
+        if !delete_files {
+            return;
+        }
+        for (p, _) in topic.hosted() {
+            let dir = self.partition_dir(name, p as i32);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
+            }
+        }
+        tracing::info!(topic = %name, "topic's partitions deleted");
+    }
+
+    /// Whether this SPU is a member of a cluster.
+    pub fn in_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// The cluster's metadata as last seen (`None` on a single SPU).
+    pub fn cluster_view(&self) -> Option<Arc<ClusterView>> {
+        self.cluster.as_ref().map(|v| v.borrow().clone())
+    }
+
+    /// Partition `index` of `topic`, if this SPU leads it; otherwise the
+    /// error a client is told: `UNKNOWN_TOPIC_OR_PARTITION`, or in a
+    /// cluster `LEADER_NOT_AVAILABLE` (no SPU leads it now) or
+    /// `NOT_LEADER_OR_FOLLOWER` (another SPU does).
+    pub fn leading(&self, topic: &str, index: i32) -> Result<Arc<Partition>, ResponseError> {
+        if let Some(p) = self
+            .topic(topic)
+            .and_then(|t| t.partition(index).filter(|p| p.is_leader()).cloned())
+        {
+            return Ok(p);
+        }
+        let Some(view) = self.cluster_view() else {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        };
+        let state = u32::try_from(index)
+            .ok()
+            .and_then(|i| view.partitions.get(&(topic.to_owned(), i)));
+        match state {
+            None => Err(ResponseError::UnknownTopicOrPartition),
+            Some(s) if s.leader().is_none() => Err(ResponseError::LeaderNotAvailable),
+            Some(_) => Err(ResponseError::NotLeaderOrFollower),
+        }
     }
 
     fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
@@ -215,8 +381,11 @@ impl Registry {
                 ),
             ));
         }
-        // A single-node cluster: one SPU can hold one replica.
-        let spus = 1;
+        // Each live SPU can hold one copy (one SPU alone: one copy).
+        let view = self.cluster_view();
+        let spus = view
+            .as_ref()
+            .map_or(1, |v| i16::try_from(v.spus.len()).unwrap_or(i16::MAX));
         if spec.replication_factor < 1 || spec.replication_factor > spus {
             return Err(TopicError::new(
                 ResponseError::InvalidReplicationFactor,
@@ -226,7 +395,11 @@ impl Registry {
                 ),
             ));
         }
-        if self.read_topics().contains_key(&spec.name) {
+        let exists = match &view {
+            Some(v) => v.topics.contains_key(&spec.name),
+            None => self.read_topics().contains_key(&spec.name),
+        };
+        if exists {
             return Err(TopicError::new(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {:?} already exists", spec.name),
@@ -267,8 +440,8 @@ impl Registry {
         self.meta
             .remove(name)
             .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        for p in 0..topic.spec.partitions {
-            let dir = self.partition_dir(name, p);
+        for (p, _) in topic.hosted() {
+            let dir = self.partition_dir(name, p as i32);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
             }
@@ -297,7 +470,7 @@ impl Registry {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         for topic in self.topics() {
-            for (i, p) in topic.partitions.iter().enumerate() {
+            for (i, p) in topic.hosted() {
                 let mut log = p.log();
                 match log.apply_retention(now_ms) {
                     Ok(out) if out.segments_deleted > 0 => tracing::info!(
@@ -320,7 +493,7 @@ impl Registry {
     /// Flushes every log; used at shutdown.
     pub fn flush_all(&self) {
         for topic in self.topics() {
-            for (i, p) in topic.partitions.iter().enumerate() {
+            for (i, p) in topic.hosted() {
                 if let Err(e) = p.log().flush() {
                     tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "flush at shutdown failed");
                 }

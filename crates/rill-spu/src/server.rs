@@ -11,6 +11,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::api::Context;
+use crate::cluster::ClusterLink;
 use crate::config::SpuConfig;
 use crate::connection;
 use crate::registry::Registry;
@@ -38,13 +39,6 @@ impl Spu {
     /// listener and starts serving. Returns once the port is bound.
     pub async fn start(config: SpuConfig) -> Result<SpuHandle, SpuError> {
         let config = Arc::new(config);
-        let opening = config.clone();
-        let registry = tokio::task::spawn_blocking(move || Registry::open(opening))
-            .await
-            .map_err(|e| SpuError::Io {
-                path: config.data_dir.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| SpuError::Bind {
@@ -59,9 +53,30 @@ impl Spu {
             .advertised
             .clone()
             .unwrap_or_else(|| (local_addr.ip().to_string(), local_addr.port()));
+        // In a cluster: join first (the advertised address is known once
+        // bound), then open what the store assigns to this SPU.
+        let cluster = match &config.cluster {
+            Some(settings) => Some(Arc::new(
+                ClusterLink::join(settings, config.node_id, &advertised).await?,
+            )),
+            None => None,
+        };
+        let opening = config.clone();
+        let view = cluster.as_ref().map(|c| c.subscribe());
+        let registry = tokio::task::spawn_blocking(move || Registry::open(opening, view))
+            .await
+            .map_err(|e| SpuError::Io {
+                path: config.data_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        let registry = Arc::new(registry);
+        if let Some(link) = &cluster {
+            link.follow(registry.clone()).await;
+        }
         let ctx = Arc::new(Context {
-            registry: Arc::new(registry),
+            registry,
             advertised,
+            cluster,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(config.max_connections));
@@ -179,6 +194,9 @@ async fn run(
     if drained.is_err() {
         tracing::warn!("connections still busy at shutdown were closed");
         connections.shutdown().await;
+    }
+    if let Some(link) = &ctx.cluster {
+        link.leave().await;
     }
     let registry = ctx.registry.clone();
     let _ = tokio::task::spawn_blocking(move || registry.flush_all()).await;

@@ -65,6 +65,7 @@ async fn the_controller_places_fails_over_and_gives_leadership_back() {
     let s2 = join(&store, 2).await;
     let c0 = control(&store, s0);
     let topic = TopicSpec {
+        id: 1,
         partitions: 6,
         replication: 1,
         configs: vec![],

@@ -38,6 +38,7 @@ async fn every_member_sees_placement_failures_and_a_new_controller() {
         ));
     }
     let spec = TopicSpec {
+        id: 1,
         partitions: 6,
         replication: 1,
         configs: vec![],

@@ -13,7 +13,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::{described, msg, SOURCE_DEFAULT, SOURCE_TOPIC};
 use super::reader::{Reader, Result};
 use super::Context;
+use crate::registry::TopicError;
 use crate::topic::{TopicConfig, TopicSpec};
+use std::time::Duration;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<CreateTopicsRequest> {
     r.set_flexible(v >= 5);
@@ -46,13 +48,27 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<CreateTopicsRequest> {
     Ok(req)
 }
 
-pub(super) fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(super) async fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        topics.push(create_one(ctx, t, req.validate_only, wait).await);
+    }
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// Creates one topic (or checks it, `validate_only`): in local files on a
+/// single SPU (off the async threads), through the store in a cluster.
+async fn create_one(
+    ctx: &Context,
+    t: CreatableTopic,
+    validate_only: bool,
+    wait: Duration,
+) -> CreatableTopicResult {
     let registry = &ctx.registry;
     let node = registry.config().node_id;
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
+    {
+        {
             let name = t.name.as_str().to_owned();
             let result = CreatableTopicResult::default()
                 .with_name(t.name.clone())
@@ -92,6 +108,12 @@ pub(super) fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsRes
                     .assignments
                     .iter()
                     .all(|a| a.broker_ids.iter().all(|b| b.0 == node));
+                if ctx.cluster.is_some() {
+                    return fail(
+                        ResponseError::InvalidReplicaAssignment.code(),
+                        "explicit replica assignments are not supported in a cluster yet: give partitions and a replication factor".into(),
+                    );
+                }
                 if !dense || !on_this_spu {
                     return fail(
                         ResponseError::InvalidReplicaAssignment.code(),
@@ -118,10 +140,24 @@ pub(super) fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsRes
                 replication_factor,
                 config,
             };
-            let outcome = if req.validate_only {
+            let outcome = if validate_only {
                 registry.validate(&spec).map(|()| None)
+            } else if let Some(link) = &ctx.cluster {
+                match registry.validate(&spec) {
+                    Ok(()) => link.create_topic(&spec, wait).await.map(Some),
+                    Err(e) => Err(e),
+                }
             } else {
-                registry.create(spec.clone()).map(|t| Some(t.id))
+                let registry = registry.clone();
+                let creating = spec.clone();
+                tokio::task::spawn_blocking(move || registry.create(creating).map(|t| Some(t.id)))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(TopicError::new(
+                            ResponseError::KafkaStorageError,
+                            format!("creating the topic failed: {e}"),
+                        ))
+                    })
             };
             match outcome {
                 Err(e) => fail(e.code.code(), e.message),
@@ -145,9 +181,8 @@ pub(super) fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsRes
                             .collect(),
                     )),
             }
-        })
-        .collect();
-    CreateTopicsResponse::default().with_topics(topics)
+        }
+    }
 }
 
 #[cfg(test)]

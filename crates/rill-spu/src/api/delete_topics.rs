@@ -9,6 +9,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::msg;
 use super::reader::{Reader, Result};
 use super::Context;
+use crate::registry::TopicError;
+use std::time::Duration;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<DeleteTopicsRequest> {
     r.set_flexible(v >= 4);
@@ -29,7 +31,8 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<DeleteTopicsRequest> {
     Ok(req)
 }
 
-pub(super) fn handle(ctx: &Context, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(super) async fn handle(ctx: &Context, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let wait = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     // v0-5 name topics in topic_names; v6 in topics, by name or by id.
     let mut wanted: Vec<(Option<TopicName>, uuid::Uuid)> = req
         .topic_names
@@ -37,34 +40,71 @@ pub(super) fn handle(ctx: &Context, req: DeleteTopicsRequest) -> DeleteTopicsRes
         .map(|n| (Some(n), uuid::Uuid::nil()))
         .collect();
     wanted.extend(req.topics.into_iter().map(|t| (t.name, t.topic_id)));
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
-            let name = name.or_else(|| {
-                ctx.registry
-                    .topics()
-                    .iter()
-                    .find(|t| t.id == id && !id.is_nil())
-                    .map(|t| TopicName(StrBytes::from_string(t.spec.name.clone())))
-            });
-            let result = DeletableTopicResult::default()
-                .with_name(name.clone())
-                .with_topic_id(id);
-            let Some(name) = name else {
-                return result
-                    .with_error_code(ResponseError::UnknownTopicId.code())
-                    .with_error_message(msg(format!("no topic has id {id}")));
-            };
-            let topic_id = ctx.registry.topic(&name).map(|t| t.id).unwrap_or(id);
-            match ctx.registry.delete(&name) {
-                Ok(()) => result.with_topic_id(topic_id),
-                Err(e) => result
-                    .with_error_code(e.code.code())
-                    .with_error_message(msg(e.message)),
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        responses.push(delete_one(ctx, name, id, wait).await);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// Deletes one topic, named or (v6) by id: its local files on a single
+/// SPU (off the async threads), through the store in a cluster.
+async fn delete_one(
+    ctx: &Context,
+    name: Option<TopicName>,
+    id: uuid::Uuid,
+    wait: Duration,
+) -> DeletableTopicResult {
+    let view = ctx.registry.cluster_view();
+    let name = name.or_else(|| {
+        if id.is_nil() {
+            return None;
+        }
+        let found = match &view {
+            Some(v) => v
+                .topics
+                .iter()
+                .find(|(_, s)| uuid::Uuid::from_u128(s.id) == id)
+                .map(|(n, _)| n.clone()),
+            None => ctx
+                .registry
+                .topics()
+                .iter()
+                .find(|t| t.id == id)
+                .map(|t| t.spec.name.clone()),
+        };
+        found.map(|n| TopicName(StrBytes::from_string(n)))
+    });
+    let result = DeletableTopicResult::default()
+        .with_name(name.clone())
+        .with_topic_id(id);
+    let Some(name) = name else {
+        return result
+            .with_error_code(ResponseError::UnknownTopicId.code())
+            .with_error_message(msg(format!("no topic has id {id}")));
+    };
+    let outcome = match &ctx.cluster {
+        Some(link) => link.delete_topic(&name, wait).await,
+        None => {
+            let registry = ctx.registry.clone();
+            let topic_id = registry.topic(&name).map(|t| t.id).unwrap_or(id);
+            let deleting = name.to_string();
+            tokio::task::spawn_blocking(move || registry.delete(&deleting).map(|()| topic_id))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(TopicError::new(
+                        ResponseError::KafkaStorageError,
+                        format!("deleting the topic failed: {e}"),
+                    ))
+                })
+        }
+    };
+    match outcome {
+        Ok(topic_id) => result.with_topic_id(topic_id),
+        Err(e) => result
+            .with_error_code(e.code.code())
+            .with_error_message(msg(e.message)),
+    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,6 @@ fn fetch_once(
         .topics
         .iter()
         .map(|topic| {
-            let found = registry.topic(&topic.topic);
             let partitions = topic
                 .partitions
                 .iter()
@@ -110,14 +109,12 @@ fn fetch_once(
                         .with_aborted_transactions(Some(Vec::new()))
                         .with_preferred_read_replica(BrokerId(-1))
                         .with_records(Some(Bytes::new()));
-                    let partition = found.as_ref().and_then(|t| {
-                        usize::try_from(fp.partition)
-                            .ok()
-                            .and_then(|i| t.partitions.get(i))
-                    });
-                    let Some(partition) = partition else {
-                        pd.error_code = ResponseError::UnknownTopicOrPartition.code();
-                        return pd;
+                    let partition = match registry.leading(&topic.topic, fp.partition) {
+                        Ok(p) => p,
+                        Err(code) => {
+                            pd.error_code = code.code();
+                            return pd;
+                        }
                     };
                     let Some(log) = partition.read_log(access) else {
                         busy = true;

@@ -27,7 +27,7 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<InitProducerIdRequest> {
 
 /// A new producer id with epoch 0, or (v3+, an id the client already has)
 /// the same id with the next epoch. Transactions are not supported.
-pub(super) fn handle(ctx: &Context, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(super) async fn handle(ctx: &Context, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
@@ -43,7 +43,18 @@ pub(super) fn handle(ctx: &Context, req: InitProducerIdRequest) -> InitProducerI
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
     }
-    match ctx.registry.new_producer_id() {
+    // In a cluster ids come from blocks in the store, unique across SPUs.
+    let id = match &ctx.cluster {
+        Some(link) => link.new_producer_id().await.map_err(|e| e.to_string()),
+        None => {
+            let registry = ctx.registry.clone();
+            tokio::task::spawn_blocking(move || registry.new_producer_id())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+    };
+    match id {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
             tracing::warn!(error = %e, "could not allocate a producer id");

@@ -64,7 +64,6 @@ fn lookup(
         .topics
         .iter()
         .map(|topic| {
-            let found = registry.topic(&topic.name);
             let partitions = topic
                 .partitions
                 .iter()
@@ -74,14 +73,12 @@ fn lookup(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(if version >= 4 { 0 } else { -1 });
-                    let partition = found.as_ref().and_then(|t| {
-                        usize::try_from(lp.partition_index)
-                            .ok()
-                            .and_then(|i| t.partitions.get(i))
-                    });
-                    let Some(partition) = partition else {
-                        out.error_code = ResponseError::UnknownTopicOrPartition.code();
-                        return out;
+                    let partition = match registry.leading(&topic.name, lp.partition_index) {
+                        Ok(p) => p,
+                        Err(code) => {
+                            out.error_code = code.code();
+                            return out;
+                        }
                     };
                     let Some(log) = partition.read_log(access) else {
                         busy = true;

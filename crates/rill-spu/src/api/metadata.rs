@@ -8,13 +8,20 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use std::time::Duration;
+
+use rill_cluster::{ClusterView, PartitionState};
+
 use super::reader::{DecodeError, Reader, Result};
 use super::Context;
+use crate::cluster::ClusterLink;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
 
 /// The cluster id Metadata reports for a single-node local cluster.
 pub(crate) const CLUSTER_ID: &str = "rill-local";
+/// The cluster id Metadata reports for a cluster of SPUs.
+pub(crate) const CLUSTER_ID_MULTI: &str = "rill-cluster";
 /// "Authorized operations not requested" in Metadata.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
 
@@ -49,7 +56,8 @@ fn error_entry(name: Option<TopicName>, code: i16) -> MetadataResponseTopic {
 /// Creates `name` with the SPU's defaults if auto-creation is on.
 pub(super) fn auto_create(ctx: &Context, name: &str) -> Option<std::sync::Arc<Topic>> {
     let config = ctx.registry.config();
-    if !config.auto_create_topics {
+    // In a cluster, Metadata creates through the store (`handle`).
+    if !config.auto_create_topics || ctx.registry.in_cluster() {
         return None;
     }
     let spec = TopicSpec {
@@ -99,7 +107,10 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<MetadataRequest> {
     Ok(req)
 }
 
-pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> MetadataResponse {
+    if let Some(link) = &ctx.cluster {
+        return cluster_metadata(ctx, link, req, version).await;
+    }
     let node = ctx.registry.config().node_id;
     let (host, port) = &ctx.advertised;
     let broker = MetadataResponseBroker::default()
@@ -150,6 +161,144 @@ pub(super) fn handle(ctx: &Context, req: MetadataRequest, version: i16) -> Metad
         .with_brokers(vec![broker])
         .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID)))
         .with_controller_id(BrokerId(node))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPERATIONS_OMITTED)
+}
+
+/// One partition as the cluster's metadata has it.
+fn cluster_partition(p: u32, state: &PartitionState) -> MetadataResponsePartition {
+    let ids = |v: &[u32]| v.iter().map(|id| BrokerId(*id as i32)).collect::<Vec<_>>();
+    let error = if state.leader().is_none() {
+        ResponseError::LeaderNotAvailable.code()
+    } else {
+        0
+    };
+    MetadataResponsePartition::default()
+        .with_error_code(error)
+        .with_partition_index(p as i32)
+        .with_leader_id(BrokerId(state.leader))
+        .with_leader_epoch(state.leader_epoch)
+        .with_replica_nodes(ids(&state.replicas))
+        .with_isr_nodes(ids(&state.isr))
+}
+
+fn cluster_topic(view: &ClusterView, name: &str) -> Option<MetadataResponseTopic> {
+    let stored = view.topics.get(name)?;
+    let partitions: Vec<_> = view
+        .topic_partitions(name)
+        .map(|(p, s)| cluster_partition(p, s))
+        .collect();
+    // Created, not placed yet: Kafka's answer for a topic being created.
+    let error = if partitions.len() < stored.partitions as usize {
+        ResponseError::LeaderNotAvailable.code()
+    } else {
+        0
+    };
+    Some(
+        MetadataResponseTopic::default()
+            .with_error_code(error)
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
+            .with_topic_id(uuid::Uuid::from_u128(stored.id))
+            .with_topic_authorized_operations(OPERATIONS_OMITTED)
+            .with_partitions(partitions),
+    )
+}
+
+/// Every live SPU as a Metadata broker.
+pub(super) fn cluster_brokers(view: &ClusterView) -> Vec<(i32, String, i32)> {
+    view.spus
+        .iter()
+        .filter_map(|(id, address)| {
+            let (host, port) = address.rsplit_once(':')?;
+            Some((*id as i32, host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Metadata in a cluster: the store's view of SPUs, topics and leaders.
+/// A missing topic is created through the store when auto-creation is on
+/// (answered `LEADER_NOT_AVAILABLE` until the controller places it, as
+/// Kafka does).
+async fn cluster_metadata(
+    ctx: &Context,
+    link: &ClusterLink,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
+    let config = ctx.registry.config();
+    let may_create = (version < 4 || req.allow_auto_topic_creation) && config.auto_create_topics;
+    let wanted = match req.topics {
+        Some(list) if !(list.is_empty() && version == 0) => Some(list),
+        _ => None,
+    };
+    let view = link.view();
+    let topics = match wanted {
+        None => view
+            .topics
+            .keys()
+            .filter_map(|name| cluster_topic(&view, name))
+            .collect(),
+        Some(list) => {
+            let mut out = Vec::with_capacity(list.len());
+            for t in list {
+                let Some(name) = t.name else {
+                    let by_id = view
+                        .topics
+                        .iter()
+                        .find(|(_, s)| uuid::Uuid::from_u128(s.id) == t.topic_id)
+                        .and_then(|(name, _)| cluster_topic(&view, name));
+                    out.push(by_id.unwrap_or_else(|| {
+                        error_entry(None, ResponseError::UnknownTopicId.code())
+                            .with_topic_id(t.topic_id)
+                    }));
+                    continue;
+                };
+                if validate_topic_name(&name).is_err() {
+                    out.push(error_entry(
+                        Some(name),
+                        ResponseError::InvalidTopicException.code(),
+                    ));
+                    continue;
+                }
+                if let Some(entry) = cluster_topic(&view, &name) {
+                    out.push(entry);
+                    continue;
+                }
+                let code = if may_create {
+                    let spec = TopicSpec {
+                        name: name.to_string(),
+                        partitions: config.default_partitions,
+                        replication_factor: 1,
+                        config: TopicConfig::default(),
+                    };
+                    match link.create_topic(&spec, Duration::ZERO).await {
+                        Ok(_) => ResponseError::LeaderNotAvailable,
+                        Err(e) if e.code == ResponseError::TopicAlreadyExists => {
+                            ResponseError::LeaderNotAvailable
+                        }
+                        Err(e) => e.code,
+                    }
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
+                out.push(error_entry(Some(name), code.code()));
+            }
+            out
+        }
+    };
+    let brokers = cluster_brokers(&view)
+        .into_iter()
+        .map(|(id, host, port)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
+        })
+        .collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID_MULTI)))
+        .with_controller_id(BrokerId(view.controller.map_or(-1, |c| c as i32)))
         .with_topics(topics)
         .with_cluster_authorized_operations(OPERATIONS_OMITTED)
 }

@@ -6,6 +6,7 @@
 pub(crate) mod api_versions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_topics;
+pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod fetch;
 pub(crate) mod init_producer_id;
@@ -39,6 +40,7 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (20, 1, 6), // DeleteTopics
     (22, 0, 4), // InitProducerId (idempotent producers; no transactions)
     (32, 1, 4), // DescribeConfigs
+    (60, 0, 1), // DescribeCluster
 ];
 
 pub(crate) fn supported(key: i16, version: i16) -> bool {
@@ -123,6 +125,8 @@ pub(crate) struct Context {
     pub registry: Arc<Registry>,
     /// Host and port clients are told to connect to.
     pub advertised: (String, u16),
+    /// The cluster this SPU is a member of; `None` for a single SPU.
+    pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
 }
 
 /// A response frame: size, header, body.
@@ -186,7 +190,7 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         // The ApiVersions response header is always v0.
         Request::ApiVersions(_) => encode(api, cid, 0, version, &api_versions::handle(None)),
         Request::Metadata(req) => {
-            let resp = metadata::handle(ctx, req, version);
+            let resp = metadata::handle(ctx, req, version).await;
             encode(api, cid, hv, version, &resp)
         }
         Request::Produce(req) => {
@@ -206,19 +210,23 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
             encode(api, cid, hv, version, &resp)
         }
         Request::CreateTopics(req) => {
-            let resp = create_topics::handle(ctx, req);
+            let resp = create_topics::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
         Request::DeleteTopics(req) => {
-            let resp = delete_topics::handle(ctx, req);
+            let resp = delete_topics::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
         Request::DescribeConfigs(req) => {
             let resp = describe_configs::handle(ctx, req);
             encode(api, cid, hv, version, &resp)
         }
+        Request::DescribeCluster(req) => {
+            let resp = describe_cluster::handle(ctx, req);
+            encode(api, cid, hv, version, &resp)
+        }
         Request::InitProducerId(req) => {
-            let resp = init_producer_id::handle(ctx, req);
+            let resp = init_producer_id::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
     }

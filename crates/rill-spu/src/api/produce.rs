@@ -91,6 +91,19 @@ fn refused(index: i32, code: ResponseError, message: String) -> PartitionProduce
         .with_log_start_offset(-1)
 }
 
+/// Why partition `index` of `topic` cannot be written here, for a client.
+pub(super) fn not_here(code: ResponseError, topic: &str, index: i32) -> String {
+    match code {
+        ResponseError::LeaderNotAvailable => {
+            format!("partition {index} of {topic:?} has no leader now (its SPU is down)")
+        }
+        ResponseError::NotLeaderOrFollower => {
+            format!("this SPU does not lead partition {index} of {topic:?}")
+        }
+        _ => format!("topic {topic:?} has no partition {index}"),
+    }
+}
+
 /// Checks every partition's record set, hands the good ones to their
 /// partitions' writers at once (so partitions are written in parallel),
 /// then waits for every answer.
@@ -111,30 +124,25 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                     ResponseError::InvalidRequiredAcks,
                     format!("acks {} is not 0, 1 or -1", req.acks),
                 )
-            } else if let Some(t) = &found {
-                match (
-                    usize::try_from(index)
-                        .ok()
-                        .and_then(|i| t.partitions.get(i)),
-                    pd.records,
-                ) {
-                    (None, _) => refuse(
+            } else {
+                match (ctx.registry.leading(&topic.name, index), &found, pd.records) {
+                    (Err(ResponseError::UnknownTopicOrPartition), None, _) => refuse(
                         ResponseError::UnknownTopicOrPartition,
-                        format!("topic {:?} has no partition {index}", topic.name.as_str()),
+                        format!("topic {:?} does not exist", topic.name.as_str()),
                     ),
-                    (Some(_), None) => refuse(ResponseError::CorruptMessage, "no records".into()),
-                    (Some(p), Some(records)) => {
+                    (Err(code), _, _) => refuse(code, not_here(code, &topic.name, index)),
+                    (Ok(_), _, None) => refuse(ResponseError::CorruptMessage, "no records".into()),
+                    (Ok(p), Some(t), Some(records)) => {
                         match check_codec(&records, t.spec.config.compression) {
                             Some(message) => refuse(ResponseError::InvalidRecord, message),
-                            None => Slot::Write(p.clone(), records),
+                            None => Slot::Write(p, records),
                         }
                     }
+                    (Ok(_), None, Some(_)) => refuse(
+                        ResponseError::UnknownTopicOrPartition,
+                        not_here(ResponseError::UnknownTopicOrPartition, &topic.name, index),
+                    ),
                 }
-            } else {
-                refuse(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("topic {:?} does not exist", topic.name.as_str()),
-                )
             };
             partitions.push((index, pending));
         }

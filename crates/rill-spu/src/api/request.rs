@@ -4,15 +4,15 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    RequestHeader,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, RequestHeader,
 };
 
 use super::reader::{DecodeError, Reader};
 use super::{
-    api_versions, create_topics, delete_topics, describe_configs, fetch, init_producer_id,
-    list_offsets, metadata, produce, supported,
+    api_versions, create_topics, delete_topics, describe_cluster, describe_configs, fetch,
+    init_producer_id, list_offsets, metadata, produce, supported,
 };
 
 /// A request frame, decoded.
@@ -35,6 +35,7 @@ pub enum Request {
     DeleteTopics(DeleteTopicsRequest),
     DescribeConfigs(DescribeConfigsRequest),
     InitProducerId(InitProducerIdRequest),
+    DescribeCluster(DescribeClusterRequest),
 }
 
 impl Request {
@@ -49,6 +50,7 @@ impl Request {
             Request::DeleteTopics(_) => ApiKey::DeleteTopics,
             Request::DescribeConfigs(_) => ApiKey::DescribeConfigs,
             Request::InitProducerId(_) => ApiKey::InitProducerId,
+            Request::DescribeCluster(_) => ApiKey::DescribeCluster,
         }
     }
 }
@@ -169,6 +171,7 @@ fn body(r: &mut Reader, api: ApiKey, v: i16) -> Result<Request, RequestError> {
         ApiKey::DeleteTopics => delete_topics::decode(r, v).map(Request::DeleteTopics),
         ApiKey::DescribeConfigs => describe_configs::decode(r, v).map(Request::DescribeConfigs),
         ApiKey::InitProducerId => init_producer_id::decode(r, v).map(Request::InitProducerId),
+        ApiKey::DescribeCluster => describe_cluster::decode(r, v).map(Request::DescribeCluster),
         // `supported` lists only the APIs above.
         _ => {
             return Err(RequestError::UnsupportedVersion {

@@ -1,0 +1,317 @@
+//! The SPU as a member of a cluster (design.md section 8): its session and
+//! turn as controller ([`ClusterMember`]), the topic writes it makes for
+//! CreateTopics and DeleteTopics, producer-id blocks, and the loop that
+//! opens and drops partition logs as the cluster's metadata assigns them.
+//!
+//! What this SPU holds follows the store: every partition whose replicas
+//! name this SPU is opened, led when the store names this SPU its leader
+//! (at the store's leader epoch) and followed otherwise. A topic deleted
+//! from the store while this SPU held it has its files deleted; files of
+//! topics the store does not know when the SPU starts are left alone (an
+//! emptied or replaced store must not wipe data).
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use rill_cluster::{
+    keys, producer_ids, AnyStore, ClusterMember, ClusterView, EtcdStore, Expect, MetadataStore,
+    StoreError,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{ClusterSettings, ClusterStore};
+use crate::registry::{Registry, TopicError, NOT_LEADER};
+use crate::topic::{TopicConfig, TopicSpec};
+use crate::SpuError;
+
+/// Longest CreateTopics and DeleteTopics wait for the controller to place
+/// or remove the partitions, whatever the request's timeout says.
+const MAX_ADMIN_WAIT: Duration = Duration::from_secs(10);
+
+/// This SPU's link to the cluster.
+#[derive(Debug)]
+pub(crate) struct ClusterLink {
+    id: u32,
+    store: AnyStore,
+    member: Mutex<Option<ClusterMember>>,
+    view: watch::Receiver<Arc<ClusterView>>,
+    /// Producer ids taken from the store and not yet given out.
+    producer_ids: tokio::sync::Mutex<Range<i64>>,
+    follow: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ClusterLink {
+    /// Connects to the store and joins as SPU `id` at `advertised`. A clear
+    /// error when the store does not answer or the id is taken.
+    pub async fn join(
+        settings: &ClusterSettings,
+        id: i32,
+        advertised: &(String, u16),
+    ) -> Result<Self, SpuError> {
+        let id = u32::try_from(id).map_err(|_| {
+            SpuError::Store(StoreError::Unavailable(format!(
+                "an SPU id must be 0 or more, got {id}"
+            )))
+        })?;
+        let store = match &settings.store {
+            ClusterStore::Etcd(endpoints) => AnyStore::Etcd(Box::new(EtcdStore::connect(endpoints).await?)),
+            ClusterStore::Memory(m) => AnyStore::Memory(m.clone()),
+        };
+        let address = format!("{}:{}", advertised.0, advertised.1);
+        let member =
+            ClusterMember::start(store.clone(), id, &address, settings.session_timeout).await?;
+        let view = member.subscribe();
+        Ok(Self {
+            id,
+            store,
+            member: Mutex::new(Some(member)),
+            view,
+            producer_ids: tokio::sync::Mutex::new(0..0),
+            follow: Mutex::new(None),
+        })
+    }
+
+    /// A receiver of the cluster's metadata as it changes.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterView>> {
+        self.view.clone()
+    }
+
+    pub fn view(&self) -> Arc<ClusterView> {
+        self.view.borrow().clone()
+    }
+
+    /// Opens what the store assigns to this SPU now, then keeps following
+    /// it in a task.
+    pub async fn follow(self: &Arc<Self>, registry: Arc<Registry>) {
+        let mut seen = BTreeSet::new();
+        let view = self.view();
+        let id = self.id;
+        let first = registry.clone();
+        seen = tokio::task::spawn_blocking(move || {
+            reconcile(&first, id, &view, &mut seen);
+            seen
+        })
+        .await
+        .unwrap_or_default();
+        let mut rx = self.subscribe();
+        let task = tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let view = rx.borrow_and_update().clone();
+                let registry = registry.clone();
+                let mut held = std::mem::take(&mut seen);
+                held = tokio::task::spawn_blocking(move || {
+                    reconcile(&registry, id, &view, &mut held);
+                    held
+                })
+                .await
+                .unwrap_or_default();
+                seen = held;
+            }
+        });
+        *self.follow.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Leaves the cluster at once (graceful shutdown).
+    pub async fn leave(&self) {
+        if let Some(task) = self.follow.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+        let member = self.member.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(member) = member {
+            if let Err(e) = member.leave(&self.store).await {
+                tracing::warn!(error = %e, "leaving the cluster failed; the session will lapse");
+            }
+        }
+    }
+
+    /// Writes a new topic to the store; the controller places its
+    /// partitions. Waits (bounded) until every partition has a leader.
+    pub async fn create_topic(
+        &self,
+        spec: &TopicSpec,
+        wait: Duration,
+    ) -> Result<uuid::Uuid, TopicError> {
+        let id = crate::registry::topic_id(&spec.name);
+        let defaults = TopicConfig::default().pairs();
+        let stored = rill_cluster::TopicSpec {
+            id: id.as_u128(),
+            partitions: u32::try_from(spec.partitions).unwrap_or(0),
+            replication: u16::try_from(spec.replication_factor).unwrap_or(0),
+            configs: spec
+                .config
+                .pairs()
+                .into_iter()
+                .filter(|pair| !defaults.contains(pair))
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
+        match self
+            .store
+            .put(
+                &keys::topic(&spec.name),
+                stored.encode(),
+                Expect::Absent,
+                None,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(TopicError::new(
+                    ResponseError::TopicAlreadyExists,
+                    format!("topic {:?} already exists", spec.name),
+                ))
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        tracing::info!(topic = %spec.name, partitions = spec.partitions, "topic created in the cluster");
+        let name = spec.name.clone();
+        let count = stored.partitions;
+        self.wait_for(wait, |v| {
+            v.topic_partitions(&name)
+                .filter(|(_, s)| s.leader().is_some())
+                .count()
+                == count as usize
+        })
+        .await;
+        Ok(id)
+    }
+
+    /// Deletes a topic from the store; the controller deletes its
+    /// partitions, and each SPU its files. Waits (bounded) for the
+    /// partitions to go.
+    pub async fn delete_topic(&self, name: &str, wait: Duration) -> Result<uuid::Uuid, TopicError> {
+        let key = keys::topic(name);
+        let missing = || {
+            TopicError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name:?} does not exist"),
+            )
+        };
+        let entry = self
+            .store
+            .get(&key)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(missing)?;
+        let id = rill_cluster::TopicSpec::decode(&entry.value)
+            .map(|s| uuid::Uuid::from_u128(s.id))
+            .unwrap_or_default();
+        match self
+            .store
+            .delete(&key, Expect::ModRevision(entry.mod_revision))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => return Err(missing()),
+            Err(e) => return Err(unavailable(e)),
+        }
+        tracing::info!(topic = %name, "topic deleted from the cluster");
+        let name = name.to_owned();
+        self.wait_for(wait, |v| v.topic_partitions(&name).next().is_none())
+            .await;
+        Ok(id)
+    }
+
+    /// Waits until the view satisfies `done`, for at most `wait` (capped).
+    async fn wait_for(&self, wait: Duration, done: impl Fn(&ClusterView) -> bool) {
+        let mut rx = self.subscribe();
+        let _ = tokio::time::timeout(wait.min(MAX_ADMIN_WAIT), rx.wait_for(|v| done(v))).await;
+    }
+
+    /// A producer id unique in the cluster.
+    pub async fn new_producer_id(&self) -> Result<i64, StoreError> {
+        let mut block = self.producer_ids.lock().await;
+        if block.is_empty() {
+            *block = producer_ids::allocate_block(&self.store).await?;
+        }
+        let id = block.start;
+        block.start += 1;
+        Ok(id)
+    }
+}
+
+fn unavailable(e: StoreError) -> TopicError {
+    // Retriable for clients: the store (and so the controller) is away.
+    TopicError::new(
+        ResponseError::RequestTimedOut,
+        format!("the cluster's metadata store: {e}"),
+    )
+}
+
+/// The SPU's form of a topic stored in the cluster.
+fn local_spec(name: &str, stored: &rill_cluster::TopicSpec) -> TopicSpec {
+    let mut config = TopicConfig::default();
+    for (k, v) in &stored.configs {
+        if let Err(e) = config.set(k, v) {
+            tracing::warn!(topic = %name, config = %k, error = %e, "ignoring a stored topic config");
+        }
+    }
+    TopicSpec {
+        name: name.to_owned(),
+        partitions: i32::try_from(stored.partitions).unwrap_or(i32::MAX),
+        replication_factor: i16::try_from(stored.replication).unwrap_or(i16::MAX),
+        config,
+    }
+}
+
+/// Brings what the registry holds in line with `view`: opens this SPU's
+/// partitions, sets leadership, and drops topics deleted from the cluster.
+/// `seen` is the topics this SPU held from the store; only those are ever
+/// deleted.
+fn reconcile(registry: &Registry, me: u32, view: &ClusterView, seen: &mut BTreeSet<String>) {
+    for ((name, p), state) in &view.partitions {
+        if !state.replicas.contains(&me) {
+            continue;
+        }
+        let Some(stored) = view.topics.get(name) else {
+            continue;
+        };
+        let spec = local_spec(name, stored);
+        let epoch = if state.leader() == Some(me) {
+            state.leader_epoch
+        } else {
+            NOT_LEADER
+        };
+        let id = uuid::Uuid::from_u128(stored.id);
+        match registry.host(&spec, id, *p as i32, epoch) {
+            Ok(()) => {
+                seen.insert(name.clone());
+            }
+            Err(e) => {
+                tracing::error!(topic = %name, partition = p, error = %e, "cannot open a partition assigned to this SPU")
+            }
+        }
+    }
+    // Topics held before and now gone from the store were deleted.
+    let gone: Vec<String> = seen
+        .iter()
+        .filter(|name| {
+            !view.topics.contains_key(*name) && view.topic_partitions(name).next().is_none()
+        })
+        .cloned()
+        .collect();
+    for name in gone {
+        registry.unhost(&name, true);
+        seen.remove(&name);
+    }
+    // A topic re-created under a held name: the old id's partitions were
+    // replaced by `host`; partitions the view no longer gives this SPU stop
+    // being led.
+    for topic in registry.topics() {
+        for (p, partition) in topic.hosted() {
+            let assigned = view
+                .partitions
+                .get(&(topic.spec.name.clone(), p as u32))
+                .filter(|s| s.replicas.contains(&me));
+            match assigned {
+                Some(s) if s.leader() == Some(me) => {}
+                _ => partition.set_leader_epoch(NOT_LEADER),
+            }
+        }
+    }
+}

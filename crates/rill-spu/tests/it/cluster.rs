@@ -1,0 +1,379 @@
+//! Three SPUs in this process sharing one in-memory metadata store (the
+//! same semantics as etcd, tested against it in rill-cluster): placement,
+//! the Kafka face of a cluster, an SPU going away and coming back, topic
+//! deletion everywhere, producer ids unique across SPUs.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    BrokerId, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest, InitProducerIdRequest,
+    MetadataRequest, MetadataResponse, ProduceRequest,
+};
+use rill_cluster::MemoryStore;
+use rill_protocol::Compression;
+use rill_spu::{ClusterSettings, ClusterStore, Spu, SpuConfig};
+
+use rill_test_support::*;
+
+/// Short, so a stopped SPU's partitions lose their leader quickly.
+const SESSION: Duration = Duration::from_millis(1000);
+/// How long a test waits for the cluster to settle.
+const SETTLE: Duration = Duration::from_secs(15);
+
+async fn member(store: &MemoryStore, id: i32) -> TestSpu {
+    let store = store.clone();
+    TestSpu::builder()
+        .tune(move |c: &mut SpuConfig| {
+            c.node_id = id;
+            c.cluster = Some(ClusterSettings {
+                store: ClusterStore::Memory(store),
+                session_timeout: SESSION,
+            });
+        })
+        .start()
+        .await
+}
+
+async fn three(store: &MemoryStore) -> Vec<TestSpu> {
+    let mut spus = Vec::new();
+    for id in 0..3 {
+        spus.push(member(store, id).await);
+    }
+    spus
+}
+
+async fn metadata(c: &mut KafkaClient, topic: &str) -> MetadataResponse {
+    c.send(
+        MetadataRequest::default().with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(topic_name(topic))),
+        ])),
+        12,
+    )
+    .await
+}
+
+/// Polls `check` until it gives `Some`, or panics after [`SETTLE`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each partition's leader, once every partition has one.
+async fn leaders(spu: &TestSpu, topic: &str, partitions: usize) -> Vec<i32> {
+    eventually("every partition has a leader", || async {
+        let mut c = spu.client().await;
+        let m = metadata(&mut c, topic).await;
+        let t = m.topics.first()?;
+        let mut ls: Vec<(i32, i32)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.error_code == 0)
+            .map(|p| (p.partition_index, p.leader_id.0))
+            .collect();
+        ls.sort_unstable();
+        (ls.len() == partitions).then(|| ls.into_iter().map(|(_, l)| l).collect())
+    })
+    .await
+}
+
+fn produce(topic: &str, partition: i32, value: &[u8]) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch(&[value], 1_000, Compression::None)))])])
+}
+
+/// Produces one record; the error code and base offset.
+async fn send(spu: &TestSpu, topic: &str, partition: i32, value: &[u8]) -> (i16, i64) {
+    let mut c = spu.client().await;
+    let resp = c.send(produce(topic, partition, value), 9).await;
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// Produces one record where it must be taken, retrying as Kafka clients
+/// do while the leader opens a partition it was just given (the store says
+/// "leader" a moment before that SPU has opened the log): the offset.
+async fn send_ok(spu: &TestSpu, topic: &str, partition: i32, value: &[u8]) -> i64 {
+    eventually("the leader takes the record", || async {
+        match send(spu, topic, partition, value).await {
+            (0, offset) => Some(offset),
+            (code, _) if code == ResponseError::NotLeaderOrFollower.code() => None,
+            (code, _) => panic!("producing to {topic}-{partition}: error {code}"),
+        }
+    })
+    .await
+}
+
+/// Every value stored in one partition, read from `spu`.
+async fn read_all(spu: &TestSpu, topic: &str, partition: i32) -> (i16, Vec<Vec<u8>>) {
+    let mut c = spu.client().await;
+    let resp = c
+        .send(
+            FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(0)
+                .with_max_bytes(i32::MAX)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(vec![FetchPartition::default()
+                        .with_partition(partition)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20)])]),
+            12,
+        )
+        .await;
+    let p = &resp.responses[0].partitions[0];
+    let records = p.records.clone().unwrap_or_default();
+    (
+        p.error_code,
+        values(&records).into_iter().map(|(_, v)| v).collect(),
+    )
+}
+
+#[tokio::test]
+async fn partitions_spread_over_three_spus_and_each_serves_only_its_own() {
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[1].client().await;
+    create_topic(&mut c, "orders", 6, &[]).await;
+    let leaders = leaders(&spus[2], "orders", 6).await;
+    let distinct: BTreeSet<i32> = leaders.iter().copied().collect();
+    assert_eq!(distinct, BTreeSet::from([0, 1, 2]), "leaders {leaders:?}");
+
+    // Metadata from any SPU: three brokers, a controller, replicas and ISR.
+    let m = metadata(&mut c, "orders").await;
+    let brokers: BTreeSet<i32> = m.brokers.iter().map(|b| b.node_id.0).collect();
+    assert_eq!(brokers, BTreeSet::from([0, 1, 2]));
+    for b in &m.brokers {
+        assert_eq!(
+            format!("{}:{}", b.host.as_str(), b.port),
+            spus[b.node_id.0 as usize].addr()
+        );
+    }
+    assert!((0..3).contains(&m.controller_id.0));
+    for p in &m.topics[0].partitions {
+        assert_eq!(p.replica_nodes, vec![p.leader_id]);
+        assert_eq!(p.isr_nodes, vec![p.leader_id]);
+    }
+    let described = c.send(DescribeClusterRequest::default(), 1).await;
+    assert_eq!(described.error_code, 0);
+    assert_eq!(described.brokers.len(), 3);
+    assert_eq!(described.controller_id, m.controller_id);
+
+    // Every partition takes records at its leader, and only there.
+    for (p, leader) in leaders.iter().enumerate() {
+        let p = p as i32;
+        let at = &spus[*leader as usize];
+        let offset = send_ok(at, "orders", p, format!("v{p}").as_bytes()).await;
+        assert_eq!(offset, 0, "partition {p} at its leader {leader}");
+        let other = &spus[((*leader + 1) % 3) as usize];
+        let (code, _) = send(other, "orders", p, b"misdirected").await;
+        assert_eq!(code, ResponseError::NotLeaderOrFollower.code());
+        let (code, _) = read_all(other, "orders", p).await;
+        assert_eq!(code, ResponseError::NotLeaderOrFollower.code());
+        assert_eq!(
+            read_all(at, "orders", p).await,
+            (0, vec![format!("v{p}").into_bytes()])
+        );
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_spu_leaves_its_partitions_leaderless_and_takes_them_back_with_nothing_lost() {
+    let store = MemoryStore::new();
+    let mut spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    create_topic(&mut c, "events", 6, &[]).await;
+    let before = leaders(&spus[0], "events", 6).await;
+    for (p, l) in before.iter().enumerate() {
+        assert_eq!(
+            send_ok(&spus[*l as usize], "events", p as i32, b"before").await,
+            0
+        );
+    }
+    let away = *before.last().expect("six partitions");
+    let survivor = ((away + 1) % 3) as usize;
+
+    // Stopped (leaving the cluster): its partitions have no leader, the
+    // others keep working.
+    spus[away as usize].stop_for_now().await;
+    let leaderless: Vec<i32> =
+        eventually("the stopped SPU's partitions lose their leader", || async {
+            let mut c = spus[survivor].client().await;
+            let m = metadata(&mut c, "events").await;
+            let gone: Vec<i32> = m.topics[0]
+                .partitions
+                .iter()
+                .filter(|p| p.error_code == ResponseError::LeaderNotAvailable.code())
+                .map(|p| p.partition_index)
+                .collect();
+            (m.brokers.len() == 2 && !gone.is_empty()).then_some(gone)
+        })
+        .await;
+    let expected: Vec<i32> = (0..6).filter(|p| before[*p as usize] == away).collect();
+    assert_eq!(leaderless, expected);
+    for (p, l) in before.iter().enumerate() {
+        let p = p as i32;
+        if *l == away {
+            let (code, _) = send(&spus[survivor], "events", p, b"nowhere").await;
+            assert_eq!(code, ResponseError::LeaderNotAvailable.code());
+        } else {
+            let (code, offset) = send(&spus[*l as usize], "events", p, b"during").await;
+            assert_eq!((code, offset), (0, 1));
+        }
+    }
+
+    // Back on the same data: it leads its partitions again, at a later
+    // epoch, with what it had.
+    spus[away as usize].start_again().await;
+    let after = leaders(&spus[survivor], "events", 6).await;
+    assert_eq!(after, before);
+    let mut c = spus[survivor].client().await;
+    let m = metadata(&mut c, "events").await;
+    for p in &m.topics[0].partitions {
+        if p.leader_id.0 == away {
+            assert!(p.leader_epoch >= 1, "a new epoch after the return: {p:?}");
+        }
+    }
+    for p in expected {
+        let back = &spus[away as usize];
+        assert_eq!(send_ok(back, "events", p, b"after").await, 1);
+        assert_eq!(
+            read_all(back, "events", p).await,
+            (0, vec![b"before".to_vec(), b"after".to_vec()])
+        );
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_topic_removes_it_everywhere_and_producer_ids_are_unique() {
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    create_topic(&mut c, "gone", 3, &[]).await;
+    let leaders = leaders(&spus[0], "gone", 3).await;
+    for (p, l) in leaders.iter().enumerate() {
+        assert_eq!(send_ok(&spus[*l as usize], "gone", p as i32, b"x").await, 0);
+    }
+    let dirs: Vec<_> = (0..3)
+        .map(|p| {
+            spus[leaders[p] as usize]
+                .data_dir()
+                .join(format!("gone-{p}"))
+        })
+        .collect();
+    assert!(dirs.iter().all(|d| d.exists()));
+    let resp = c
+        .send(
+            DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic_name("gone")])
+                .with_timeout_ms(5000),
+            4,
+        )
+        .await;
+    assert_eq!(resp.responses[0].error_code, 0);
+    eventually("every SPU deleted its partitions' files", || async {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    })
+    .await;
+    let m = metadata(&mut c, "gone").await;
+    assert_eq!(
+        m.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    let resp = c
+        .send(
+            DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic_name("gone")])
+                .with_timeout_ms(5000),
+            4,
+        )
+        .await;
+    assert_eq!(
+        resp.responses[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    // Creating it again: a new, empty topic.
+    create_topic(&mut c, "gone", 3, &[]).await;
+    let again = self::leaders(&spus[0], "gone", 3).await;
+    for (p, l) in again.iter().enumerate() {
+        let at = &spus[*l as usize];
+        let stored = eventually("the new leader serves the partition", || async {
+            let (code, stored) = read_all(at, "gone", p as i32).await;
+            (code == 0).then_some(stored)
+        })
+        .await;
+        assert_eq!(
+            stored,
+            Vec::<Vec<u8>>::new(),
+            "the re-created gone-{p} is empty"
+        );
+    }
+
+    let mut ids = BTreeSet::new();
+    for s in &spus {
+        let mut c = s.client().await;
+        for _ in 0..3 {
+            let resp = c
+                .send(
+                    InitProducerIdRequest::default()
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+                        .with_producer_epoch(-1),
+                    4,
+                )
+                .await;
+            assert_eq!(resp.error_code, 0);
+            assert!(
+                ids.insert(resp.producer_id.0),
+                "{:?} given twice",
+                resp.producer_id
+            );
+        }
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_spu_id_already_in_the_cluster_is_refused() {
+    let store = MemoryStore::new();
+    let first = member(&store, 7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SpuConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+    config.node_id = 7;
+    config.cluster = Some(ClusterSettings {
+        store: ClusterStore::Memory(store.clone()),
+        session_timeout: SESSION,
+    });
+    let err = Spu::start(config).await.unwrap_err();
+    assert!(err.to_string().contains("7"), "{err}");
+    first.stop().await;
+}
