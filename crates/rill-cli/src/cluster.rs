@@ -12,6 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rill_spu::{Spu, SpuConfig};
 use rill_storage::FlushPolicy;
 
+use crate::output::{Format, JsonObject};
 use crate::{home, output};
 
 /// How long `start` waits for the SPU to answer, and `stop` for it to exit.
@@ -20,20 +21,31 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Start a single-node local cluster (one SPU) in the background.
+    /// Start a local cluster in the background: one SPU with local
+    /// metadata, or with --spus N, N SPUs and a local etcd.
     #[command(after_help = "Examples:
   rill cluster start
+  rill cluster start --spus 3
+  rill cluster start --spus 3 --listen 127.0.0.1:19092 --data-dir /tmp/rill3
+  rill cluster start --spus 2 --etcd http://127.0.0.1:2379
   rill cluster start --listen 127.0.0.1:9093 --flush always
   rill cluster start --foreground --listen 127.0.0.1:0 --data-dir /tmp/rill")]
     Start(StartArgs),
-    /// Stop the SPU that `rill cluster start` started (SIGTERM, then wait).
+    /// Stop what `rill cluster start` started (SIGTERM to each process by
+    /// its pid, then wait).
     #[command(after_help = "Examples:
   rill cluster stop")]
     Stop,
-    /// Say whether the local SPU runs and answers.
+    /// Say whether the local SPU (or every SPU of a local cluster) runs
+    /// and answers; exits non-zero if one does not.
     #[command(after_help = "Examples:
-  rill cluster status && echo up")]
-    Status,
+  rill cluster status && echo up
+  rill cluster status -O json")]
+    Status {
+        /// Output format.
+        #[arg(short = 'O', long, value_enum, default_value = "table")]
+        output: Format,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,11 +64,32 @@ pub struct StartArgs {
     #[arg(long)]
     foreground: bool,
     /// Address to listen on; port 0 picks a free port (printed at start).
+    /// With --spus N, SPUs listen on this port and the N-1 after it.
     #[arg(long, default_value = "127.0.0.1:9092")]
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Where partition logs and topic metadata live [default: ~/.rill/data].
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Start a cluster of this many SPUs with their metadata in etcd (a
+    /// local etcd is started unless --etcd names one). Without it: one
+    /// SPU with its metadata in local files, nothing else needed.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=crate::multi::MAX_LOCAL_SPUS as i64))]
+    pub(crate) spus: Option<u16>,
+    /// Use this etcd (`http://HOST:PORT`, comma-separated for several)
+    /// instead of starting one; implies a cluster (--spus 1 by default).
+    #[arg(long)]
+    pub(crate) etcd: Option<String>,
+    /// In a cluster: milliseconds after which a silent SPU's registration
+    /// lapses and its partitions lose their leader.
+    #[arg(long, default_value_t = 6000)]
+    pub(crate) session_timeout_ms: u64,
+    #[command(flatten)]
+    pub(crate) spu: SpuOptions,
+}
+
+/// Settings of an SPU, shared by `cluster start` and `spu run`.
+#[derive(Debug, Clone, Args)]
+pub struct SpuOptions {
     /// Create a topic when a client produces to or asks for a missing one.
     #[arg(long)]
     auto_create_topics: bool,
@@ -84,23 +117,77 @@ pub struct StartArgs {
     retention_check_secs: u64,
 }
 
-pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
-    match cmd {
-        ClusterCommand::Start(args) if args.foreground => foreground(args),
-        ClusterCommand::Start(args) => background(args),
-        ClusterCommand::Stop => stop(),
-        ClusterCommand::Status => status(),
+impl SpuOptions {
+    /// Sets these options on `config`.
+    pub fn apply(&self, config: &mut SpuConfig) {
+        config.auto_create_topics = self.auto_create_topics;
+        config.max_frame_bytes = self.max_frame_bytes;
+        config.max_connections = self.max_connections;
+        config.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        config.connection_idle_timeout = Duration::from_millis(self.connection_idle_timeout_ms);
+        config.retention_check_interval = Duration::from_secs(self.retention_check_secs.max(1));
+        config.flush = match self.flush {
+            Flush::Always => FlushPolicy::Always,
+            Flush::Never => FlushPolicy::Never,
+            Flush::Interval => FlushPolicy::Interval {
+                messages: u64::MAX,
+                interval: Duration::from_millis(self.flush_interval_ms),
+            },
+        };
+    }
+
+    /// These options as command-line arguments, for a child process.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--flush".to_owned(),
+            format!("{:?}", self.flush).to_lowercase(),
+            "--flush-interval-ms".to_owned(),
+            self.flush_interval_ms.to_string(),
+            "--max-frame-bytes".to_owned(),
+            self.max_frame_bytes.to_string(),
+            "--max-connections".to_owned(),
+            self.max_connections.to_string(),
+            "--request-timeout-ms".to_owned(),
+            self.request_timeout_ms.to_string(),
+            "--connection-idle-timeout-ms".to_owned(),
+            self.connection_idle_timeout_ms.to_string(),
+            "--retention-check-secs".to_owned(),
+            self.retention_check_secs.to_string(),
+        ];
+        if self.auto_create_topics {
+            args.push("--auto-create-topics".to_owned());
+        }
+        args
     }
 }
 
-fn data_dir(args: &StartArgs) -> anyhow::Result<PathBuf> {
+pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCommand::Start(args) if args.spus.is_some() || args.etcd.is_some() => {
+            if args.foreground {
+                bail!("--foreground runs one SPU alone; run each SPU of a cluster with `rill spu run`");
+            }
+            crate::multi::start(args)
+        }
+        ClusterCommand::Start(args) if args.foreground => foreground(args),
+        ClusterCommand::Start(args) => background(args),
+        ClusterCommand::Stop if crate::multi::exists()? => crate::multi::stop(),
+        ClusterCommand::Stop => stop(),
+        ClusterCommand::Status { output } if crate::multi::exists()? => {
+            crate::multi::status(output)
+        }
+        ClusterCommand::Status { output } => status(output),
+    }
+}
+
+pub(crate) fn data_dir(args: &StartArgs) -> anyhow::Result<PathBuf> {
     Ok(match &args.data_dir {
         Some(d) => d.clone(),
         None => home::dir()?.join("data"),
     })
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let level = match std::env::var("RILL_LOG").as_deref() {
         Ok("error") => tracing::Level::ERROR,
         Ok("warn") => tracing::Level::WARN,
@@ -116,22 +203,18 @@ fn init_tracing() {
 }
 
 fn foreground(args: StartArgs) -> anyhow::Result<()> {
-    init_tracing();
     let mut config = SpuConfig::new(args.listen, data_dir(&args)?);
-    config.auto_create_topics = args.auto_create_topics;
-    config.max_frame_bytes = args.max_frame_bytes;
-    config.max_connections = args.max_connections;
-    config.request_timeout = Duration::from_millis(args.request_timeout_ms);
-    config.connection_idle_timeout = Duration::from_millis(args.connection_idle_timeout_ms);
-    config.retention_check_interval = Duration::from_secs(args.retention_check_secs.max(1));
-    config.flush = match args.flush {
-        Flush::Always => FlushPolicy::Always,
-        Flush::Never => FlushPolicy::Never,
-        Flush::Interval => FlushPolicy::Interval {
-            messages: u64::MAX,
-            interval: Duration::from_millis(args.flush_interval_ms),
-        },
-    };
+    args.spu.apply(&mut config);
+    serve(config, |addr| format!("rill SPU listening on {addr}\n"))
+}
+
+/// Runs an SPU in this process until SIGINT or SIGTERM, then stops it
+/// cleanly. `banner` is printed once it listens.
+pub(crate) fn serve(
+    config: SpuConfig,
+    banner: impl FnOnce(SocketAddr) -> String,
+) -> anyhow::Result<()> {
+    init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,7 +229,7 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
         let spu = Spu::start(config).await?;
         // Tests and scripts read this line to learn the bound port. If
         // nobody reads stdout any more, the SPU runs on all the same.
-        let _ = output::print(&format!("rill SPU listening on {}\n", spu.local_addr()));
+        let _ = output::print(&banner(spu.local_addr()));
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
@@ -158,7 +241,7 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
 }
 
 /// The pid in the pid file, if that process still runs.
-fn running_pid() -> anyhow::Result<Option<u32>> {
+pub(crate) fn running_pid() -> anyhow::Result<Option<u32>> {
     let path = home::pid_file()?;
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
@@ -170,7 +253,7 @@ fn running_pid() -> anyhow::Result<Option<u32>> {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
         Ok(stat) => stat
@@ -185,7 +268,7 @@ fn alive(pid: u32) -> bool {
 /// inode of a LISTEN row of /proc/net/tcp{,6} for that port is one of the
 /// process's open files. A TCP connect alone would take any program on the
 /// port (a Kafka broker, an old SPU) for ours.
-fn listens(pid: u32, addr: SocketAddr) -> bool {
+pub(crate) fn listens(pid: u32, addr: SocketAddr) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
@@ -213,7 +296,7 @@ fn listens(pid: u32, addr: SocketAddr) -> bool {
 
 /// Whether a Kafka-speaking SPU answers ApiVersions at `addr`, within a
 /// couple of seconds.
-fn answers_api_versions(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> bool {
+pub(crate) fn answers_api_versions(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> bool {
     runtime.block_on(async {
         matches!(
             tokio::time::timeout(
@@ -226,7 +309,7 @@ fn answers_api_versions(runtime: &tokio::runtime::Runtime, addr: SocketAddr) -> 
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -285,28 +368,12 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .arg(args.listen.to_string())
         .arg("--data-dir")
         .arg(&data)
-        .arg("--flush")
-        .arg(format!("{:?}", args.flush).to_lowercase())
-        .arg("--flush-interval-ms")
-        .arg(args.flush_interval_ms.to_string())
-        .arg("--max-frame-bytes")
-        .arg(args.max_frame_bytes.to_string())
-        .arg("--max-connections")
-        .arg(args.max_connections.to_string())
-        .arg("--request-timeout-ms")
-        .arg(args.request_timeout_ms.to_string())
-        .arg("--connection-idle-timeout-ms")
-        .arg(args.connection_idle_timeout_ms.to_string())
-        .arg("--retention-check-secs")
-        .arg(args.retention_check_secs.to_string())
+        .args(args.spu.to_args())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         // Its own process group: the terminal's ctrl-c does not reach it.
         .process_group(0);
-    if args.auto_create_topics {
-        cmd.arg("--auto-create-topics");
-    }
     let mut child = cmd.spawn().context("starting the SPU")?;
     let pid = child.id();
     std::fs::write(home::pid_file()?, format!("{pid}\n")).context("writing the pid file")?;
@@ -355,7 +422,7 @@ Stop it with `rill cluster stop`.
     ))
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
@@ -386,7 +453,7 @@ fn stop() -> anyhow::Result<()> {
 
 /// Running means: the recorded pid lives, holds the listening socket of the
 /// recorded address, and that address answers ApiVersions.
-fn status() -> anyhow::Result<()> {
+fn status(format: Format) -> anyhow::Result<()> {
     let Some(pid) = running_pid()? else {
         bail!("not running (start it with `rill cluster start`)");
     };
@@ -399,5 +466,25 @@ fn status() -> anyhow::Result<()> {
     if !answers_api_versions(&runtime()?, addr) {
         bail!("SPU pid {pid} listens on {addr} but does not answer (ApiVersions)");
     }
-    output::print(&format!("running: SPU pid {pid} answers at {addr}\n"))
+    match format {
+        Format::Json => output::print(&format!(
+            "{}\n",
+            JsonObject::new()
+                .str("mode", "single")
+                .raw(
+                    "spus",
+                    format!(
+                        "[{}]",
+                        JsonObject::new()
+                            .raw("id", 0)
+                            .str("addr", &addr.to_string())
+                            .raw("pid", pid)
+                            .raw("alive", true)
+                            .finish()
+                    )
+                )
+                .finish()
+        )),
+        Format::Table => output::print(&format!("running: SPU pid {pid} answers at {addr}\n")),
+    }
 }

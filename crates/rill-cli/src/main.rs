@@ -4,9 +4,11 @@ mod bench;
 mod cluster;
 mod consume;
 mod home;
+mod multi;
 mod output;
 mod produce;
 mod profile;
+mod spu;
 mod topic;
 mod units;
 mod watch;
@@ -84,9 +86,13 @@ pub fn check_addr_syntax(addr: &str, from: &str) -> anyhow::Result<()> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start, stop and inspect the local single-node cluster.
+    /// Start, stop and inspect a local cluster (one SPU, or several with
+    /// their metadata in etcd).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Run one SPU of a cluster as a service.
+    #[command(subcommand)]
+    Spu(spu::SpuCommand),
     /// Create, list, describe and delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
@@ -128,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Spu(cmd) => spu::run(cmd),
         Command::Profile(cmd) => profile::run(cmd),
         Command::Topic(cmd) => block_on(topic::run(cmd, &global))?,
         Command::Partition(cmd) => block_on(topic::run_partition(cmd, &global))?,

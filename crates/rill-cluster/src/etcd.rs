@@ -38,7 +38,29 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
-    StoreError::Unavailable(format!("etcd: {e}"))
+    // gRPC transport errors print their whole debug chain; the common
+    // causes are said plainly.
+    let text = e.to_string();
+    let plain = if text.contains("Connection refused") || text.contains("ConnectionRefused") {
+        "connection refused (is etcd running there?)".to_owned()
+    } else if text.contains("tcp connect error") {
+        "cannot connect".to_owned()
+    } else {
+        text
+    };
+    StoreError::Unavailable(format!("etcd: {plain}"))
+}
+
+/// An error reaching etcd at `endpoints`, naming them.
+fn at(endpoints: &[String], e: etcd_client::Error) -> StoreError {
+    match unavailable(e) {
+        StoreError::Unavailable(m) => StoreError::Unavailable(format!(
+            "cannot reach etcd at {}: {}",
+            endpoints.join(","),
+            m.trim_start_matches("etcd: ")
+        )),
+        other => other,
+    }
 }
 
 /// An error about a lease: etcd says "requested lease not found" for one
@@ -92,7 +114,7 @@ impl EtcdStore {
                 .map_err(|_| {
                     StoreError::Unavailable(format!("etcd at {endpoints:?} does not answer"))
                 })?
-                .map_err(unavailable)?;
+                .map_err(|e| at(endpoints, e))?;
         // Connecting is lazy: ask something so an absent etcd is seen now.
         tokio::time::timeout(
             REQUEST_TIMEOUT,
@@ -100,7 +122,7 @@ impl EtcdStore {
         )
         .await
         .map_err(|_| StoreError::Unavailable(format!("etcd at {endpoints:?} does not answer")))?
-        .map_err(unavailable)?;
+        .map_err(|e| at(endpoints, e))?;
         Ok(Self {
             client,
             endpoints: endpoints.to_vec(),

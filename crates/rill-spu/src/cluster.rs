@@ -58,7 +58,9 @@ impl ClusterLink {
             )))
         })?;
         let store = match &settings.store {
-            ClusterStore::Etcd(endpoints) => AnyStore::Etcd(Box::new(EtcdStore::connect(endpoints).await?)),
+            ClusterStore::Etcd(endpoints) => {
+                AnyStore::Etcd(Box::new(EtcdStore::connect(endpoints).await?))
+            }
             ClusterStore::Memory(m) => AnyStore::Memory(m.clone()),
         };
         let address = format!("{}:{}", advertised.0, advertised.1);

@@ -21,9 +21,9 @@ pub enum SpuError {
     #[error(transparent)]
     Storage(#[from] rill_storage::StorageError),
     /// The cluster's metadata store could not be reached or refused us.
-    #[error("cluster metadata: {0}")]
+    #[error("cluster metadata store")]
     Store(#[from] rill_cluster::StoreError),
     /// Joining the cluster failed (the store away, or the id taken).
-    #[error("joining the cluster: {0}")]
+    #[error("joining the cluster")]
     Membership(#[from] rill_cluster::MembershipError),
 }

@@ -24,6 +24,7 @@
 
 mod admin;
 mod client;
+mod cluster_info;
 mod config;
 mod connection;
 mod consumer;
@@ -32,6 +33,7 @@ pub mod producer;
 
 pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
+pub use cluster_info::{ClusterInfo, SpuInfo};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
 pub use consumer::{
     ConsumerConfig, ConsumerRecord, ConsumerStream, MultiPartitionStream, Offset,

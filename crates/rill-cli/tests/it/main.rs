@@ -4,6 +4,7 @@
 mod cluster;
 mod consume;
 mod everyday;
+mod multi;
 mod outage;
 mod produce;
 mod spu;
