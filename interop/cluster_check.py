@@ -177,6 +177,14 @@ def main():
         lambda r: r if all(p.leader >= 0 and p.error is None for p in r[1].values()) else None
     )(leaders(admin)))
     expect(sorted(md.brokers) == [0, 1, 2], f"brokers {sorted(md.brokers)}")
+    # Each SPU learns the placement from its own etcd watch: wait until all
+    # three answer with every leader (Kafka's metadata is eventually
+    # consistent across brokers in the same way).
+    for s in spus:
+        one = AdminClient({"bootstrap.servers": s.addr})
+        wait_for(f"SPU {s.id} to know every leader", lambda: all(
+            p.leader >= 0 for p in one.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions.values()
+        ) and len(one.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions) == PARTITIONS)
     led = {p: parts[p].leader for p in parts}
     expect(set(led.values()) == {0, 1, 2}, f"leaders {led} do not cover 3 SPUs")
     kcat_list = subprocess.run(["kcat", "-b", spus[1].addr, "-L", "-t", TOPIC],
@@ -194,6 +202,16 @@ def main():
         bootstrap, [(p, None, f"ck-{p}-{i}") for p in range(PARTITIONS) for i in range(100)])
     expect(not errors, f"confluent-kafka errors: {errors[:3]}")
 
+    # kafka-python too: a producer to every partition, read back below.
+    from kafka import KafkaProducer
+    kp = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [kp.send(TOPIC, value=f"kp-{p}-{i}".encode(), partition=p)
+               for p in range(PARTITIONS) for i in range(30)]
+    kp.flush(20)
+    kp_offsets = {(f.get(10).partition) for f in futures}
+    kp.close()
+    expect(kp_offsets == set(range(PARTITIONS)), f"kafka-python reached partitions {kp_offsets}")
+
     # 3. The Rill producer with keys: every SPU gets records, per-key order kept.
     keyed = "".join(f"key{k}:{k}-{i}\n" for i in range(40) for k in range(12))
     r = subprocess.run([RILL, "--addr", spus[2].addr, "produce", TOPIC, "-K", ":"],
@@ -206,6 +224,8 @@ def main():
         expect(kc == [f"kcat-{p}-{i}" for i in range(50)], f"kcat records of partition {p}: {len(kc)}")
         ck = [v for (q, _, _, v) in stored if q == p and v.startswith("ck-")]
         expect(ck == [f"ck-{p}-{i}" for i in range(100)], f"confluent records of partition {p}: {len(ck)}")
+        kpv = [v for (q, _, _, v) in stored if q == p and v.startswith("kp-")]
+        expect(kpv == [f"kp-{p}-{i}" for i in range(30)], f"kafka-python records of partition {p}: {len(kpv)}")
     by_key, partitions_of_keys = {}, set()
     for (p, _, key, v) in stored:
         if key and key.startswith("key"):
@@ -265,7 +285,7 @@ def main():
     took = time.monotonic() - started
     expect(r.returncode != 0 and "etcd" in r.stderr, f"no clear error: rc {r.returncode}, {r.stderr[-200:]!r}")
 
-    return (f"3 SPUs + etcd: leaders {sorted(led.items())}; kcat/confluent/rill -K records all read back "
+    return (f"3 SPUs + etcd: leaders {sorted(led.items())}; kcat/confluent/kafka-python/rill -K records all read back "
             f"in order; SPU 2 stopped -> partitions {mine} LEADER_NOT_AVAILABLE, others took 20 each; "
             f"back with nothing lost; etcd restarted with nothing lost; dead etcd -> exit {r.returncode} "
             f"in {took:.1f}s")

@@ -32,6 +32,8 @@ def run(main):
         print(f"FAIL: {e}", flush=True)
         sys.exit(1)
     except Exception as e:  # an unexpected client exception is a failure too
+        import traceback
+        traceback.print_exc(file=sys.stderr)
         print(f"FAIL: unexpected {type(e).__name__}: {e}", flush=True)
         sys.exit(1)
     print(reason, flush=True)

@@ -6,7 +6,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::metadata::{cluster_brokers, CLUSTER_ID, CLUSTER_ID_MULTI};
+use super::metadata::{admin_target, cluster_brokers, CLUSTER_ID, CLUSTER_ID_MULTI};
 use super::reader::{Reader, Result};
 use super::Context;
 
@@ -44,7 +44,7 @@ pub(super) fn handle(ctx: &Context, req: DescribeClusterRequest) -> DescribeClus
     match ctx.registry.cluster_view() {
         Some(view) => resp
             .with_cluster_id(StrBytes::from_static_str(CLUSTER_ID_MULTI))
-            .with_controller_id(BrokerId(view.controller.map_or(-1, |c| c as i32)))
+            .with_controller_id(BrokerId(admin_target(&view, ctx.registry.config().node_id)))
             .with_brokers(
                 cluster_brokers(&view)
                     .into_iter()

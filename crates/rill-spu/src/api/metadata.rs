@@ -204,6 +204,15 @@ fn cluster_topic(view: &ClusterView, name: &str) -> Option<MetadataResponseTopic
     )
 }
 
+/// The "controller" Kafka clients send admin requests to: the elected
+/// controller, or while none is (an election under way) this SPU. Any SPU
+/// takes CreateTopics and DeleteTopics (they are writes to the store), and
+/// a Kafka admin client told "no controller" waits for one without asking
+/// again soon (librdkafka refreshes metadata only every few minutes then).
+pub(super) fn admin_target(view: &ClusterView, me: i32) -> i32 {
+    view.controller.map_or(me, |c| c as i32)
+}
+
 /// Every live SPU as a Metadata broker.
 pub(super) fn cluster_brokers(view: &ClusterView) -> Vec<(i32, String, i32)> {
     view.spus
@@ -298,7 +307,7 @@ async fn cluster_metadata(
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID_MULTI)))
-        .with_controller_id(BrokerId(view.controller.map_or(-1, |c| c as i32)))
+        .with_controller_id(BrokerId(admin_target(&view, ctx.registry.config().node_id)))
         .with_topics(topics)
         .with_cluster_authorized_operations(OPERATIONS_OMITTED)
 }
