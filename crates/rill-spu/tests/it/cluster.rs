@@ -374,6 +374,12 @@ async fn an_spu_id_already_in_the_cluster_is_refused() {
         session_timeout: SESSION,
     });
     let err = Spu::start(config).await.unwrap_err();
-    assert!(err.to_string().contains("7"), "{err}");
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    assert!(chain.contains("SPU id 7 is already registered"), "{chain}");
     first.stop().await;
 }
