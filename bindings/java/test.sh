@@ -29,4 +29,4 @@ cp="$out/rill-client.jar:$out/examples:$out/test-classes"
 java -Drill.test.bin="$rill_bin" -Drill.test.classpath="$out/rill-client.jar:$out/examples" \
     -jar /usr/share/java/junit-platform-console-standalone.jar \
     --class-path "$cp" --scan-class-path "$out/test-classes" \
-    --disable-banner --fail-if-no-tests --details=tree "$@"
+    --disable-banner --disable-ansi-colors --fail-if-no-tests --details=tree "$@"

@@ -82,9 +82,11 @@ fn record<'l>(env: &mut JNIEnv<'l>, r: ConsumerRecord) -> Result<JObject<'l>> {
     for (i, (name, v)) in (0..).zip(&r.headers) {
         let name = env.new_string(name)?;
         env.set_object_array_element(&names, i, &name)?;
+        env.delete_local_ref(name)?;
         if let Some(v) = v {
             let v = env.byte_array_from_slice(v)?;
             env.set_object_array_element(&values, i, &v)?;
+            env.delete_local_ref(v)?;
         }
     }
     Ok(env.new_object(

@@ -177,3 +177,18 @@ pub fn guard<'l, T>(
 pub fn null() -> jni::sys::jobject {
     JObject::null().into_raw()
 }
+
+/// `Native.checkPanicGuard(message)`: panics on purpose, inside [`guard`],
+/// so the tests can see a Rust panic arrive as a `RillException` and the
+/// JVM carry on.
+#[no_mangle]
+pub extern "system" fn Java_dev_rill_client_Native_checkPanicGuard<'l>(
+    mut env: JNIEnv<'l>,
+    _class: jni::objects::JClass<'l>,
+    message: jni::objects::JString<'l>,
+) {
+    guard(&mut env, (), |env| -> Result<()> {
+        let message = crate::client::string(env, &message)?;
+        panic!("{message}")
+    })
+}

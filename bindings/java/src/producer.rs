@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JObjectArray, JValue};
+use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JObjectArray, JString, JValue};
 use jni::sys::{jint, jlong, jlongArray};
 use jni::JNIEnv;
 use rill::{RecordKey, RecordMetadata, RillError};
@@ -42,10 +42,10 @@ pub extern "system" fn Java_dev_rill_client_Native_send<'l>(
         let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
         if !header_names.is_null() {
             for i in 0..env.get_array_length(&header_names)? {
-                let name = env.get_object_array_element(&header_names, i)?.into();
-                let name = crate::client::string(env, &name)?;
+                let name = JString::from(env.get_object_array_element(&header_names, i)?);
                 let v = JByteArray::from(env.get_object_array_element(&header_values, i)?);
-                headers.push((name, bytes(env, &v)?));
+                headers.push((crate::client::string(env, &name)?, bytes(env, &v)?));
+                env.delete_local_ref(name)?;
                 env.delete_local_ref(v)?;
             }
         }

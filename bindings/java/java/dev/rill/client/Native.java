@@ -69,6 +69,9 @@ final class Native {
 
     static native int partitionForKey(byte[] key, int partitions);
 
+    /** Panics in Rust on purpose (for the tests: the panic must arrive as an exception). */
+    static native void checkPanicGuard(String message);
+
     // Kinds of error.rs.
     static final int RILL = 0;
     static final int CONNECTION = 1;

@@ -29,6 +29,25 @@ class ErrorsTest {
     }
 
     @Test
+    void aRustPanicArrivesAsAnExceptionAndTheJvmCarriesOn() {
+        for (int i = 0; i < 3; i++) {
+            RillException e = assertThrows(RillException.class,
+                    () -> Native.checkPanicGuard("on purpose"));
+            assertTrue(e.getMessage().contains("panic") && e.getMessage().contains("on purpose"),
+                    e.getMessage());
+        }
+        assertEquals(1, Spu.readAll(rill, sendOne(), 1).size(), "the client still works");
+    }
+
+    private static String sendOne() {
+        String topic = Spu.newTopic(rill, 1);
+        try (TopicProducer p = rill.topicProducer(topic)) {
+            p.send("k", "v").get();
+        }
+        return topic;
+    }
+
+    @Test
     void noSpuAtTheAddressIsAConnectionError() {
         RillConnectionException e =
                 assertThrows(RillConnectionException.class, () -> Rill.connect("127.0.0.1:1"));

@@ -123,10 +123,11 @@ class LifecycleTest {
     }
 
     @Test
-    void answeredOutputsAreFreedAtOnce() {
+    void answeredOutputsAreFreedAtOnce() throws InterruptedException {
         String topic = Spu.newTopic(rill, 1);
         try (TopicProducer p = rill.topicProducer(topic)) {
-            long before = Rill.liveNativeHandles();
+            // Earlier tests' garbage is freed first: the count is the JVM's.
+            long before = settled();
             List<ProduceOutput> outs = new ArrayList<>();
             for (int i = 0; i < 100; i++) {
                 outs.add(p.send("k", "v"));
@@ -173,6 +174,7 @@ class LifecycleTest {
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         CountDownLatch started = new CountDownLatch(threads);
         AtomicInteger delivered = new AtomicInteger();
+        AtomicInteger failedAtClose = new AtomicInteger();
         AtomicInteger refused = new AtomicInteger();
         List<Future<?>> done = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
@@ -187,8 +189,15 @@ class LifecycleTest {
                     refused.incrementAndGet();
                 }
                 for (ProduceOutput o : outs) {
-                    o.get();
-                    delivered.incrementAndGet();
+                    try {
+                        o.get();
+                        delivered.incrementAndGet();
+                    } catch (ProducerClosedException lostTheRace) {
+                        // A send that passed its closed check as close() ran may be
+                        // accepted and then answered "closed" (crates/rill's
+                        // ProducerClosed): reported, never silently dropped.
+                        failedAtClose.incrementAndGet();
+                    }
                 }
                 return null;
             }));
@@ -201,6 +210,8 @@ class LifecycleTest {
         }
         pool.shutdown();
         assertEquals(threads, refused.get(), "every thread saw the close");
+        assertTrue(failedAtClose.get() <= threads, "at most one racing send per thread");
+        assertTrue(delivered.get() > 0);
         assertEquals(delivered.get(), Spu.readAll(rill, topic, delivered.get() + 10).size(),
                 "every send accepted before the close was delivered");
     }
