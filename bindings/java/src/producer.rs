@@ -104,7 +104,8 @@ fn metadata_array(env: &mut JNIEnv<'_>, m: RecordMetadata) -> Result<jlongArray>
 }
 
 /// `Native.outputGet(output, timeoutNanos)`: `{partition, offset}` once the
-/// record's batch is answered (timeout -1: no limit), or the exception.
+/// record's batch is answered, or the exception; null if `timeoutNanos`
+/// (-1: no limit) passes first (the record may still be answered later).
 #[no_mangle]
 pub extern "system" fn Java_dev_rill_client_Native_outputGet<'l>(
     mut env: JNIEnv<'l>,
@@ -120,14 +121,10 @@ pub extern "system" fn Java_dev_rill_client_Native_outputGet<'l>(
             block(output.answered())?.0
         } else {
             let after = Duration::from_nanos(timeout_nanos as u64);
-            block(async { tokio::time::timeout(after, output.answered()).await })?
-                .map(|(r, _)| r)
-                .unwrap_or_else(|_| {
-                    Err(RillError::Timeout {
-                        what: "waiting for the record's acknowledgement".into(),
-                        after,
-                    })
-                })
+            match block(tokio::time::timeout(after, output.answered()))? {
+                Ok((r, _)) => r,
+                Err(_elapsed) => return Ok(null()),
+            }
         };
         metadata_array(env, answer?)
     })

@@ -40,6 +40,10 @@ public final class ProduceOutput {
         return null;
     }
 
+    private static final long TRY = -2;
+    private static final long FOREVER = -1;
+
+    /** The answer (waiting per {@code timeoutNanos}), or null if it has not come. */
     private RecordMetadata call(long timeoutNanos) {
         RecordMetadata md = known();
         if (md != null) {
@@ -57,15 +61,9 @@ public final class ProduceOutput {
             throw raced;
         }
         try {
-            long[] m = timeoutNanos == -2 ? Native.outputTryGet(p) : Native.outputGet(p, timeoutNanos);
+            long[] m = timeoutNanos == TRY ? Native.outputTryGet(p)
+                    : Native.outputGet(p, timeoutNanos);
             return m == null ? null : answered(m);
-        } catch (RillTimeoutException e) {
-            if (timeoutNanos >= 0 && e.getMessage().startsWith("waiting for the record's")) {
-                throw e; // get(timeout) ran out: the record may still be answered later
-            }
-            error = e;
-            handle.close();
-            throw e;
         } catch (RillException e) {
             error = e;
             handle.close();
@@ -77,7 +75,7 @@ public final class ProduceOutput {
 
     /** Blocks until the record is answered: where it landed, or its exception. */
     public RecordMetadata get() {
-        return call(-1);
+        return call(FOREVER);
     }
 
     /**
@@ -85,12 +83,18 @@ public final class ProduceOutput {
      * (the record may still be answered later).
      */
     public RecordMetadata get(Duration timeout) {
-        return call(TopicProducerConfig.nanos(TopicProducerConfig.checked("timeout", timeout)));
+        RecordMetadata md =
+                call(TopicProducerConfig.nanos(TopicProducerConfig.checked("timeout", timeout)));
+        if (md == null) {
+            throw new RillTimeoutException("the record was not answered within " + timeout
+                    + " (it may still be answered later)", -1, true);
+        }
+        return md;
     }
 
     /** The answer if it has come (empty while the batch is unanswered); throws its error. */
     public Optional<RecordMetadata> tryGet() {
-        return Optional.ofNullable(call(-2));
+        return Optional.ofNullable(call(TRY));
     }
 
     /** Whether the record's batch has been answered (successfully or not). */
