@@ -121,7 +121,9 @@ pub extern "system" fn Java_dev_rill_client_Native_outputGet<'l>(
             block(output.answered())?.0
         } else {
             let after = Duration::from_nanos(timeout_nanos as u64);
-            match block(tokio::time::timeout(after, output.answered()))? {
+            // The timer is made inside the runtime (an async block), where a
+            // `Sleep` must be created.
+            match block(async { tokio::time::timeout(after, output.answered()).await })? {
                 Ok((r, _)) => r,
                 Err(_elapsed) => return Ok(null()),
             }
