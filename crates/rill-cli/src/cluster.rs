@@ -326,6 +326,12 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     let home = home::dir()?;
     let logs = home.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    if crate::multi::running()? {
+        bail!(
+            "a cluster of SPUs already runs from {}; stop it with `rill cluster stop`, or start a single SPU in its own cluster directory (RILL_HOME=/tmp/rill1 rill cluster start --listen ...)",
+            home.display()
+        );
+    }
     if let Some(pid) = running_pid()? {
         let addr = recorded_addr()
             .map(|a| a.to_string())

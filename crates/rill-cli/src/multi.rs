@@ -81,6 +81,13 @@ pub fn exists() -> anyhow::Result<bool> {
     Ok(state_file()?.exists())
 }
 
+/// Whether any recorded process of a local cluster still runs.
+pub fn running() -> anyhow::Result<bool> {
+    Ok(read_state()?.iter().any(|p| match p {
+        Part::Etcd { pid, .. } | Part::Spu { pid, .. } => *pid != 0 && alive(*pid),
+    }))
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")
         .context("finding a free port")?
@@ -224,17 +231,10 @@ pub fn start(args: StartArgs) -> anyhow::Result<()> {
     let home = home::dir()?;
     let logs = home.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let running: Vec<Part> = read_state()?
-        .into_iter()
-        .filter(|p| match p {
-            Part::Etcd { pid, .. } | Part::Spu { pid, .. } => *pid != 0 && alive(*pid),
-        })
-        .collect();
-    if !running.is_empty() {
+    if running()? {
         bail!(
-            "a cluster already runs from {} ({} processes); stop it with `rill cluster stop`, or start another in its own cluster directory, e.g.\n  RILL_HOME=/tmp/rill2 rill cluster start --spus 3 --listen 127.0.0.1:19092",
-            home.display(),
-            running.len()
+            "a cluster already runs from {}; stop it with `rill cluster stop`, or start another in its own cluster directory, e.g.\n  RILL_HOME=/tmp/rill2 rill cluster start --spus 3 --listen 127.0.0.1:19092",
+            home.display()
         );
     }
     if let Some(pid) = crate::cluster::running_pid()? {
