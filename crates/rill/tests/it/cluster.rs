@@ -410,3 +410,146 @@ async fn metadata_comes_from_another_spu_while_the_bootstrap_spu_is_away() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_leader_that_crashes_and_returns_stores_each_idempotent_record_once_in_order() {
+    let mut spus = three().await;
+    let rill = Rill::connect_to(&spus[0].addr()).await.unwrap();
+    let leaders = six_partitions(&rill, "crash").await;
+    let away = 1;
+    assert!(leaders.contains(&away), "leaders {leaders:?}");
+    let keys = key_for_each_partition();
+    let config = TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(1))
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
+            max_retries: 10_000,
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(50),
+            timeout: Duration::from_secs(30),
+            strategy: RetryStrategy::FixedDelay,
+        }))
+        .build()
+        .unwrap();
+    let producer = rill
+        .topic_producer_with_config("crash", config)
+        .await
+        .unwrap();
+    let mut stream = rill
+        .consumer(
+            "crash",
+            None,
+            Offset::beginning(),
+            ConsumerConfig::default(),
+        )
+        .await
+        .unwrap();
+    const ROUNDS: usize = 40;
+    let mut outputs = Vec::new();
+    let send_rounds = |from: usize, to: usize| {
+        let producer = producer.clone();
+        let keys = keys.clone();
+        async move {
+            let mut out = Vec::new();
+            for i in from..to {
+                for (p, key) in keys.iter().enumerate() {
+                    let o = producer
+                        .send(key.as_str(), format!("{p}-{i}"))
+                        .await
+                        .unwrap();
+                    out.push(o);
+                }
+            }
+            out
+        }
+    };
+    // Batches in flight when the leader dies lose their answers; the
+    // leader stays listed until its session lapses, then has none.
+    outputs.extend(send_rounds(0, 10).await);
+    spus[away as usize].crash();
+    outputs.extend(send_rounds(10, 20).await);
+    leaders_without(&rill, "crash", away).await;
+    outputs.extend(send_rounds(20, 30).await);
+    spus[away as usize].start_again().await;
+    outputs.extend(send_rounds(30, ROUNDS).await);
+    for o in outputs {
+        tokio::time::timeout(SETTLE, o.wait())
+            .await
+            .expect("answered within the policy")
+            .unwrap();
+    }
+    let mut by_partition: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for _ in 0..ROUNDS * PARTITIONS as usize {
+        let r = next_within(&mut stream, "every record once").await;
+        by_partition.entry(r.partition).or_default().push(text(&r));
+    }
+    let more = drain(&mut stream).await;
+    assert!(more.is_empty(), "stored twice: {more:?}");
+    for (p, values) in by_partition {
+        let expected: Vec<String> = (0..ROUNDS).map(|i| format!("{p}-{i}")).collect();
+        assert_eq!(values, expected, "partition {p}");
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+/// Waits until `spu`'s partitions of `topic` have no leader (its session
+/// lapsed) while the others keep theirs.
+async fn leaders_without(rill: &Rill, topic: &str, spu: i32) {
+    let before = leaders(rill, topic, |_| true).await;
+    leaders(rill, topic, |ls| {
+        ls.iter().zip(&before).all(|(now, was)| match was {
+            Some(was) if *was == spu => now.is_none(),
+            was => now == was,
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_leaders_long_polls_do_not_hold_back_records_from_another_leader() {
+    let spus = three().await;
+    let rill = Rill::connect_to(&spus[0].addr()).await.unwrap();
+    let leaders = six_partitions(&rill, "quiet").await;
+    let long_wait = Duration::from_secs(5);
+    let config = ConsumerConfig {
+        max_wait: long_wait,
+        ..ConsumerConfig::default()
+    };
+    let mut stream = rill
+        .consumer("quiet", None, Offset::end(), config)
+        .await
+        .unwrap();
+    // A client of its own, as a separate producer process would be.
+    let writer = Rill::connect_to(&spus[1].addr()).await.unwrap();
+    let producer = writer.topic_producer("quiet").await.unwrap();
+    let keys = key_for_each_partition();
+    // Every leader long-polls; then one partition gets a record at a time.
+    for (p, key) in keys.iter().enumerate() {
+        let reading = tokio::spawn(async move {
+            let r = next_within(&mut stream, "a record while others idle").await;
+            (r, stream, Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await; // the polls are parked
+        producer
+            .send(key.as_str(), format!("only-{p}"))
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        let acked = Instant::now();
+        let (r, back, read_at) = reading.await.unwrap();
+        stream = back;
+        assert_eq!((r.partition, text(&r)), (p as u32, format!("only-{p}")));
+        let lag = read_at.saturating_duration_since(acked);
+        assert!(
+            lag < long_wait / 2,
+            "partition {p} (SPU {}) read {lag:?} after its answer",
+            leaders[p]
+        );
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
