@@ -188,6 +188,22 @@ impl ClientInner {
         }
     }
 
+    /// A new connection of the caller's own to `route`'s SPU, for long
+    /// polls: an SPU answers a connection's requests one at a time, so a
+    /// Fetch parked on a shared connection would hold up the producers'
+    /// and Metadata requests behind it.
+    pub(crate) async fn own_connection(
+        &self,
+        route: &Route,
+        what: impl FnOnce() -> String,
+    ) -> Result<Arc<Connection>, RillError> {
+        match route {
+            Route::Bootstrap => connect_with_retries(&self.addr, RECONNECT_ATTEMPTS).await,
+            Route::Leader(addr) => connect_with_retries(addr, RECONNECT_ATTEMPTS).await,
+            Route::NoLeader => Err(RillError::broker(what(), LEADER_NOT_AVAILABLE, None)),
+        }
+    }
+
     /// The connection to the leader of `topic`'s `partition`, as the last
     /// Metadata answer placed it.
     pub async fn leader_connection(

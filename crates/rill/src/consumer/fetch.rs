@@ -38,6 +38,7 @@ use tokio::task::JoinSet;
 use super::{topic_name, ConsumerConfig, ConsumerRecord};
 use crate::client::ClientInner;
 use crate::config::Isolation;
+use crate::connection::Connection;
 use crate::routes::Route;
 use crate::RillError;
 
@@ -105,7 +106,10 @@ enum PartitionAnswer {
 /// One Fetch task's outcome.
 #[derive(Debug)]
 struct Fetched {
+    route: Route,
     asked: Vec<(u32, i64)>,
+    /// The connection it used, kept for the next Fetch to that SPU.
+    conn: Option<Arc<Connection>>,
     result: Result<Vec<PartitionAnswer>, RillError>,
 }
 
@@ -129,6 +133,10 @@ pub struct MultiPartitionStream {
     fetches: JoinSet<Fetched>,
     /// The partitions each running Fetch covers.
     covering: HashMap<tokio::task::Id, Vec<u32>>,
+    /// The stream's own connection to each leader it reads from (see
+    /// [`ClientInner::own_connection`]): at most one per SPU, since each
+    /// SPU has at most one Fetch of the stream under way.
+    conns: HashMap<Route, Arc<Connection>>,
     /// Metadata is to be asked again before the next round.
     stale: bool,
     refreshed_at: Option<Instant>,
@@ -159,6 +167,7 @@ impl MultiPartitionStream {
             buffer: VecDeque::new(),
             fetches: JoinSet::new(),
             covering: HashMap::new(),
+            conns: HashMap::new(),
             stale: false,
             refreshed_at: None,
         }
@@ -300,8 +309,10 @@ impl MultiPartitionStream {
             {
                 s.fetching = true;
             }
+            let conn = self.conns.remove(&route).filter(|c| !c.is_closed());
             let task = fetch_from(
                 self.client.clone(),
+                conn,
                 route,
                 self.topic.clone(),
                 self.config.clone(),
@@ -320,6 +331,9 @@ impl MultiPartitionStream {
             if let Some(s) = self.slots.iter_mut().find(|s| s.partition == *p) {
                 s.fetching = false;
             }
+        }
+        if let Some(conn) = fetched.conn.filter(|c| !c.is_closed()) {
+            self.conns.insert(fetched.route.clone(), conn);
         }
         let cluster = self.client.is_cluster();
         let answers = match fetched.result {
@@ -383,28 +397,45 @@ impl MultiPartitionStream {
     }
 }
 
-/// One Fetch for `asked` (`(partition, offset)`) at `route`, decoded.
+/// One Fetch for `asked` (`(partition, offset)`) at `route`, decoded, on
+/// `conn` or, without one, a new connection of the stream's own.
 async fn fetch_from(
     client: Arc<ClientInner>,
+    conn: Option<Arc<Connection>>,
     route: Route,
     topic: String,
     config: ConsumerConfig,
     asked: Vec<(u32, i64)>,
 ) -> Fetched {
-    let result = fetch(&client, &route, &topic, &config, &asked).await;
-    Fetched { asked, result }
+    let conn = match conn {
+        Some(c) => Ok(c),
+        None => {
+            client
+                .own_connection(&route, || format!("fetching from {topic}"))
+                .await
+        }
+    };
+    let (conn, result) = match conn {
+        Ok(c) => {
+            let result = fetch(&c, &topic, &config, &asked).await;
+            (Some(c), result)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    Fetched {
+        route,
+        asked,
+        conn,
+        result,
+    }
 }
 
 async fn fetch(
-    client: &ClientInner,
-    route: &Route,
+    conn: &Connection,
     topic: &str,
     config: &ConsumerConfig,
     asked: &[(u32, i64)],
 ) -> Result<Vec<PartitionAnswer>, RillError> {
-    let conn = client
-        .route_connection(route, || format!("fetching from {topic}"))
-        .await?;
     let version = conn.version::<FetchRequest>(12)?;
     let isolation = match config.isolation {
         Isolation::ReadUncommitted => 0,

@@ -520,9 +520,9 @@ async fn idle_leaders_long_polls_do_not_hold_back_records_from_another_leader() 
         .consumer("quiet", None, Offset::end(), config)
         .await
         .unwrap();
-    // A client of its own, as a separate producer process would be.
-    let writer = Rill::connect_to(&spus[1].addr()).await.unwrap();
-    let producer = writer.topic_producer("quiet").await.unwrap();
+    // The same client: the consumer's parked Fetches (on connections of
+    // its own) hold up neither its Produce nor its Metadata requests.
+    let producer = rill.topic_producer("quiet").await.unwrap();
     let keys = key_for_each_partition();
     // Every leader long-polls; then one partition gets a record at a time.
     for (p, key) in keys.iter().enumerate() {
@@ -531,6 +531,7 @@ async fn idle_leaders_long_polls_do_not_hold_back_records_from_another_leader() 
             (r, stream, Instant::now())
         });
         tokio::time::sleep(Duration::from_millis(200)).await; // the polls are parked
+        let sent = Instant::now();
         producer
             .send(key.as_str(), format!("only-{p}"))
             .await
@@ -539,6 +540,11 @@ async fn idle_leaders_long_polls_do_not_hold_back_records_from_another_leader() 
             .await
             .unwrap();
         let acked = Instant::now();
+        assert!(
+            acked - sent < long_wait / 2,
+            "partition {p} answered {:?} after the send",
+            acked - sent
+        );
         let (r, back, read_at) = reading.await.unwrap();
         stream = back;
         assert_eq!((r.partition, text(&r)), (p as u32, format!("only-{p}")));
