@@ -199,7 +199,7 @@ impl MultiPartitionStream {
             if let Some(r) = self.buffer.pop_front() {
                 return Ok(r);
             }
-            self.round().await?;
+            self.round(true).await?;
         }
     }
 
@@ -208,14 +208,16 @@ impl MultiPartitionStream {
     /// without a leader count as having nothing).
     pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
         if self.buffer.is_empty() {
-            self.round().await?;
+            self.round(false).await?;
         }
         Ok(self.buffer.pop_front())
     }
 
     /// Fetches until records come, or until every Fetch under way when it
-    /// began has answered with none.
-    async fn round(&mut self) -> Result<(), RillError> {
+    /// began has answered with none; with `retry_early`, also until a
+    /// partition's wait after a leader error is over (so `next` does not
+    /// leave it waiting behind another SPU's long poll).
+    async fn round(&mut self, retry_early: bool) -> Result<(), RillError> {
         self.refresh_if_due().await;
         self.launch();
         let mut waiting = self.fetches.len();
@@ -233,7 +235,19 @@ impl MultiPartitionStream {
             return Ok(());
         }
         while waiting > 0 {
-            let Some(joined) = self.fetches.join_next_with_id().await else {
+            let retry_at = self
+                .slots
+                .iter()
+                .filter(|s| retry_early && !s.fetching)
+                .filter_map(|s| s.retry_at)
+                .min();
+            // `join_next_with_id` is cancel safe: a Fetch that ends while
+            // the timer wins is taken by the next round.
+            let joined = tokio::select! {
+                joined = self.fetches.join_next_with_id() => joined,
+                _ = sleep_until(retry_at), if retry_at.is_some() => break,
+            };
+            let Some(joined) = joined else {
                 break;
             };
             waiting -= 1;
@@ -394,6 +408,12 @@ impl MultiPartitionStream {
         if let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) {
             s.retry_at = Some(now + RETRY_BACKOFF);
         }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
     }
 }
 
