@@ -6,7 +6,10 @@
 //! first answer with records; an SPU with nothing new long-polls on its own
 //! and never holds back records another SPU already sent (the alternative,
 //! one joint round with a capped wait, would either delay records by the
-//! idle SPU's wait or poll idle SPUs far more often).
+//! idle SPU's wait or poll idle SPUs far more often). The Fetches go on
+//! the stream's own connections, one per SPU: an SPU answers a
+//! connection's requests in turn, and a parked long poll on the client's
+//! shared connection would hold up its producers and Metadata.
 //!
 //! What happens on each error, in a cluster (a Metadata answer listed
 //! several SPUs):
