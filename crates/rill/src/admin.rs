@@ -1,4 +1,6 @@
-//! Creating, deleting and listing topics.
+//! Creating, deleting and listing topics. Every request here may go to
+//! any SPU of a cluster (the store behind them is shared): the bootstrap
+//! SPU, or another one an earlier Metadata answer named when it is away.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::client::ClientInner;
-use crate::RillError;
+use crate::{PartitionDescription, RillError};
 
 /// A topic as listed by the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub struct TopicDescription {
     /// Every config with its value, and whether it was set on the topic
     /// (rather than a default).
     pub configs: Vec<(String, String, bool)>,
+    /// Each partition's leader SPU (none while its SPU is down), leader
+    /// epoch, replicas and in-sync replicas, by partition index.
+    pub partition_details: Vec<PartitionDescription>,
 }
 
 /// Topic administration, from [`crate::Rill::admin`].
@@ -53,7 +58,7 @@ impl Admin {
         replication: i16,
         configs: &[(&str, &str)],
     ) -> Result<(), RillError> {
-        let conn = self.client.connection().await?;
+        let conn = self.client.any_connection().await?;
         let version = conn.version::<CreateTopicsRequest>(7)?;
         let req = CreateTopicsRequest::default()
             .with_timeout_ms(30_000)
@@ -88,7 +93,7 @@ impl Admin {
 
     /// Deletes `topic` and all its records.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), RillError> {
-        let conn = self.client.connection().await?;
+        let conn = self.client.any_connection().await?;
         let version = conn.version::<DeleteTopicsRequest>(5)?;
         let req = DeleteTopicsRequest::default()
             .with_timeout_ms(30_000)
@@ -110,10 +115,9 @@ impl Admin {
 
     /// Every topic, sorted by name.
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, RillError> {
-        let conn = self.client.connection().await?;
-        let version = conn.version::<MetadataRequest>(12)?;
-        let resp = conn
-            .send(MetadataRequest::default().with_topics(None), version)
+        let resp = self
+            .client
+            .metadata(MetadataRequest::default().with_topics(None))
             .await?;
         let mut topics: Vec<TopicInfo> = resp
             .topics
@@ -130,10 +134,11 @@ impl Admin {
         Ok(topics)
     }
 
-    /// Partitions and configs of one topic.
+    /// Partitions (with their leaders) and configs of one topic.
     pub async fn describe_topic(&self, topic: &str) -> Result<TopicDescription, RillError> {
-        let partitions = self.client.partitions(topic).await?;
-        let conn = self.client.connection().await?;
+        let partition_details = self.client.topic_metadata(topic).await?;
+        let partitions = partition_details.len() as u32;
+        let conn = self.client.any_connection().await?;
         let version = conn.version::<DescribeConfigsRequest>(4)?;
         let req = DescribeConfigsRequest::default().with_resources(vec![
             DescribeConfigsResource::default()
@@ -169,6 +174,7 @@ impl Admin {
             name: topic.to_owned(),
             partitions,
             configs,
+            partition_details,
         })
     }
 }

@@ -3,26 +3,31 @@
 //! several SPUs, one to each partition leader it sends to, as the last
 //! Metadata answer placed them; it hands out producers and the admin.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::connection::Connection;
-use crate::ResponseError;
+use crate::routes::{describe_partitions, PartitionDescription, Route, Routes};
+use crate::{ResponseError, RillError};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
 const LEADER_NOT_AVAILABLE: i16 = ResponseError::LeaderNotAvailable.code();
-use crate::RillError;
 
 /// Where `Rill::connect()` looks when neither `RILL_ADDR` nor a profile says.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9092";
 /// Attempts to reconnect before an operation gives up.
 const RECONNECT_ATTEMPTS: u32 = 5;
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+/// Attempts at a Metadata request whose connection broke or whose answer
+/// did not come (each on whatever connection is good by then).
+const METADATA_ATTEMPTS: u32 = 3;
+/// How long a Metadata answer may take before its connection is dropped.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cluster address: `RILL_ADDR`, else the profile `rill cluster start`
 /// wrote (`$RILL_HOME/config.toml`, default `~/.rill/config.toml`), else
@@ -48,79 +53,155 @@ pub fn discover_addr() -> String {
     DEFAULT_ADDR.to_owned()
 }
 
-/// Where requests for a partition go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Route {
-    /// The SPU the client was pointed at: the only SPU there is, or the
-    /// leader is not known yet (its answer will say if it is wrong).
-    Bootstrap,
-    /// The leader's advertised address.
-    Leader(String),
-    /// The partition has no leader now (`LEADER_NOT_AVAILABLE`).
-    NoLeader,
-}
+/// One connection slot per SPU address: connecting to one SPU (which may
+/// be down, and take a while to give up on) never holds up the others.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
 
-/// What the last Metadata answers said about SPUs and leaders.
-#[derive(Debug, Default)]
-pub(crate) struct Routes {
-    /// Node id → advertised `host:port`.
-    brokers: BTreeMap<i32, String>,
-    /// Topic → the leader's node id per partition (-1: none).
-    leaders: HashMap<String, Vec<i32>>,
-}
-
-impl Routes {
-    /// The route to `topic`'s `partition`. With one SPU (or none known)
-    /// everything goes to the address the client was given, as it was
-    /// reached: an SPU's advertised address may not be reachable from
-    /// here (a proxy, a container), while the given one is.
-    pub(crate) fn route(&self, topic: &str, partition: u32) -> Route {
-        if self.brokers.len() <= 1 {
-            return Route::Bootstrap;
-        }
-        match self
-            .leaders
-            .get(topic)
-            .and_then(|l| l.get(partition as usize))
-        {
-            Some(-1) => Route::NoLeader,
-            Some(id) => self
-                .brokers
-                .get(id)
-                .map_or(Route::Bootstrap, |addr| Route::Leader(addr.clone())),
-            None => Route::Bootstrap,
-        }
-    }
-}
-
+/// The client's shared state: connections (one per SPU) and routes.
+///
+/// On errors: a broken connection is replaced on the next request to that
+/// SPU; Metadata (and the other requests any SPU answers) go to the
+/// bootstrap SPU or, when it cannot be reached and the client has seen a
+/// cluster, to any other SPU an earlier answer named.
 #[derive(Debug)]
 pub(crate) struct ClientInner {
     addr: String,
-    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// Connection slots by address; bounded by the SPUs Metadata names.
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
     routes: std::sync::Mutex<Routes>,
-    /// Connections to leaders other than the bootstrap SPU, by address.
-    leaders: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
 }
 
 impl ClientInner {
     fn new(addr: &str, conn: Arc<Connection>) -> Self {
+        let slots = HashMap::from([(
+            addr.to_owned(),
+            Arc::new(tokio::sync::Mutex::new(Some(conn))),
+        )]);
         Self {
             addr: addr.to_owned(),
-            conn: tokio::sync::Mutex::new(Some(conn)),
+            slots: std::sync::Mutex::new(slots),
             routes: std::sync::Mutex::default(),
-            leaders: tokio::sync::Mutex::default(),
         }
     }
 
-    /// The live connection, reconnecting (with backoff) if it broke.
-    pub async fn connection(&self) -> Result<Arc<Connection>, RillError> {
-        let mut slot = self.conn.lock().await;
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot(&self, addr: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(addr.to_owned()).or_default().clone()
+    }
+
+    /// The live connection to `addr`, connecting (up to `attempts` times,
+    /// with backoff) if there is none or it broke.
+    async fn connection_to(&self, addr: &str, attempts: u32) -> Result<Arc<Connection>, RillError> {
+        let slot = self.slot(addr);
+        let mut slot = slot.lock().await;
         if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = connect_with_retries(&self.addr).await?;
+        let c = connect_with_retries(addr, attempts).await?;
         *slot = Some(c.clone());
         Ok(c)
+    }
+
+    /// The open connection to `addr`, if there is one and nobody is
+    /// connecting to it right now.
+    fn live_connection(&self, addr: &str) -> Option<Arc<Connection>> {
+        let slot = self.slot(addr);
+        let guard = slot.try_lock().ok()?;
+        guard.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// The live connection to the SPU the client was given, reconnecting
+    /// (with backoff) if it broke.
+    pub async fn connection(&self) -> Result<Arc<Connection>, RillError> {
+        self.connection_to(&self.addr, RECONNECT_ATTEMPTS).await
+    }
+
+    /// A connection for a request any SPU answers (Metadata, producer ids,
+    /// topic administration): the bootstrap SPU's, else (once a Metadata
+    /// answer listed several SPUs) any open one, else the first SPU ever
+    /// named that accepts a connection, trying each in turn, in rounds with
+    /// backoff. With one SPU this is [`Self::connection`].
+    pub async fn any_connection(&self) -> Result<Arc<Connection>, RillError> {
+        let others: Vec<String> = self
+            .routes()
+            .known_addrs()
+            .into_iter()
+            .filter(|a| *a != self.addr)
+            .collect();
+        if others.is_empty() {
+            return self.connection().await;
+        }
+        let candidates: Vec<&str> = std::iter::once(self.addr.as_str())
+            .chain(others.iter().map(String::as_str))
+            .collect();
+        if let Some(c) = candidates.iter().find_map(|a| self.live_connection(a)) {
+            return Ok(c);
+        }
+        let mut last = None;
+        for round in 0..RECONNECT_ATTEMPTS {
+            if round > 0 {
+                tokio::time::sleep(RECONNECT_BACKOFF * round).await;
+            }
+            for addr in &candidates {
+                match self.connection_to(addr, 1).await {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = Some(e),
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| RillError::Connect {
+            addr: self.addr.clone(),
+            reason: "no SPU to try".into(),
+        }))
+    }
+
+    /// Whether the client follows partition leaders: a Metadata answer
+    /// listed several SPUs.
+    pub fn is_cluster(&self) -> bool {
+        self.routes().is_cluster()
+    }
+
+    /// Where requests for `topic`'s `partition` go, as the last Metadata
+    /// answer placed its leader.
+    pub(crate) fn route(&self, topic: &str, partition: u32) -> Route {
+        match self.routes().route(topic, partition) {
+            Route::Leader(addr) if addr == self.addr => Route::Bootstrap,
+            route => route,
+        }
+    }
+
+    /// The connection for `route`; a partition with no leader is
+    /// `LEADER_NOT_AVAILABLE` (retriable) for `what`.
+    pub(crate) async fn route_connection(
+        &self,
+        route: &Route,
+        what: impl FnOnce() -> String,
+    ) -> Result<Arc<Connection>, RillError> {
+        match route {
+            Route::Bootstrap => self.connection().await,
+            Route::Leader(addr) => self.connection_to(addr, RECONNECT_ATTEMPTS).await,
+            Route::NoLeader => Err(RillError::broker(what(), LEADER_NOT_AVAILABLE, None)),
+        }
+    }
+
+    /// A new connection of the caller's own to `route`'s SPU, for long
+    /// polls: an SPU answers a connection's requests one at a time, so a
+    /// Fetch parked on a shared connection would hold up the producers'
+    /// and Metadata requests behind it.
+    pub(crate) async fn own_connection(
+        &self,
+        route: &Route,
+        what: impl FnOnce() -> String,
+    ) -> Result<Arc<Connection>, RillError> {
+        match route {
+            Route::Bootstrap => connect_with_retries(&self.addr, RECONNECT_ATTEMPTS).await,
+            Route::Leader(addr) => connect_with_retries(addr, RECONNECT_ATTEMPTS).await,
+            Route::NoLeader => Err(RillError::broker(what(), LEADER_NOT_AVAILABLE, None)),
+        }
     }
 
     /// The connection to the leader of `topic`'s `partition`, as the last
@@ -130,65 +211,66 @@ impl ClientInner {
         topic: &str,
         partition: u32,
     ) -> Result<Arc<Connection>, RillError> {
-        let route = self
-            .routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .route(topic, partition);
-        match route {
-            Route::Bootstrap => self.connection().await,
-            Route::NoLeader => Err(RillError::broker(
-                format!("producing to {topic}-{partition}"),
-                LEADER_NOT_AVAILABLE,
-                None,
-            )),
-            Route::Leader(addr) if addr == self.addr => self.connection().await,
-            Route::Leader(addr) => {
-                let mut conns = self.leaders.lock().await;
-                if let Some(c) = conns.get(&addr).filter(|c| !c.is_closed()) {
-                    return Ok(c.clone());
-                }
-                let c = connect_with_retries(&addr).await?;
-                conns.insert(addr, c.clone());
-                Ok(c)
-            }
-        }
+        let route = self.route(topic, partition);
+        self.route_connection(&route, || format!("producing to {topic}-{partition}"))
+            .await
     }
 
-    /// Partition count of `topic`, asking the SPU (and noting where each
-    /// partition's leader is).
-    pub async fn partitions(&self, topic: &str) -> Result<u32, RillError> {
-        let conn = self.connection().await?;
-        let version = conn.version::<MetadataRequest>(12)?;
+    /// Sends `req` to any SPU (see [`Self::any_connection`]) and learns
+    /// the SPUs its answer lists. A connection lost on the way, or an
+    /// answer that does not come, is tried again on another connection.
+    pub async fn metadata(&self, req: MetadataRequest) -> Result<MetadataResponse, RillError> {
+        let mut last = None;
+        // With one SPU a lost connection is the caller's to see, as it was.
+        let attempts = if self.is_cluster() {
+            METADATA_ATTEMPTS
+        } else {
+            1
+        };
+        for _ in 0..attempts {
+            let conn = self.any_connection().await?;
+            let version = conn.version::<MetadataRequest>(12)?;
+            match tokio::time::timeout(METADATA_TIMEOUT, conn.send(req.clone(), version)).await {
+                Ok(Ok(resp)) => {
+                    self.routes().learn(&resp);
+                    return Ok(resp);
+                }
+                Ok(Err(e @ RillError::Transport { .. })) => last = Some(e),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    // Its answer may still come and be taken for another's.
+                    conn.abort();
+                    last = Some(RillError::Timeout {
+                        what: "Metadata".into(),
+                        after: METADATA_TIMEOUT,
+                    });
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| RillError::Protocol("no Metadata attempt made".into())))
+    }
+
+    /// `topic`'s partitions as the cluster describes them (noting where
+    /// each partition's leader is).
+    pub async fn topic_metadata(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<PartitionDescription>, RillError> {
         let req = MetadataRequest::default()
             .with_allow_auto_topic_creation(false)
             .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
                 TopicName(StrBytes::from_string(topic.to_owned())),
             ))]));
-        let resp = conn.send(req, version).await?;
+        let resp = self.metadata(req).await?;
         let t = resp
             .topics
             .first()
             .ok_or_else(|| RillError::Protocol("Metadata answer without the topic".into()))?;
         match t.error_code {
             0 => {
-                let mut leaders = vec![-1; t.partitions.len()];
-                for p in &t.partitions {
-                    if let Some(slot) = usize::try_from(p.partition_index)
-                        .ok()
-                        .and_then(|i| leaders.get_mut(i))
-                    {
-                        *slot = if p.error_code == 0 { p.leader_id.0 } else { -1 };
-                    }
-                }
-                let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-                routes.brokers = resp
-                    .brokers
-                    .iter()
-                    .map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port)))
-                    .collect();
-                routes.leaders.insert(topic.to_owned(), leaders);
-                Ok(t.partitions.len() as u32)
+                let partitions = describe_partitions(t);
+                self.routes().set_leaders(topic, &partitions);
+                Ok(partitions)
             }
             UNKNOWN_TOPIC_OR_PARTITION => Err(RillError::TopicNotFound(topic.to_owned())),
             code => Err(RillError::broker(
@@ -198,12 +280,18 @@ impl ClientInner {
             )),
         }
     }
+
+    /// Partition count of `topic`, asking the cluster (and noting where
+    /// each partition's leader is).
+    pub async fn partitions(&self, topic: &str) -> Result<u32, RillError> {
+        Ok(self.topic_metadata(topic).await?.len() as u32)
+    }
 }
 
 /// Connects to `addr`, trying again with backoff.
-async fn connect_with_retries(addr: &str) -> Result<Arc<Connection>, RillError> {
+async fn connect_with_retries(addr: &str, attempts: u32) -> Result<Arc<Connection>, RillError> {
     let mut last = None;
-    for attempt in 0..RECONNECT_ATTEMPTS {
+    for attempt in 0..attempts {
         if attempt > 0 {
             tokio::time::sleep(RECONNECT_BACKOFF * attempt).await;
         }
@@ -218,36 +306,15 @@ async fn connect_with_retries(addr: &str) -> Result<Arc<Connection>, RillError> 
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_spu_means_the_given_address_many_mean_the_leader() {
-        let mut r = Routes::default();
-        assert_eq!(r.route("t", 0), Route::Bootstrap, "nothing known yet");
-        r.brokers.insert(0, "10.0.0.1:9092".into());
-        r.leaders.insert("t".into(), vec![0, -1]);
-        assert_eq!(
-            r.route("t", 0),
-            Route::Bootstrap,
-            "one SPU: as it was reached"
-        );
-        r.brokers.insert(1, "127.0.0.1:9093".into());
-        r.leaders.insert("t".into(), vec![1, -1, 0]);
-        assert_eq!(r.route("t", 0), Route::Leader("127.0.0.1:9093".into()));
-        assert_eq!(r.route("t", 1), Route::NoLeader);
-        assert_eq!(r.route("t", 2), Route::Leader("10.0.0.1:9092".into()));
-        assert_eq!(
-            r.route("t", 7),
-            Route::Bootstrap,
-            "a partition not known yet"
-        );
-        assert_eq!(r.route("other", 0), Route::Bootstrap);
-    }
-}
-
 /// A connection to a Rill cluster. Cheap to clone.
+///
+/// It starts with the SPU it is given. Once a Metadata answer lists several
+/// SPUs it keeps a connection per SPU, sends each partition's requests to
+/// its leader, and asks Metadata (and producer ids, and topic
+/// administration) of the given SPU or, while that one cannot be reached,
+/// of any other SPU an earlier answer named. With one SPU everything goes
+/// to the given address, as it was reached. What producers and consumers do
+/// on each error: [`crate::TopicProducer`], [`crate::MultiPartitionStream`].
 #[derive(Debug, Clone)]
 pub struct Rill {
     pub(crate) inner: Arc<ClientInner>,

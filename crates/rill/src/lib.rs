@@ -30,6 +30,7 @@ mod connection;
 mod consumer;
 mod error;
 pub mod producer;
+mod routes;
 
 pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
@@ -49,3 +50,4 @@ pub use producer::{
 };
 pub use rill_protocol as protocol;
 pub use rill_protocol::Compression;
+pub use routes::PartitionDescription;

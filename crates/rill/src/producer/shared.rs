@@ -32,7 +32,8 @@ pub(super) type Handed = ReadyBatch<(), BatchCompletion>;
 /// A producer id and epoch from the SPU, for idempotent sends.
 pub(super) async fn init_producer_id(client: &ClientInner) -> Result<(i64, i16), RillError> {
     use kafka_protocol::messages::InitProducerIdRequest;
-    let conn = client.connection().await?;
+    // Producer ids are unique across the cluster: any SPU may give one.
+    let conn = client.any_connection().await?;
     let version = conn.version::<InitProducerIdRequest>(4)?;
     let req = InitProducerIdRequest::default()
         .with_transactional_id(None)

@@ -174,6 +174,31 @@ impl Drop for Owner {
 /// Produces records to one topic. Cheap to clone; all clones share batches.
 /// Dropping the last clone ends the producer's tasks once what it holds is
 /// delivered (within 30 s; `close()` waits for all of it).
+///
+/// # Leaders and errors
+///
+/// Each partition's batches go to its leader, over one connection per SPU,
+/// as the last Metadata answer placed it (with one SPU, to the address the
+/// client was given). What an attempt's failure does:
+///
+/// - `NOT_LEADER_OR_FOLLOWER`, `LEADER_NOT_AVAILABLE` (also when Metadata
+///   already says the partition has no leader), `UNKNOWN_TOPIC_OR_PARTITION`,
+///   or a lost or refused connection: Metadata is asked again in the
+///   background (from any SPU the client knows) and, under `AtLeastOnce`,
+///   the batch goes again to the leader found, after the policy's delay,
+///   within its `timeout`. Order within a partition is kept (later batches
+///   in flight go again behind it) and, with idempotence, a batch keeps its
+///   producer id and sequence, so one stored before its answer was lost is
+///   not stored twice.
+/// - Other retriable errors: retried the same way, without the refresh.
+/// - Anything else, or the policy running out: the batch's records fail
+///   with the error (`Timeout` or `RetriesExhausted` for a partition whose
+///   SPU stayed away); other partitions go on.
+/// - Under `AtMostOnce`: one attempt, its error reported; Metadata is still
+///   refreshed so the next batch finds the leader.
+///
+/// A topic's partition count is asked for again after those errors and once
+/// a minute; new records use a grown count.
 #[derive(Debug, Clone)]
 pub struct TopicProducer {
     inner: Arc<Inner>,

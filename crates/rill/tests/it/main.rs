@@ -1,6 +1,7 @@
 //! The client against a real SPU on 127.0.0.1:0.
 
 mod admin;
+mod cluster;
 mod consume;
 mod faults;
 mod produce;

@@ -1,23 +1,28 @@
-//! Reading a partition from any offset.
+//! Reading partitions from any offset, each at its leader (`fetch`: how
+//! several leaders are read at once, and what each error does).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use rill_protocol::batch::split_batches;
-use rill_protocol::RecordBatch;
 
 use crate::client::ClientInner;
 use crate::config::Isolation;
 use crate::RillError;
 
-/// Most a compressed batch may expand to on the consumer side.
-const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
+mod fetch;
+
+pub use fetch::MultiPartitionStream;
+use fetch::{is_leader_trouble, RETRY_BACKOFF};
+
+/// How long resolving a start position (`Beginning`, `End`, `FromEnd`)
+/// waits for a partition's leader in a cluster: its SPU may be restarting
+/// or just given the partition. (Reading, once started, waits for as long
+/// as it takes.)
+const START_WAIT: Duration = Duration::from_secs(30);
 
 /// Where a consumer starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +111,38 @@ fn topic_name(t: &str) -> TopicName {
 }
 
 impl PartitionConsumer {
-    /// The offset `timestamp` (-2 earliest, -1 latest) resolves to.
+    /// The offset `timestamp` (-2 earliest, -1 latest) resolves to, asked
+    /// of the partition's leader. In a cluster, leader errors and lost
+    /// connections are retried after a Metadata refresh for up to
+    /// [`START_WAIT`]; with one SPU every error is returned at once.
     async fn list_offset(&self, timestamp: i64) -> Result<i64, RillError> {
-        let conn = self.client.connection().await?;
+        let give_up_at = Instant::now() + START_WAIT;
+        loop {
+            match self.list_offset_once(timestamp).await {
+                Err(e)
+                    if self.client.is_cluster()
+                        && is_leader_trouble(&e)
+                        && Instant::now() + RETRY_BACKOFF < give_up_at =>
+                {
+                    tracing::debug!(topic = %self.topic, partition = self.partition, error = %e, "ListOffsets: asking where the leader is");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    if let Err(e) = self.client.partitions(&self.topic).await {
+                        tracing::debug!(error = %e, "metadata refresh failed");
+                    }
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn list_offset_once(&self, timestamp: i64) -> Result<i64, RillError> {
+        let route = self.client.route(&self.topic, self.partition);
+        let conn = self
+            .client
+            .route_connection(&route, || {
+                format!("ListOffsets for {}-{}", self.topic, self.partition)
+            })
+            .await?;
         let version = conn.version::<ListOffsetsRequest>(7)?;
         let isolation = match self.config.isolation {
             Isolation::ReadUncommitted => 0,
@@ -137,7 +171,20 @@ impl PartitionConsumer {
     /// A stream of records from `offset` on. It never ends by itself: at the
     /// end of the partition it waits for new records.
     pub async fn stream(&self, offset: Offset) -> Result<ConsumerStream, RillError> {
-        let start = match offset {
+        let start = self.start_offset(offset).await?;
+        Ok(ConsumerStream {
+            inner: MultiPartitionStream::new(
+                self.client.clone(),
+                &self.topic,
+                self.config.clone(),
+                [(self.partition, start)],
+            ),
+        })
+    }
+
+    /// The offset `offset` stands for now.
+    pub(crate) async fn start_offset(&self, offset: Offset) -> Result<i64, RillError> {
+        Ok(match offset {
             Offset::Absolute(n) => n,
             Offset::Beginning => self.list_offset(-2).await?,
             Offset::End => self.list_offset(-1).await?,
@@ -146,16 +193,6 @@ impl PartitionConsumer {
                 let begin = self.list_offset(-2).await?;
                 (end - n).max(begin)
             }
-        };
-        Ok(ConsumerStream {
-            inner: MultiPartitionStream {
-                client: self.client.clone(),
-                topic: self.topic.clone(),
-                config: self.config.clone(),
-                positions: vec![(self.partition, start)],
-                buffer: VecDeque::new(),
-                high_watermarks: Vec::new(),
-            },
         })
     }
 }
@@ -170,13 +207,17 @@ pub struct ConsumerStream {
 impl ConsumerStream {
     /// The offset of the next record this stream will return.
     pub fn next_offset(&self) -> i64 {
-        let fetch_from = self.inner.positions.first().map_or(0, |p| p.1);
+        let fetch_from = self.inner.slots.first().map_or(0, |s| s.offset);
         self.inner.buffer.front().map_or(fetch_from, |r| r.offset)
     }
 
     /// The partition's high watermark at the last fetch (-1 before any).
     pub fn high_watermark(&self) -> i64 {
-        self.inner.high_watermarks.first().map_or(-1, |w| w.1)
+        self.inner
+            .slots
+            .first()
+            .and_then(|s| s.high_watermark)
+            .unwrap_or(-1)
     }
 
     /// The next record, waiting for one if the partition has no more yet.
@@ -187,178 +228,6 @@ impl ConsumerStream {
     /// The next record if one arrives within the SPU's long-poll wait.
     pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
         self.inner.try_next().await
-    }
-}
-
-/// One Fetch for `positions` (`(partition, next offset)`): decodes what
-/// comes back into `out`, moves each position on, and returns each
-/// partition's high watermark.
-async fn fetch_round(
-    client: &ClientInner,
-    topic: &str,
-    config: &ConsumerConfig,
-    positions: &mut [(u32, i64)],
-    out: &mut VecDeque<ConsumerRecord>,
-) -> Result<Vec<(u32, i64)>, RillError> {
-    let conn = client.connection().await?;
-    let version = conn.version::<FetchRequest>(12)?;
-    let isolation = match config.isolation {
-        Isolation::ReadUncommitted => 0,
-        Isolation::ReadCommitted => 1,
-    };
-    let partitions = positions
-        .iter()
-        .map(|&(p, offset)| {
-            FetchPartition::default()
-                .with_partition(p as i32)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(config.max_bytes)
-        })
-        .collect();
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(config.max_wait.as_millis() as i32)
-        .with_min_bytes(1)
-        .with_max_bytes(config.max_bytes)
-        .with_isolation_level(isolation)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(partitions)]);
-    let resp = conn.send(req, version).await?;
-    let mut watermarks = Vec::with_capacity(positions.len());
-    for p in resp.responses.iter().flat_map(|t| &t.partitions) {
-        let partition = p.partition_index as u32;
-        let Some(pos) = positions.iter_mut().find(|(q, _)| *q == partition) else {
-            continue;
-        };
-        if p.error_code != 0 {
-            return Err(RillError::broker(
-                format!("fetching {topic}-{partition} at {}", pos.1),
-                p.error_code,
-                None,
-            ));
-        }
-        let records = p.records.clone().unwrap_or_default();
-        pos.1 = decode_records(&records, partition, pos.1, out)?;
-        watermarks.push((partition, p.high_watermark));
-    }
-    Ok(watermarks)
-}
-
-/// Decodes fetched batches into `out`, skipping records before `from`;
-/// returns the offset to fetch next.
-fn decode_records(
-    records: &Bytes,
-    partition: u32,
-    mut from: i64,
-    out: &mut VecDeque<ConsumerRecord>,
-) -> Result<i64, RillError> {
-    for slice in split_batches(records) {
-        // A response may end inside a batch; the next fetch gets it whole.
-        let Ok(slice) = slice else { break };
-        let bad = |e: rill_protocol::BatchError| RillError::Protocol(e.to_string());
-        let batch = RecordBatch::new(slice).map_err(bad)?;
-        if !batch.header.attributes.is_control() {
-            let set = batch.records(MAX_DECOMPRESSED_BYTES).map_err(bad)?;
-            for r in set.iter() {
-                let r = r.map_err(bad)?;
-                if r.offset < from {
-                    continue;
-                }
-                out.push_back(ConsumerRecord {
-                    partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: r.key.map(Bytes::copy_from_slice),
-                    value: Bytes::copy_from_slice(r.value.unwrap_or_default()),
-                    headers: r
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                String::from_utf8_lossy(h.key).into_owned(),
-                                h.value.map(Bytes::copy_from_slice),
-                            )
-                        })
-                        .collect(),
-                });
-            }
-        }
-        from = from.max(batch.header.next_offset());
-    }
-    Ok(from)
-}
-
-/// Reads several partitions of one topic with one Fetch per round: records
-/// come in offset order within each partition, partitions interleaved.
-#[derive(Debug)]
-pub struct MultiPartitionStream {
-    client: Arc<ClientInner>,
-    topic: String,
-    config: ConsumerConfig,
-    /// `(partition, next offset)`.
-    positions: Vec<(u32, i64)>,
-    buffer: VecDeque<ConsumerRecord>,
-    /// `(partition, high watermark)` from the last fetch.
-    high_watermarks: Vec<(u32, i64)>,
-}
-
-impl MultiPartitionStream {
-    pub(crate) async fn start(
-        client: Arc<ClientInner>,
-        topic: &str,
-        partitions: &[u32],
-        offset: Offset,
-        config: ConsumerConfig,
-    ) -> Result<Self, RillError> {
-        let mut positions = Vec::with_capacity(partitions.len());
-        for &p in partitions {
-            let single = PartitionConsumer {
-                client: client.clone(),
-                topic: topic.to_owned(),
-                partition: p,
-                config: config.clone(),
-            };
-            positions.push((p, single.stream(offset).await?.next_offset()));
-        }
-        Ok(Self {
-            client,
-            topic: topic.to_owned(),
-            config,
-            positions,
-            buffer: VecDeque::new(),
-            high_watermarks: Vec::new(),
-        })
-    }
-
-    /// The next record of any partition, waiting if none has one yet.
-    pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
-        loop {
-            if let Some(r) = self.buffer.pop_front() {
-                return Ok(r);
-            }
-            self.fetch().await?;
-        }
-    }
-
-    /// The next record if one arrives within the SPU's long-poll wait.
-    pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
-        if self.buffer.is_empty() {
-            self.fetch().await?;
-        }
-        Ok(self.buffer.pop_front())
-    }
-
-    async fn fetch(&mut self) -> Result<(), RillError> {
-        self.high_watermarks = fetch_round(
-            &self.client,
-            &self.topic,
-            &self.config,
-            &mut self.positions,
-            &mut self.buffer,
-        )
-        .await?;
-        Ok(())
     }
 }
 

@@ -1,0 +1,567 @@
+//! Reading several partitions whose leaders may be different SPUs.
+//!
+//! Partitions are grouped by leader, and each group's Fetch runs as a task
+//! of its own (at most one per SPU, at most one per partition, so a
+//! partition's records still come in offset order). A round takes the
+//! first answer with records; an SPU with nothing new long-polls on its own
+//! and never holds back records another SPU already sent (the alternative,
+//! one joint round with a capped wait, would either delay records by the
+//! idle SPU's wait or poll idle SPUs far more often). The Fetches go on
+//! the stream's own connections, one per SPU: an SPU answers a
+//! connection's requests in turn, and a parked long poll on the client's
+//! shared connection would hold up its producers and Metadata.
+//!
+//! What happens on each error, in a cluster (a Metadata answer listed
+//! several SPUs):
+//! - `NOT_LEADER_OR_FOLLOWER`, `LEADER_NOT_AVAILABLE`,
+//!   `UNKNOWN_TOPIC_OR_PARTITION`, a fenced or unknown leader epoch, a lost
+//!   or refused connection, or a Fetch unanswered past its wait: the
+//!   partition waits [`RETRY_BACKOFF`], Metadata is asked again (at most
+//!   once per backoff), and reading goes on at the partition's new leader.
+//! - A partition with no leader is not fetched; Metadata is asked again
+//!   every backoff until it has one (the consumer keeps waiting, as Kafka
+//!   consumers do; `try_next` returns `None` meanwhile).
+//! - Any other error (an offset out of range, a malformed answer) is
+//!   returned; the stream goes on from where it was if asked again.
+//!
+//! With one SPU every error is returned as it comes, as before.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest};
+use rill_protocol::batch::split_batches;
+use rill_protocol::RecordBatch;
+use tokio::task::JoinSet;
+
+use super::{topic_name, ConsumerConfig, ConsumerRecord};
+use crate::client::ClientInner;
+use crate::config::Isolation;
+use crate::connection::Connection;
+use crate::routes::Route;
+use crate::RillError;
+
+/// Most a compressed batch may expand to on the consumer side.
+const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
+/// How long a partition whose leader failed waits before it is fetched
+/// again, and the least time between two Metadata requests of a stream
+/// (Kafka's `retry.backoff.ms`).
+pub(super) const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+/// Beyond the long-poll wait, how long a Fetch answer may take before its
+/// connection counts as lost.
+const FETCH_SLACK: Duration = Duration::from_secs(10);
+
+/// Errors that mean "the leader is elsewhere, or away": the client asks
+/// where it is now and goes on.
+const LEADER_CODES: [i16; 5] = [
+    ResponseError::NotLeaderOrFollower.code(),
+    ResponseError::LeaderNotAvailable.code(),
+    ResponseError::UnknownTopicOrPartition.code(),
+    ResponseError::FencedLeaderEpoch.code(),
+    ResponseError::UnknownLeaderEpoch.code(),
+];
+
+/// Whether `e` means the partition's leader moved, is away, or could not
+/// be reached: worth a Metadata refresh and another try.
+pub(super) fn is_leader_trouble(e: &RillError) -> bool {
+    match e {
+        RillError::Transport { .. } | RillError::Connect { .. } | RillError::Timeout { .. } => true,
+        RillError::Broker { code, .. } => LEADER_CODES.contains(code),
+        _ => false,
+    }
+}
+
+/// One partition's reading position.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) partition: u32,
+    /// The next offset to fetch.
+    pub(super) offset: i64,
+    /// From the last answer for it.
+    pub(super) high_watermark: Option<i64>,
+    /// A Fetch for it is under way.
+    fetching: bool,
+    /// After a leader error: not fetched again before then.
+    retry_at: Option<Instant>,
+}
+
+/// What one partition's part of a Fetch answer said.
+#[derive(Debug)]
+enum PartitionAnswer {
+    Records {
+        partition: u32,
+        from: i64,
+        next: i64,
+        records: VecDeque<ConsumerRecord>,
+        high_watermark: i64,
+    },
+    Failed {
+        partition: u32,
+        from: i64,
+        code: i16,
+    },
+}
+
+/// One Fetch task's outcome.
+#[derive(Debug)]
+struct Fetched {
+    route: Route,
+    asked: Vec<(u32, i64)>,
+    /// The connection it used, kept for the next Fetch to that SPU.
+    conn: Option<Arc<Connection>>,
+    result: Result<Vec<PartitionAnswer>, RillError>,
+}
+
+/// Reads several partitions of one topic, each at its leader: records come
+/// in offset order within each partition, partitions interleaved.
+///
+/// In a cluster, a partition whose leader moved or went away is found
+/// again through Metadata and read on from where it was; one without a
+/// leader is waited for (`next` waits, `try_next` gives `None`). With one
+/// SPU every error is returned. Errors that are not about leaders (an
+/// offset out of range) are returned either way; asking again goes on
+/// from where the stream was.
+#[derive(Debug)]
+pub struct MultiPartitionStream {
+    client: Arc<ClientInner>,
+    topic: String,
+    config: ConsumerConfig,
+    pub(super) slots: Vec<Slot>,
+    pub(super) buffer: VecDeque<ConsumerRecord>,
+    /// One Fetch per leader at most; dropped (aborted) with the stream.
+    fetches: JoinSet<Fetched>,
+    /// The partitions each running Fetch covers.
+    covering: HashMap<tokio::task::Id, Vec<u32>>,
+    /// The stream's own connection to each leader it reads from (see
+    /// [`ClientInner::own_connection`]): at most one per SPU, since each
+    /// SPU has at most one Fetch of the stream under way.
+    conns: HashMap<Route, Arc<Connection>>,
+    /// Metadata is to be asked again before the next round.
+    stale: bool,
+    refreshed_at: Option<Instant>,
+}
+
+impl MultiPartitionStream {
+    /// A stream over `positions` (`(partition, next offset)`).
+    pub(super) fn new(
+        client: Arc<ClientInner>,
+        topic: &str,
+        config: ConsumerConfig,
+        positions: impl IntoIterator<Item = (u32, i64)>,
+    ) -> Self {
+        Self {
+            client,
+            topic: topic.to_owned(),
+            config,
+            slots: positions
+                .into_iter()
+                .map(|(partition, offset)| Slot {
+                    partition,
+                    offset,
+                    high_watermark: None,
+                    fetching: false,
+                    retry_at: None,
+                })
+                .collect(),
+            buffer: VecDeque::new(),
+            fetches: JoinSet::new(),
+            covering: HashMap::new(),
+            conns: HashMap::new(),
+            stale: false,
+            refreshed_at: None,
+        }
+    }
+
+    pub(crate) async fn start(
+        client: Arc<ClientInner>,
+        topic: &str,
+        partitions: &[u32],
+        offset: super::Offset,
+        config: ConsumerConfig,
+    ) -> Result<Self, RillError> {
+        let mut positions = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            let single = super::PartitionConsumer {
+                client: client.clone(),
+                topic: topic.to_owned(),
+                partition: p,
+                config: config.clone(),
+            };
+            positions.push((p, single.start_offset(offset).await?));
+        }
+        Ok(Self::new(client, topic, config, positions))
+    }
+
+    /// The next record of any partition, waiting if none has one yet.
+    pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
+        loop {
+            if let Some(r) = self.buffer.pop_front() {
+                return Ok(r);
+            }
+            self.round(true).await?;
+        }
+    }
+
+    /// The next record if one arrives within the SPUs' long-poll wait:
+    /// `None` once every leader answered with nothing new (partitions
+    /// without a leader count as having nothing).
+    pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
+        if self.buffer.is_empty() {
+            self.round(false).await?;
+        }
+        Ok(self.buffer.pop_front())
+    }
+
+    /// Fetches until records come, or until every Fetch under way when it
+    /// began has answered with none; with `retry_early`, also until a
+    /// partition's wait after a leader error is over (so `next` does not
+    /// leave it waiting behind another SPU's long poll).
+    async fn round(&mut self, retry_early: bool) -> Result<(), RillError> {
+        self.refresh_if_due().await;
+        self.launch();
+        let mut waiting = self.fetches.len();
+        if waiting == 0 {
+            // Nothing can be fetched now (no leaders, or all wait out a
+            // failure): wait a little rather than spin.
+            let now = Instant::now();
+            let until = self
+                .slots
+                .iter()
+                .filter_map(|s| s.retry_at)
+                .min()
+                .map_or(now + RETRY_BACKOFF, |t| t.min(now + RETRY_BACKOFF));
+            tokio::time::sleep_until(until.into()).await;
+            return Ok(());
+        }
+        while waiting > 0 {
+            let retry_at = self
+                .slots
+                .iter()
+                .filter(|s| retry_early && !s.fetching)
+                .filter_map(|s| s.retry_at)
+                .min();
+            // `join_next_with_id` is cancel safe: a Fetch that ends while
+            // the timer wins is taken by the next round.
+            let joined = tokio::select! {
+                joined = self.fetches.join_next_with_id() => joined,
+                _ = sleep_until(retry_at), if retry_at.is_some() => break,
+            };
+            let Some(joined) = joined else {
+                break;
+            };
+            waiting -= 1;
+            match joined {
+                Ok((id, fetched)) => {
+                    self.covering.remove(&id);
+                    self.absorb(fetched)?;
+                }
+                Err(e) => {
+                    // A Fetch task panicked: its partitions are free to be
+                    // fetched again, and the panic is reported.
+                    if let Some(parts) = self.covering.remove(&e.id()) {
+                        for s in self
+                            .slots
+                            .iter_mut()
+                            .filter(|s| parts.contains(&s.partition))
+                        {
+                            s.fetching = false;
+                        }
+                    }
+                    return Err(RillError::Protocol(format!("a fetch task failed: {e}")));
+                }
+            }
+            if !self.buffer.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks where the leaders are, if an error said they moved and the
+    /// last refresh is at least [`RETRY_BACKOFF`] old. A failure is only
+    /// logged: the next round tries again.
+    async fn refresh_if_due(&mut self) {
+        let now = Instant::now();
+        if !self.stale || self.refreshed_at.is_some_and(|t| now < t + RETRY_BACKOFF) {
+            return;
+        }
+        self.refreshed_at = Some(now);
+        match self.client.partitions(&self.topic).await {
+            Ok(_) => self.stale = false,
+            Err(e) => tracing::debug!(topic = %self.topic, error = %e, "metadata refresh failed"),
+        }
+    }
+
+    /// Starts a Fetch per leader for the partitions that have a leader and
+    /// no Fetch under way.
+    fn launch(&mut self) {
+        let now = Instant::now();
+        let mut groups: BTreeMap<Route, Vec<(u32, i64)>> = BTreeMap::new();
+        for s in &mut self.slots {
+            if s.fetching || s.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            s.retry_at = None;
+            match self.client.route(&self.topic, s.partition) {
+                Route::NoLeader => {
+                    self.stale = true;
+                    s.retry_at = Some(now + RETRY_BACKOFF);
+                }
+                route => groups
+                    .entry(route)
+                    .or_default()
+                    .push((s.partition, s.offset)),
+            }
+        }
+        for (route, asked) in groups {
+            let parts: Vec<u32> = asked.iter().map(|(p, _)| *p).collect();
+            for s in self
+                .slots
+                .iter_mut()
+                .filter(|s| parts.contains(&s.partition))
+            {
+                s.fetching = true;
+            }
+            let conn = self.conns.remove(&route).filter(|c| !c.is_closed());
+            let task = fetch_from(
+                self.client.clone(),
+                conn,
+                route,
+                self.topic.clone(),
+                self.config.clone(),
+                asked,
+            );
+            let id = self.fetches.spawn(task).id();
+            self.covering.insert(id, parts);
+        }
+    }
+
+    /// Takes in a Fetch's outcome: records to the buffer, positions on,
+    /// leader trouble noted for a refresh.
+    fn absorb(&mut self, fetched: Fetched) -> Result<(), RillError> {
+        let now = Instant::now();
+        for (p, _) in &fetched.asked {
+            if let Some(s) = self.slots.iter_mut().find(|s| s.partition == *p) {
+                s.fetching = false;
+            }
+        }
+        if let Some(conn) = fetched.conn.filter(|c| !c.is_closed()) {
+            self.conns.insert(fetched.route.clone(), conn);
+        }
+        let cluster = self.client.is_cluster();
+        let answers = match fetched.result {
+            Ok(answers) => answers,
+            Err(e) if cluster && is_leader_trouble(&e) => {
+                tracing::debug!(topic = %self.topic, error = %e, "fetch failed: asking where the leaders are");
+                self.stale = true;
+                for (p, _) in &fetched.asked {
+                    self.back_off(*p, now);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        for answer in answers {
+            match answer {
+                PartitionAnswer::Records {
+                    partition,
+                    from,
+                    next,
+                    records,
+                    high_watermark,
+                } => {
+                    let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) else {
+                        continue;
+                    };
+                    if s.offset != from {
+                        continue; // not the position asked for (cannot happen)
+                    }
+                    s.offset = next;
+                    s.high_watermark = Some(high_watermark);
+                    self.buffer.extend(records);
+                }
+                PartitionAnswer::Failed {
+                    partition, code, ..
+                } if cluster && LEADER_CODES.contains(&code) => {
+                    tracing::debug!(topic = %self.topic, partition, code, "leader moved or away");
+                    self.stale = true;
+                    self.back_off(partition, now);
+                }
+                PartitionAnswer::Failed {
+                    partition,
+                    from,
+                    code,
+                } => {
+                    return Err(RillError::broker(
+                        format!("fetching {}-{partition} at {from}", self.topic),
+                        code,
+                        None,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn back_off(&mut self, partition: u32, now: Instant) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) {
+            s.retry_at = Some(now + RETRY_BACKOFF);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// One Fetch for `asked` (`(partition, offset)`) at `route`, decoded, on
+/// `conn` or, without one, a new connection of the stream's own.
+async fn fetch_from(
+    client: Arc<ClientInner>,
+    conn: Option<Arc<Connection>>,
+    route: Route,
+    topic: String,
+    config: ConsumerConfig,
+    asked: Vec<(u32, i64)>,
+) -> Fetched {
+    let conn = match conn {
+        Some(c) => Ok(c),
+        None => {
+            client
+                .own_connection(&route, || format!("fetching from {topic}"))
+                .await
+        }
+    };
+    let (conn, result) = match conn {
+        Ok(c) => {
+            let result = fetch(&c, &topic, &config, &asked).await;
+            (Some(c), result)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    Fetched {
+        route,
+        asked,
+        conn,
+        result,
+    }
+}
+
+async fn fetch(
+    conn: &Connection,
+    topic: &str,
+    config: &ConsumerConfig,
+    asked: &[(u32, i64)],
+) -> Result<Vec<PartitionAnswer>, RillError> {
+    let version = conn.version::<FetchRequest>(12)?;
+    let isolation = match config.isolation {
+        Isolation::ReadUncommitted => 0,
+        Isolation::ReadCommitted => 1,
+    };
+    let partitions = asked
+        .iter()
+        .map(|&(p, offset)| {
+            FetchPartition::default()
+                .with_partition(p as i32)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(config.max_bytes)
+        })
+        .collect();
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(config.max_wait.as_millis().min(i32::MAX as u128) as i32)
+        .with_min_bytes(1)
+        .with_max_bytes(config.max_bytes)
+        .with_isolation_level(isolation)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(partitions)]);
+    let allowed = config.max_wait + FETCH_SLACK;
+    let resp = match tokio::time::timeout(allowed, conn.send(req, version)).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            // Its answer may still come and be taken for another's.
+            conn.abort();
+            return Err(RillError::Timeout {
+                what: format!("fetching from {topic}"),
+                after: allowed,
+            });
+        }
+    };
+    let mut out = Vec::with_capacity(asked.len());
+    for p in resp.responses.iter().flat_map(|t| &t.partitions) {
+        let partition = p.partition_index as u32;
+        let Some(&(_, from)) = asked.iter().find(|(q, _)| *q == partition) else {
+            continue;
+        };
+        if p.error_code != 0 {
+            out.push(PartitionAnswer::Failed {
+                partition,
+                from,
+                code: p.error_code,
+            });
+            continue;
+        }
+        let mut records = VecDeque::new();
+        let data = p.records.clone().unwrap_or_default();
+        let next = decode_records(&data, partition, from, &mut records)?;
+        out.push(PartitionAnswer::Records {
+            partition,
+            from,
+            next,
+            records,
+            high_watermark: p.high_watermark,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes fetched batches into `out`, skipping records before `from`;
+/// returns the offset to fetch next.
+fn decode_records(
+    records: &Bytes,
+    partition: u32,
+    mut from: i64,
+    out: &mut VecDeque<ConsumerRecord>,
+) -> Result<i64, RillError> {
+    for slice in split_batches(records) {
+        // A response may end inside a batch; the next fetch gets it whole.
+        let Ok(slice) = slice else { break };
+        let bad = |e: rill_protocol::BatchError| RillError::Protocol(e.to_string());
+        let batch = RecordBatch::new(slice).map_err(bad)?;
+        if !batch.header.attributes.is_control() {
+            let set = batch.records(MAX_DECOMPRESSED_BYTES).map_err(bad)?;
+            for r in set.iter() {
+                let r = r.map_err(bad)?;
+                if r.offset < from {
+                    continue;
+                }
+                out.push_back(ConsumerRecord {
+                    partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.map(Bytes::copy_from_slice),
+                    value: Bytes::copy_from_slice(r.value.unwrap_or_default()),
+                    headers: r
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                String::from_utf8_lossy(h.key).into_owned(),
+                                h.value.map(Bytes::copy_from_slice),
+                            )
+                        })
+                        .collect(),
+                });
+            }
+        }
+        from = from.max(batch.header.next_offset());
+    }
+    Ok(from)
+}
