@@ -188,6 +188,12 @@ impl ConsumerStream {
     pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
         self.inner.try_next().await
     }
+
+    /// The next record already fetched, without waiting or fetching (None
+    /// when the last fetch's records are all taken).
+    pub fn next_buffered(&mut self) -> Option<ConsumerRecord> {
+        self.inner.next_buffered()
+    }
 }
 
 /// One Fetch for `positions` (`(partition, next offset)`): decodes what
@@ -347,6 +353,12 @@ impl MultiPartitionStream {
             self.fetch().await?;
         }
         Ok(self.buffer.pop_front())
+    }
+
+    /// The next record already fetched, without waiting or fetching (None
+    /// when the last fetch's records are all taken).
+    pub fn next_buffered(&mut self) -> Option<ConsumerRecord> {
+        self.buffer.pop_front()
     }
 
     async fn fetch(&mut self) -> Result<(), RillError> {
