@@ -58,9 +58,10 @@ function translate(err) {
     errorName: errorName === '' ? null : errorName,
     retriable: retriable === 'true',
   });
-  if (err.stack) {
-    // Keep the JavaScript frames of the call, with the real message.
-    out.stack = `${out.name}: ${message}\n${err.stack.split('\n').slice(1).join('\n')}`;
+  const frames = typeof err.stack === 'string' ? err.stack.split('\n').slice(1).filter((l) => l.trim()) : [];
+  if (frames.length > 0) {
+    // Thrown during a call: keep its JavaScript frames, with the real message.
+    out.stack = `${out.name}: ${message}\n${frames.join('\n')}`;
   }
   return out;
 }
