@@ -216,6 +216,12 @@ impl MultiPartitionStream {
         Ok(self.buffer.pop_front())
     }
 
+    /// The next record already fetched, without waiting or fetching (None
+    /// when the last fetch's records are all taken).
+    pub fn next_buffered(&mut self) -> Option<ConsumerRecord> {
+        self.buffer.pop_front()
+    }
+
     /// Fetches until records come, or until every Fetch under way when it
     /// began has answered with none; with `retry_early`, also until a
     /// partition's wait after a leader error is over (so `next` does not

@@ -229,6 +229,12 @@ impl ConsumerStream {
     pub async fn try_next(&mut self) -> Result<Option<ConsumerRecord>, RillError> {
         self.inner.try_next().await
     }
+
+    /// The next record already fetched, without waiting or fetching (None
+    /// when the last fetch's records are all taken).
+    pub fn next_buffered(&mut self) -> Option<ConsumerRecord> {
+        self.inner.next_buffered()
+    }
 }
 
 /// A [`futures_core::Stream`] of records over a [`ConsumerStream`], from

@@ -298,3 +298,34 @@ async fn consumers_are_futures_streams() {
     assert_eq!(got, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
     spu.stop().await;
 }
+
+#[tokio::test]
+async fn next_buffered_hands_over_only_what_a_fetch_brought() {
+    let spu = TestSpu::start().await;
+    let rill = Rill::connect_to(&spu.addr()).await.unwrap();
+    rill.admin().create_topic("buf", 1, 1, &[]).await.unwrap();
+    let producer = rill.topic_producer("buf").await.unwrap();
+    for i in 0..10 {
+        producer
+            .send(RecordKey::NULL, format!("r{i}"))
+            .await
+            .unwrap();
+    }
+    producer.flush().await.unwrap();
+
+    let consumer = rill.partition_consumer("buf", 0).await.unwrap();
+    let mut stream = consumer.stream(Offset::beginning()).await.unwrap();
+    assert!(stream.next_buffered().is_none(), "nothing fetched yet");
+    assert_eq!(stream.next().await.unwrap().offset, 0);
+    let rest: Vec<i64> = std::iter::from_fn(|| stream.next_buffered())
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(
+        rest,
+        (1..10).collect::<Vec<_>>(),
+        "one fetch brought all ten"
+    );
+    assert!(stream.next_buffered().is_none());
+    assert_eq!(stream.next_offset(), 10);
+    spu.stop().await;
+}
