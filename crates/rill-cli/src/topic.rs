@@ -326,7 +326,7 @@ async fn list(rill: &Rill, format: Format) -> anyhow::Result<()> {
 
 async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()> {
     let d = rill.admin().describe_topic(name).await?;
-    let rows = offsets(rill, name, d.partitions).await?;
+    let rows = offsets(rill, name).await?;
     let text = match format {
         Format::Json => {
             let configs = d.configs.iter().map(|(k, v, set)| {
@@ -336,14 +336,7 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                     .str("source", if *set { "topic" } else { "default" })
                     .finish()
             });
-            let offsets = rows.iter().map(|r| {
-                JsonObject::new()
-                    .raw("partition", r.partition)
-                    .raw("start_offset", r.start)
-                    .raw("end_offset", r.end)
-                    .raw("records", r.end - r.start)
-                    .finish()
-            });
+            let offsets = rows.iter().map(|r| r.json(JsonObject::new()).finish());
             JsonObject::new()
                 .str("name", &d.name)
                 .raw("partitions", d.partitions)
@@ -370,12 +363,8 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
             let offsets: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    vec![
-                        r.partition.to_string(),
-                        r.start.to_string(),
-                        r.end.to_string(),
-                        (r.end - r.start).to_string(),
-                    ]
+                    let [start, end, records] = r.offset_cells();
+                    vec![r.partition.to_string(), r.leader_text(), start, end, records]
                 })
                 .collect();
             format!(
@@ -384,7 +373,7 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                 d.partitions,
                 table(&["CONFIG", "VALUE", "SOURCE"], &configs),
                 table(
-                    &["PARTITION", "START OFFSET", "END OFFSET", "RECORDS"],
+                    &["PARTITION", "LEADER", "START OFFSET", "END OFFSET", "RECORDS"],
                     &offsets
                 )
             )
@@ -397,24 +386,62 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
 struct PartitionRow {
     topic: String,
     partition: u32,
-    start: i64,
-    end: i64,
+    /// The leader SPU; `None` while the partition has none.
+    leader: Option<i32>,
+    /// First stored and next offsets; `None` when there is no leader to ask.
+    offsets: Option<(i64, i64)>,
 }
 
-/// Each partition's first stored and next offsets.
-async fn offsets(rill: &Rill, topic: &str, partitions: u32) -> anyhow::Result<Vec<PartitionRow>> {
+impl PartitionRow {
+    fn leader_text(&self) -> String {
+        self.leader.map_or("none".to_owned(), |l| l.to_string())
+    }
+
+    /// Start, end and record count as table cells ("-" without a leader).
+    fn offset_cells(&self) -> [String; 3] {
+        match self.offsets {
+            Some((start, end)) => [start.to_string(), end.to_string(), (end - start).to_string()],
+            None => ["-".into(), "-".into(), "-".into()],
+        }
+    }
+
+    /// The row's fields for JSON (`null` where unknown).
+    fn json(&self, obj: JsonObject) -> JsonObject {
+        let (start, end, records) = match self.offsets {
+            Some((s, e)) => (s.to_string(), e.to_string(), (e - s).to_string()),
+            None => ("null".into(), "null".into(), "null".into()),
+        };
+        obj.raw("partition", self.partition)
+            .raw("leader", self.leader.map_or("null".to_owned(), |l| l.to_string()))
+            .raw("start_offset", start)
+            .raw("end_offset", end)
+            .raw("records", records)
+    }
+}
+
+/// Each partition's leader and its first stored and next offsets; a
+/// partition without a leader (its SPU down) is listed without offsets
+/// rather than waited for.
+async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> {
+    let details = rill.admin().describe_topic(topic).await?.partition_details;
     let mut rows = Vec::new();
-    for partition in 0..partitions {
-        // The client has no public ListOffsets; a consumer's starting
-        // position at each end gives the same two numbers.
-        let consumer = rill.partition_consumer(topic, partition).await?;
-        let start = consumer.stream(Offset::Beginning).await?.next_offset();
-        let end = consumer.stream(Offset::End).await?.next_offset();
+    for d in details {
+        let offsets = match d.leader {
+            // The client has no public ListOffsets; a consumer's starting
+            // position at each end gives the same two numbers.
+            Some(_) => {
+                let consumer = rill.partition_consumer(topic, d.partition).await?;
+                let start = consumer.stream(Offset::Beginning).await?.next_offset();
+                let end = consumer.stream(Offset::End).await?.next_offset();
+                Some((start, end))
+            }
+            None => None,
+        };
         rows.push(PartitionRow {
             topic: topic.to_owned(),
-            partition,
-            start,
-            end,
+            partition: d.partition,
+            leader: d.leader,
+            offsets,
         });
     }
     Ok(rows)
@@ -424,36 +451,32 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
     let PartitionCommand::List { topic, output } = cmd;
     let rill = global.connect().await?;
     let topics = match topic {
-        Some(t) => vec![(t.clone(), rill.admin().describe_topic(&t).await?.partitions)],
+        Some(t) => vec![t],
         None => rill
             .admin()
             .list_topics()
             .await?
             .into_iter()
-            .map(|t| (t.name, t.partitions))
+            .map(|t| t.name)
             .collect(),
     };
     let mut rows = Vec::new();
-    for (topic, partitions) in topics {
-        rows.extend(offsets(&rill, &topic, partitions).await?);
+    for topic in topics {
+        rows.extend(offsets(&rill, &topic).await?);
     }
     let text = match output {
         Format::Json => {
-            json_array(rows.iter().map(|r| {
-                JsonObject::new()
-                    .str("topic", &r.topic)
-                    .raw("partition", r.partition)
-                    .raw("start_offset", r.start)
-                    .raw("end_offset", r.end)
-                    .raw("records", r.end - r.start)
-                    .finish()
-            })) + "\n"
+            json_array(
+                rows.iter()
+                    .map(|r| r.json(JsonObject::new().str("topic", &r.topic)).finish()),
+            ) + "\n"
         }
         Format::Table if rows.is_empty() => "no partitions (no topics yet)\n".into(),
         Format::Table => table(
             &[
                 "TOPIC",
                 "PARTITION",
+                "LEADER",
                 "START OFFSET",
                 "END OFFSET",
                 "RECORDS",
@@ -461,12 +484,14 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
             &rows
                 .iter()
                 .map(|r| {
+                    let [start, end, records] = r.offset_cells();
                     vec![
                         r.topic.clone(),
                         r.partition.to_string(),
-                        r.start.to_string(),
-                        r.end.to_string(),
-                        (r.end - r.start).to_string(),
+                        r.leader_text(),
+                        start,
+                        end,
+                        records,
                     ]
                 })
                 .collect::<Vec<_>>(),

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use rill_cluster::{
-    keys, producer_ids, AnyStore, ClusterMember, ClusterView, EtcdStore, Expect, MetadataStore,
-    StoreError,
+    keys, producer_ids, AnyStore, ClusterMember, ClusterView, EtcdStore, Expect, MembershipError,
+    MetadataStore, StoreError,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,6 +31,12 @@ use crate::SpuError;
 /// Longest CreateTopics and DeleteTopics wait for the controller to place
 /// or remove the partitions, whatever the request's timeout says.
 const MAX_ADMIN_WAIT: Duration = Duration::from_secs(10);
+
+/// Beyond the session timeout, how long a starting SPU waits for a
+/// registration of its id to lapse.
+const DUPLICATE_ID_GRACE: Duration = Duration::from_secs(2);
+/// How often it looks again meanwhile.
+const DUPLICATE_ID_RETRY: Duration = Duration::from_millis(250);
 
 /// This SPU's link to the cluster.
 #[derive(Debug)]
@@ -64,8 +70,20 @@ impl ClusterLink {
             ClusterStore::Memory(m) => AnyStore::Memory(m.clone()),
         };
         let address = format!("{}:{}", advertised.0, advertised.1);
-        let member =
-            ClusterMember::start(store.clone(), id, &address, settings.session_timeout).await?;
+        // An SPU restarted right after a crash finds its own registration
+        // still there until the old session lapses: wait for that (bounded)
+        // rather than refuse. Another live SPU with this id is refused after
+        // the same wait.
+        let give_up = tokio::time::Instant::now() + settings.session_timeout + DUPLICATE_ID_GRACE;
+        let member = loop {
+            match ClusterMember::start(store.clone(), id, &address, settings.session_timeout).await {
+                Err(MembershipError::DuplicateId(_)) if tokio::time::Instant::now() < give_up => {
+                    tracing::info!(spu = id, "SPU id registered: waiting for the previous session to lapse");
+                    tokio::time::sleep(DUPLICATE_ID_RETRY).await;
+                }
+                other => break other?,
+            }
+        };
         let view = member.subscribe();
         Ok(Self {
             id,

@@ -257,10 +257,14 @@ fn describe_shows_each_partitions_offsets() {
         .skip(1)
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(rows, [["0", "0", "0", "0"], ["1", "0", "3", "3"]], "{out}");
+    assert_eq!(
+        rows,
+        [["0", "0", "0", "0", "0"], ["1", "0", "0", "3", "3"]],
+        "PARTITION LEADER START END RECORDS: {out}"
+    );
     let json = spu.ok(&["topic", "describe", "d", "-O", "json"]);
     assert!(
-        json.contains(r#""offsets":[{"partition":0,"start_offset":0,"end_offset":0,"records":0},{"partition":1,"start_offset":0,"end_offset":3,"records":3}]"#),
+        json.contains(r#""offsets":[{"partition":0,"leader":0,"start_offset":0,"end_offset":0,"records":0},{"partition":1,"leader":0,"start_offset":0,"end_offset":3,"records":3}]"#),
         "{json}"
     );
 }

@@ -130,6 +130,16 @@ fn three_spus_with_etcd_start_answer_show_a_dead_spu_and_stop() {
     assert!(out.status.success(), "{}", text(&out));
     let out = rill(home.path(), &["topic", "list"]);
     assert!(text(&out).contains("walk"), "{}", text(&out));
+    let leaders = |home: &Path| {
+        let out = rill(home, &["partition", "list", "walk", "-O", "json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let json = String::from_utf8_lossy(&out.stdout).into_owned();
+        (0..3)
+            .map(|id| json.matches(&format!("\"leader\":{id},")).count())
+            .chain([json.matches("\"leader\":null").count()])
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(leaders(home.path()), [2, 2, 2, 0], "two partitions led by each SPU");
 
     // kill -9 one SPU: status says it is down and fails.
     let state = std::fs::read_to_string(home.path().join("cluster.state")).unwrap();
@@ -146,6 +156,17 @@ fn three_spus_with_etcd_start_answer_show_a_dead_spu_and_stop() {
     let out = rill(home.path(), &["cluster", "status"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("DOWN"), "{}", text(&out));
+    // Its session lapses (1.5 s): its two partitions have no leader, and
+    // `partition list` says so without waiting for them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = leaders(home.path());
+        if now == [2, 2, 0, 2] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "leaders {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert!(
         text(&out).contains("1 of 3 SPUs are down"),
         "{}",

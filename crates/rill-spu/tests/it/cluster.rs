@@ -383,3 +383,32 @@ async fn an_spu_id_already_in_the_cluster_is_refused() {
     assert!(chain.contains("SPU id 7 is already registered"), "{chain}");
     first.stop().await;
 }
+
+#[tokio::test]
+async fn an_spu_restarted_right_after_a_crash_waits_for_its_old_session_and_comes_back() {
+    let store = MemoryStore::new();
+    let mut spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    create_topic(&mut c, "crashy", 3, &[]).await;
+    let led = leaders(&spus[0], "crashy", 3).await;
+    let p = led.iter().position(|l| *l == 1).expect("SPU 1 leads one partition") as i32;
+    assert_eq!(send_ok(&spus[1], "crashy", p, b"kept").await, 0);
+    // kill -9, then at once a new start with the same id: its registration
+    // is still there until the old session lapses.
+    spus[1].crash();
+    let started = tokio::time::Instant::now();
+    spus[1].start_again().await;
+    assert!(
+        started.elapsed() < SESSION + Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(send_ok(&spus[1], "crashy", p, b"after").await, 1);
+    assert_eq!(
+        read_all(&spus[1], "crashy", p).await,
+        (0, vec![b"kept".to_vec(), b"after".to_vec()])
+    );
+    for s in spus {
+        s.stop().await;
+    }
+}
