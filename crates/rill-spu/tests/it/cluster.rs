@@ -112,12 +112,18 @@ async fn send(spu: &TestSpu, topic: &str, partition: i32, value: &[u8]) -> (i16,
 
 /// Produces one record where it must be taken, retrying as Kafka clients
 /// do while the leader opens a partition it was just given (the store says
-/// "leader" a moment before that SPU has opened the log): the offset.
+/// "leader" a moment before that SPU has opened the log) or is being given
+/// it back: the offset.
 async fn send_ok(spu: &TestSpu, topic: &str, partition: i32, value: &[u8]) -> i64 {
     eventually("the leader takes the record", || async {
         match send(spu, topic, partition, value).await {
             (0, offset) => Some(offset),
-            (code, _) if code == ResponseError::NotLeaderOrFollower.code() => None,
+            (code, _)
+                if code == ResponseError::NotLeaderOrFollower.code()
+                    || code == ResponseError::LeaderNotAvailable.code() =>
+            {
+                None
+            }
             (code, _) => panic!("producing to {topic}-{partition}: error {code}"),
         }
     })
