@@ -7,3 +7,4 @@ mod produce;
 mod promises;
 mod proxy;
 mod spu;
+mod topic_changes;
