@@ -1,4 +1,5 @@
-//! `rill topic create|list|describe|delete` and `rill partition list`.
+//! `rill topic create|list|describe|delete` and `rill partition list`
+//! (`add-partitions` and `alter-config` are in `topic_change`).
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
@@ -48,6 +49,10 @@ pub enum TopicCommand {
         /// The topic.
         name: String,
     },
+    /// Add partitions to a topic.
+    AddPartitions(crate::topic_change::AddPartitionsArgs),
+    /// Change a topic's configs (retention, sizes, compression).
+    AlterConfig(crate::topic_change::AlterConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,11 +128,13 @@ pub async fn run(cmd: TopicCommand, global: &Global) -> anyhow::Result<()> {
             rill.admin().delete_topic(&name).await.map_err(not_found)?;
             output::print(&format!("topic \"{name}\" deleted\n"))
         }
+        TopicCommand::AddPartitions(args) => crate::topic_change::add_partitions(&rill, args).await,
+        TopicCommand::AlterConfig(args) => crate::topic_change::alter_config(&rill, args).await,
     }
 }
 
 /// An unknown topic answered as a Kafka error code, as the clearer error.
-fn not_found(e: RillError) -> RillError {
+pub(crate) fn not_found(e: RillError) -> RillError {
     match e {
         RillError::Broker {
             what,
@@ -246,7 +253,7 @@ fn config<'a>(d: &'a TopicDescription, name: &str) -> Option<&'a str> {
 }
 
 /// A config value as people read it: `604800000` ms as `7d`.
-fn humane(name: &str, value: &str) -> String {
+pub(crate) fn humane(name: &str, value: &str) -> String {
     match (name, value.parse::<i64>()) {
         ("retention.ms", Ok(ms)) => units::format_millis(ms),
         ("retention.bytes" | "segment.bytes" | "max.message.bytes", Ok(b)) => {
