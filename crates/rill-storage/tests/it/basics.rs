@@ -339,7 +339,7 @@ fn an_open_log_takes_new_settings_at_their_next_use() {
     // A smaller segment size rolls the active segment at the next append.
     assert_eq!(log.segment_count(), 1);
     log.reconfigure(small_segments(1_000)).unwrap();
-    for i in 0..10 {
+    for i in 0..40 {
         log.append(&mut batch(10 + i, 3, 3)).unwrap();
     }
     assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
