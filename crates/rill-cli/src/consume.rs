@@ -74,12 +74,14 @@ fn base64(bytes: &[u8], out: &mut Vec<u8>) {
 
 #[derive(Debug, Args)]
 #[command(
-    group(ArgGroup::new("origin").args(["beginning", "head", "tail", "start"])),
+    group(ArgGroup::new("origin").args(["beginning", "head", "tail", "start", "since", "start_time"])),
     after_help = "Examples:
   rill consume greetings                  # new records, until ctrl-c
   rill consume greetings -B -d            # everything stored, then stop
   rill consume greetings -T 10 -d -k      # the last 10 of each partition, with keys
   rill consume greetings -p 0 --start 42 --end 99
+  rill consume greetings --since 1h -d    # what came in the last hour
+  rill consume greetings --start-time 2026-12-01T09:00:00Z
   rill consume greetings -B -d -F '{{partition}}:{{offset}} {{time}} {{key}}={{value}}'
   rill consume greetings -B -d -O json | jq .value
   rill consume blobs --start 7 -n 1 -O raw > image.png
@@ -107,6 +109,15 @@ pub struct ConsumeArgs {
     /// Start at this offset (kept within what each partition stores).
     #[arg(long, value_name = "OFFSET")]
     start: Option<u64>,
+    /// Start at the first record at most this long ago, in each partition
+    /// (by record timestamp), e.g. 1h, 30m, 7d.
+    #[arg(long, value_parser = crate::units::parse_positive_duration, value_name = "DURATION")]
+    since: Option<Duration>,
+    /// Start at the first record at or after this time, in each partition
+    /// (by record timestamp), e.g. 2026-12-01T09:00:00Z, 2026-12-01T10:00:00+01:00,
+    /// 2026-12-01 (midnight UTC). After the last record: only new records.
+    #[arg(long, value_parser = crate::units::parse_rfc3339, value_name = "RFC3339")]
+    start_time: Option<i64>,
     /// Stop after this offset (inclusive), in each partition.
     #[arg(long, value_name = "OFFSET")]
     end: Option<u64>,
@@ -521,7 +532,10 @@ async fn plan(
         (true, _, _) | (_, Some(_), _) => Offset::Beginning,
         (_, _, Some(n)) => Offset::from_end(i64::try_from(n).unwrap_or(i64::MAX)),
         _ if args.start.is_some() => Offset::Beginning,
-        _ => Offset::End,
+        _ => match start_time(args)? {
+            Some(ms) => Offset::Timestamp(ms),
+            None => Offset::End,
+        },
     };
     let needs_bounds = args.head.is_some() || args.start.is_some() || args.disable_continuous;
     let mut windows = HashMap::new();
@@ -563,6 +577,26 @@ async fn plan(
         offset
     };
     Ok((offset, windows))
+}
+
+/// `--since` or `--start-time` as milliseconds since the epoch.
+fn start_time(args: &ConsumeArgs) -> anyhow::Result<Option<i64>> {
+    if let Some(ms) = args.start_time {
+        if ms < 0 {
+            usage!("--start-time is before 1970, when record timestamps begin");
+        }
+        return Ok(Some(ms));
+    }
+    let Some(since) = args.since else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    match now.checked_sub(since) {
+        Some(at) => Ok(Some(i64::try_from(at.as_millis()).unwrap_or(i64::MAX))),
+        None => usage!("--since reaches back before 1970, when record timestamps begin"),
+    }
 }
 
 async fn print_records(

@@ -10,6 +10,7 @@ mod produce;
 mod profile;
 mod spu;
 mod topic;
+mod topic_change;
 mod units;
 mod watch;
 
@@ -93,7 +94,7 @@ enum Command {
     /// Run one SPU of a cluster as a service.
     #[command(subcommand)]
     Spu(spu::SpuCommand),
-    /// Create, list, describe and delete topics.
+    /// Create, list, describe, change and delete topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
     /// Inspect partitions.

@@ -563,14 +563,17 @@ fn explain(e: RillError, line: &str, size: usize) -> anyhow::Error {
         } => anyhow::anyhow!(
             "{line} is {size} bytes, over the producer's --max-request-size of {} \
              (raise it, e.g. --max-request-size {}; the topic must accept it too: \
-             `rill topic create NAME --max-message-bytes {}`)",
+             `rill topic create NAME --max-message-bytes {}`, or for a topic that \
+             exists `rill topic alter-config NAME --set max.message.bytes={}`)",
             units::format_bytes(i64::try_from(max_request_size).unwrap_or(-1)),
+            suggest(),
             suggest(),
             suggest()
         ),
         e if e.code() == Some(MESSAGE_TOO_LARGE) => anyhow::Error::from(e).context(format!(
             "{line} ({size} bytes) is larger than the topic's max.message.bytes \
-             (see `rill topic describe`; create the topic with --max-message-bytes {})",
+             (see `rill topic describe`; raise it with \
+             `rill topic alter-config TOPIC --set max.message.bytes={}`)",
             suggest()
         )),
         e => e.into(),

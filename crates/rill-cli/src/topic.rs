@@ -1,4 +1,5 @@
-//! `rill topic create|list|describe|delete` and `rill partition list`.
+//! `rill topic create|list|describe|delete` and `rill partition list`
+//! (`add-partitions` and `alter-config` are in `topic_change`).
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
@@ -48,6 +49,10 @@ pub enum TopicCommand {
         /// The topic.
         name: String,
     },
+    /// Add partitions to a topic.
+    AddPartitions(crate::topic_change::AddPartitionsArgs),
+    /// Change a topic's configs (retention, sizes, compression).
+    AlterConfig(crate::topic_change::AlterConfigArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,11 +128,13 @@ pub async fn run(cmd: TopicCommand, global: &Global) -> anyhow::Result<()> {
             rill.admin().delete_topic(&name).await.map_err(not_found)?;
             output::print(&format!("topic \"{name}\" deleted\n"))
         }
+        TopicCommand::AddPartitions(args) => crate::topic_change::add_partitions(&rill, args).await,
+        TopicCommand::AlterConfig(args) => crate::topic_change::alter_config(&rill, args).await,
     }
 }
 
 /// An unknown topic answered as a Kafka error code, as the clearer error.
-fn not_found(e: RillError) -> RillError {
+pub(crate) fn not_found(e: RillError) -> RillError {
     match e {
         RillError::Broker {
             what,
@@ -246,7 +253,7 @@ fn config<'a>(d: &'a TopicDescription, name: &str) -> Option<&'a str> {
 }
 
 /// A config value as people read it: `604800000` ms as `7d`.
-fn humane(name: &str, value: &str) -> String {
+pub(crate) fn humane(name: &str, value: &str) -> String {
     match (name, value.parse::<i64>()) {
         ("retention.ms", Ok(ms)) => units::format_millis(ms),
         ("retention.bytes" | "segment.bytes" | "max.message.bytes", Ok(b)) => {
@@ -364,7 +371,13 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                 .iter()
                 .map(|r| {
                     let [start, end, records] = r.offset_cells();
-                    vec![r.partition.to_string(), r.leader_text(), start, end, records]
+                    vec![
+                        r.partition.to_string(),
+                        r.leader_text(),
+                        start,
+                        end,
+                        records,
+                    ]
                 })
                 .collect();
             format!(
@@ -373,7 +386,13 @@ async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()>
                 d.partitions,
                 table(&["CONFIG", "VALUE", "SOURCE"], &configs),
                 table(
-                    &["PARTITION", "LEADER", "START OFFSET", "END OFFSET", "RECORDS"],
+                    &[
+                        "PARTITION",
+                        "LEADER",
+                        "START OFFSET",
+                        "END OFFSET",
+                        "RECORDS"
+                    ],
                     &offsets
                 )
             )
@@ -400,7 +419,11 @@ impl PartitionRow {
     /// Start, end and record count as table cells ("-" without a leader).
     fn offset_cells(&self) -> [String; 3] {
         match self.offsets {
-            Some((start, end)) => [start.to_string(), end.to_string(), (end - start).to_string()],
+            Some((start, end)) => [
+                start.to_string(),
+                end.to_string(),
+                (end - start).to_string(),
+            ],
             None => ["-".into(), "-".into(), "-".into()],
         }
     }
@@ -412,7 +435,10 @@ impl PartitionRow {
             None => ("null".into(), "null".into(), "null".into()),
         };
         obj.raw("partition", self.partition)
-            .raw("leader", self.leader.map_or("null".to_owned(), |l| l.to_string()))
+            .raw(
+                "leader",
+                self.leader.map_or("null".to_owned(), |l| l.to_string()),
+            )
             .raw("start_offset", start)
             .raw("end_offset", end)
             .raw("records", records)

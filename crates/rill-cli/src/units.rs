@@ -217,6 +217,112 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
+/// An RFC 3339 time as milliseconds since the epoch:
+/// `2026-12-01T13:45:00Z`, `2026-12-01T13:45:00.250+01:00` (`t`, `z` and a
+/// space for `T` too), or a date alone (`2026-12-01`, midnight UTC). A time
+/// without `Z` or an offset is refused rather than read in some time zone.
+pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let bad = |why: &str| {
+        format!("{text:?} is not an RFC 3339 time ({why}); write e.g. 2026-12-01T13:45:00Z")
+    };
+    let number = |s: &str, what: &str| -> Result<i64, String> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(&format!("bad {what}")));
+        }
+        s.parse().map_err(|_| bad(&format!("bad {what}")))
+    };
+    let (date, time) = match text.find(['T', 't', ' ']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (Some(y), Some(mo), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("the date is YYYY-MM-DD"));
+    };
+    if y.len() != 4 || mo.len() != 2 || d.len() != 2 {
+        return Err(bad("the date is YYYY-MM-DD"));
+    }
+    let (year, month, day) = (number(y, "year")?, number(mo, "month")?, number(d, "day")?);
+    if !(1..=12).contains(&month) {
+        return Err(bad("no such month"));
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=month_days).contains(&day) {
+        return Err(bad("no such day in that month"));
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let Some(time) = time else {
+        return Ok(days * 86_400_000);
+    };
+    // The zone: Z, or +HH:MM / -HH:MM at the end.
+    let (clock, offset_ms) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        (clock, 0)
+    } else {
+        let Some(at) = time.rfind(['+', '-']) else {
+            return Err(bad(
+                "no time zone: end with Z for UTC or an offset such as +01:00",
+            ));
+        };
+        let (clock, zone) = time.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let Some((zh, zm)) = zone[1..].split_once(':') else {
+            return Err(bad("the offset is +HH:MM"));
+        };
+        if zh.len() != 2 || zm.len() != 2 {
+            return Err(bad("the offset is +HH:MM"));
+        }
+        let (zh, zm) = (number(zh, "offset")?, number(zm, "offset")?);
+        if zh > 23 || zm > 59 {
+            return Err(bad("bad offset"));
+        }
+        (clock, sign * (zh * 3600 + zm * 60) * 1000)
+    };
+    let (hms, fraction) = match clock.split_once(['.', ',']) {
+        Some((hms, f)) => (hms, Some(f)),
+        None => (clock, None),
+    };
+    let mut fields = hms.split(':');
+    let (Some(h), Some(mi), Some(sec), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad("the time is HH:MM:SS"));
+    };
+    if h.len() != 2 || mi.len() != 2 || sec.len() != 2 {
+        return Err(bad("the time is HH:MM:SS"));
+    }
+    let (h, mi, sec) = (
+        number(h, "hour")?,
+        number(mi, "minute")?,
+        number(sec, "second")?,
+    );
+    // 60 is a leap second, read as the next second's start.
+    if h > 23 || mi > 59 || sec > 60 {
+        return Err(bad("no such time of day"));
+    }
+    let millis = match fraction {
+        None => 0,
+        Some(f) => {
+            number(f, "fraction of a second")?;
+            // Milliseconds: the first three digits (more are truncated).
+            let digits: String = f.chars().chain("000".chars()).take(3).collect();
+            number(&digits, "fraction of a second")?
+        }
+    };
+    Ok(days * 86_400_000 + ((h * 60 + mi) * 60 + sec) * 1000 + millis - offset_ms)
+}
+
 /// `604800000` ms as `7d`: the largest unit that divides it exactly.
 pub fn format_millis(ms: i64) -> String {
     if ms < 0 {
@@ -310,6 +416,43 @@ mod tests {
         assert!(parse_positive_duration("1ns").is_err());
         assert_eq!(parse_size_or_unlimited("unlimited"), Ok(-1));
         assert_eq!(parse_size_or_unlimited("1KiB"), Ok(1024));
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00.123Z"),
+            Ok(951_782_400_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-27T12:53:45.999Z"),
+            Ok(1_795_784_025_999)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-27 13:53:45.9999+01:00"),
+            Ok(1_795_784_025_999)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-27t07:23:45.999-05:30"),
+            Ok(1_795_784_025_999)
+        );
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59.999Z"), Ok(-1));
+        assert_eq!(parse_rfc3339("2026-11-27"), Ok(1_795_737_600_000));
+        for (bad, says) in [
+            ("2026-11-27T12:53:45", "time zone"),
+            ("2026-13-01T00:00:00Z", "month"),
+            ("2026-02-29T00:00:00Z", "day"),
+            ("2026-11-27T24:00:00Z", "time of day"),
+            ("2026-11-27T12:53Z", "HH:MM:SS"),
+            ("27/11/2026", "YYYY-MM-DD"),
+            ("1h", "YYYY-MM-DD"),
+            ("2026-11-27T12:53:45+0100", "+HH:MM"),
+            ("2026-11-27T12:53:45.x1Z", "fraction"),
+        ] {
+            let e = parse_rfc3339(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

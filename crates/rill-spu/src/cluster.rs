@@ -24,13 +24,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{ClusterSettings, ClusterStore};
-use crate::registry::{Registry, TopicError, NOT_LEADER};
-use crate::topic::{TopicConfig, TopicSpec};
+use crate::registry::{check_partition_growth, Registry, TopicError, NOT_LEADER};
+use crate::topic::{TopicConfig, TopicSpec, TOPIC_CONFIG_KEYS};
 use crate::SpuError;
 
 /// Longest CreateTopics and DeleteTopics wait for the controller to place
 /// or remove the partitions, whatever the request's timeout says.
 const MAX_ADMIN_WAIT: Duration = Duration::from_secs(10);
+/// Reads and CAS writes tried for one update of a topic's entry before
+/// giving up (each retry follows another writer's change).
+const TOPIC_UPDATE_ATTEMPTS: usize = 10;
 
 /// Beyond the session timeout, how long a starting SPU waits for a
 /// registration of its id to lapse.
@@ -76,9 +79,13 @@ impl ClusterLink {
         // the same wait.
         let give_up = tokio::time::Instant::now() + settings.session_timeout + DUPLICATE_ID_GRACE;
         let member = loop {
-            match ClusterMember::start(store.clone(), id, &address, settings.session_timeout).await {
+            match ClusterMember::start(store.clone(), id, &address, settings.session_timeout).await
+            {
                 Err(MembershipError::DuplicateId(_)) if tokio::time::Instant::now() < give_up => {
-                    tracing::info!(spu = id, "SPU id registered: waiting for the previous session to lapse");
+                    tracing::info!(
+                        spu = id,
+                        "SPU id registered: waiting for the previous session to lapse"
+                    );
                     tokio::time::sleep(DUPLICATE_ID_RETRY).await;
                 }
                 other => break other?,
@@ -237,6 +244,144 @@ impl ClusterLink {
         Ok(id)
     }
 
+    /// Grows a topic to `count` partitions: a CAS update of its entry in
+    /// the store (the controller places the partitions that have no state
+    /// yet). Waits (bounded) until every partition has a leader. With
+    /// `validate_only` only the checks run, against the store's entry.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+        wait: Duration,
+    ) -> Result<(), TopicError> {
+        let stored = self
+            .update_topic(
+                name,
+                |stored| {
+                    let current = i32::try_from(stored.partitions).unwrap_or(i32::MAX);
+                    check_partition_growth(name, current, count)?;
+                    let mut next = stored.clone();
+                    next.partitions = u32::try_from(count).unwrap_or(0);
+                    Ok(next)
+                },
+                validate_only,
+            )
+            .await?;
+        if validate_only {
+            return Ok(());
+        }
+        tracing::info!(topic = %name, partitions = count, "partitions added in the cluster");
+        let total = stored.partitions as usize;
+        let name = name.to_owned();
+        self.wait_for(wait, |v| {
+            v.topic_partitions(&name)
+                .filter(|(_, s)| s.leader().is_some())
+                .count()
+                >= total
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Changes a topic's config: `change` makes the new config from the
+    /// stored one, written with a CAS update of the topic's entry (every
+    /// SPU holding the topic then reconfigures its logs). Waits (bounded)
+    /// until this SPU's view has it, so a DescribeConfigs right after shows
+    /// it. Returns the new config.
+    pub async fn alter_topic_config(
+        &self,
+        name: &str,
+        change: impl Fn(&TopicConfig) -> Result<TopicConfig, TopicError>,
+        validate_only: bool,
+    ) -> Result<TopicConfig, TopicError> {
+        let defaults = TopicConfig::default().pairs();
+        let stored = self
+            .update_topic(
+                name,
+                |stored| {
+                    let config = change(&local_spec(name, stored).config)?;
+                    let mut next = stored.clone();
+                    // Keys this SPU does not know are kept as they were.
+                    next.configs
+                        .retain(|(k, _)| !TOPIC_CONFIG_KEYS.contains(&k.as_str()));
+                    next.configs.extend(
+                        config
+                            .pairs()
+                            .into_iter()
+                            .filter(|pair| !defaults.contains(pair))
+                            .map(|(k, v)| (k.to_owned(), v)),
+                    );
+                    next.configs.sort();
+                    Ok(next)
+                },
+                validate_only,
+            )
+            .await?;
+        let config = local_spec(name, &stored).config;
+        if !validate_only {
+            tracing::info!(topic = %name, "topic config changed in the cluster");
+            let name = name.to_owned();
+            self.wait_for(MAX_ADMIN_WAIT, |v| v.topics.get(&name) == Some(&stored))
+                .await;
+        }
+        Ok(config)
+    }
+
+    /// Reads a topic's entry, makes the next one with `next`, and writes it
+    /// if nobody wrote the entry in between (else reads again). With
+    /// `validate_only` nothing is written. Returns the entry written.
+    async fn update_topic(
+        &self,
+        name: &str,
+        next: impl Fn(&rill_cluster::TopicSpec) -> Result<rill_cluster::TopicSpec, TopicError>,
+        validate_only: bool,
+    ) -> Result<rill_cluster::TopicSpec, TopicError> {
+        let key = keys::topic(name);
+        for _ in 0..TOPIC_UPDATE_ATTEMPTS {
+            let entry = self
+                .store
+                .get(&key)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    TopicError::new(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("topic {name:?} does not exist"),
+                    )
+                })?;
+            let stored = rill_cluster::TopicSpec::decode(&entry.value).map_err(unavailable)?;
+            let updated = next(&stored)?;
+            if validate_only || updated == stored {
+                return Ok(updated);
+            }
+            match self
+                .store
+                .put(
+                    &key,
+                    updated.encode(),
+                    Expect::ModRevision(entry.mod_revision),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => return Ok(updated),
+                // Changed (or deleted) since it was read: read it again.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(TopicError::new(
+            ResponseError::RequestTimedOut,
+            format!("topic {name:?} kept changing in the store while being updated; try again"),
+        ))
+    }
+
+    /// A topic as the store has it now, in the SPU's form.
+    pub fn topic_spec(&self, name: &str) -> Option<TopicSpec> {
+        self.view().topics.get(name).map(|s| local_spec(name, s))
+    }
+
     /// Waits until the view satisfies `done`, for at most `wait` (capped).
     async fn wait_for(&self, wait: Duration, done: impl Fn(&ClusterView) -> bool) {
         let mut rx = self.subscribe();
@@ -284,6 +429,11 @@ fn local_spec(name: &str, stored: &rill_cluster::TopicSpec) -> TopicSpec {
 /// `seen` is the topics this SPU held from the store; only those are ever
 /// deleted.
 fn reconcile(registry: &Registry, me: u32, view: &ClusterView, seen: &mut BTreeSet<String>) {
+    // Held topics whose spec changed (more partitions, another config)
+    // first, so partitions opened below start with the new config.
+    for (name, stored) in &view.topics {
+        registry.respec(&local_spec(name, stored), uuid::Uuid::from_u128(stored.id));
+    }
     for ((name, p), state) in &view.partitions {
         if !state.replicas.contains(&me) {
             continue;

@@ -16,7 +16,7 @@ use crate::config::SpuConfig;
 use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
 use crate::producer_ids::ProducerIds;
-use crate::topic::{validate_topic_name, TopicSpec};
+use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
 use crate::writer::{lock, Queued, SharedLog, Writer};
 use crate::SpuError;
 
@@ -134,6 +134,39 @@ impl TopicError {
             message: message.into(),
         }
     }
+}
+
+fn unknown_topic(name: &str) -> TopicError {
+    TopicError::new(
+        ResponseError::UnknownTopicOrPartition,
+        format!("topic {name:?} does not exist"),
+    )
+}
+
+/// Checks CreatePartitions' new total against a topic's `current` count:
+/// more than now, at most [`MAX_PARTITIONS_PER_TOPIC`]
+/// (`INVALID_PARTITIONS` otherwise, as Kafka answers).
+pub(crate) fn check_partition_growth(
+    name: &str,
+    current: i32,
+    count: i32,
+) -> Result<(), TopicError> {
+    if count <= current {
+        return Err(TopicError::new(
+            ResponseError::InvalidPartitions,
+            format!(
+                "topic {name:?} has {current} partition{}; the new count must be more, got {count} (partitions cannot be removed)",
+                if current == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    if count > MAX_PARTITIONS_PER_TOPIC {
+        return Err(TopicError::new(
+            ResponseError::InvalidPartitions,
+            format!("a topic has at most {MAX_PARTITIONS_PER_TOPIC} partitions, got {count}"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -426,6 +459,142 @@ impl Registry {
         self.write_topics().insert(spec.name.clone(), topic.clone());
         tracing::info!(topic = %spec.name, partitions = spec.partitions, "topic created");
         Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions on a single SPU (CreatePartitions):
+    /// the new partitions' logs are opened first (off the async threads:
+    /// call from a blocking thread), then the metadata file records the
+    /// count, then the new partitions are served. With `validate_only`
+    /// only the checks run.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
+        let old = topic.spec.partitions;
+        check_partition_growth(name, old, count)?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut spec = topic.spec.clone();
+        spec.partitions = count;
+        let storage =
+            |e: SpuError| TopicError::new(ResponseError::KafkaStorageError, e.to_string());
+        let mut partitions = topic.partitions.clone();
+        for p in old..count {
+            match self.open_partition(&spec, p, 0) {
+                Ok(part) => partitions.push(Some(part)),
+                Err(e) => {
+                    drop(partitions);
+                    self.remove_partition_dirs(name, old..p + 1);
+                    return Err(storage(e));
+                }
+            }
+        }
+        if let Err(e) = self.meta.save(&spec, topic.id) {
+            drop(partitions);
+            self.remove_partition_dirs(name, old..count);
+            return Err(storage(e));
+        }
+        self.write_topics().insert(
+            name.to_owned(),
+            Arc::new(Topic {
+                spec,
+                id: topic.id,
+                partitions,
+            }),
+        );
+        tracing::info!(topic = %name, old, new = count, "partitions added");
+        Ok(())
+    }
+
+    /// Changes a topic's config on a single SPU (IncrementalAlterConfigs,
+    /// AlterConfigs): `change` makes the new config from the current one;
+    /// the metadata file records it, then every partition log takes the
+    /// storage settings (from their next use) and produce the rest. Call
+    /// from a blocking thread. With `validate_only` only the checks run.
+    /// Returns the new config.
+    pub fn alter_config(
+        &self,
+        name: &str,
+        change: impl FnOnce(&TopicConfig) -> Result<TopicConfig, TopicError>,
+        validate_only: bool,
+    ) -> Result<TopicConfig, TopicError> {
+        let _admin = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
+        let config = change(&topic.spec.config)?;
+        if validate_only || config == topic.spec.config {
+            return Ok(config);
+        }
+        let mut spec = topic.spec.clone();
+        spec.config = config.clone();
+        self.meta
+            .save(&spec, topic.id)
+            .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.reconfigure_logs(&topic, &config);
+        self.write_topics().insert(
+            name.to_owned(),
+            Arc::new(Topic {
+                spec,
+                id: topic.id,
+                partitions: topic.partitions.clone(),
+            }),
+        );
+        tracing::info!(topic = %name, "topic config changed");
+        Ok(config)
+    }
+
+    /// In a cluster: takes a held topic's spec as the store has it now (a
+    /// grown partition count, a changed config), reconfiguring its open
+    /// logs. Partitions newly assigned to this SPU are opened by
+    /// [`Registry::host`]. Nothing happens for a topic not held, or held
+    /// under another id.
+    pub fn respec(&self, spec: &TopicSpec, id: uuid::Uuid) {
+        let Some(topic) = self.topic(&spec.name).filter(|t| t.id == id) else {
+            return;
+        };
+        if topic.spec == *spec {
+            return;
+        }
+        if topic.spec.config != spec.config {
+            self.reconfigure_logs(&topic, &spec.config);
+        }
+        let mut partitions = topic.partitions.clone();
+        let count = spec.partitions.max(0) as usize;
+        partitions.resize(count.max(partitions.len()), None);
+        self.write_topics().insert(
+            spec.name.clone(),
+            Arc::new(Topic {
+                spec: spec.clone(),
+                id,
+                partitions,
+            }),
+        );
+        tracing::info!(topic = %spec.name, partitions = spec.partitions, "topic spec changed in the cluster");
+    }
+
+    /// Gives every open log of `topic` the storage settings of `config`.
+    fn reconfigure_logs(&self, topic: &Topic, config: &TopicConfig) {
+        let log_config = config.log_config(self.config.flush);
+        for (p, part) in topic.hosted() {
+            if let Err(e) = part.log().reconfigure(log_config.clone()) {
+                tracing::warn!(topic = %topic.spec.name, partition = p, error = %e, "a partition log refused the new config");
+            }
+        }
+    }
+
+    fn remove_partition_dirs(&self, name: &str, partitions: std::ops::Range<i32>) {
+        for p in partitions {
+            let dir = self.partition_dir(name, p);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
+                }
+            }
+        }
     }
 
     /// Deletes a topic: gone from metadata first, then its files.

@@ -166,6 +166,21 @@ impl PartitionLog {
         &self.config
     }
 
+    /// Changes the settings of an open log (a topic's config altered at run
+    /// time), checked as [`PartitionLog::open`] checks them. Each takes
+    /// effect at its next use: `max_batch_bytes` and `max_decompressed_bytes`
+    /// at the next append, `segment_bytes` at the next roll check (a smaller
+    /// size rolls the active segment at the next append that would pass
+    /// it), retention at the next [`PartitionLog::apply_retention`], the
+    /// flush policy at the next append or [`PartitionLog::flush_if_due`],
+    /// and `index_interval_bytes` from the next segment on (a segment keeps
+    /// the interval it was opened with).
+    pub fn reconfigure(&mut self, config: LogConfig) -> Result<(), StorageError> {
+        config.check()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// First offset still stored.
     pub fn log_start_offset(&self) -> u64 {
         self.log_start_offset

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod admin_changes;
 mod client;
 mod cluster_info;
 mod config;
@@ -33,6 +34,7 @@ pub mod producer;
 mod routes;
 
 pub use admin::{Admin, TopicDescription, TopicInfo};
+pub use admin_changes::ConfigChange;
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use cluster_info::{ClusterInfo, SpuInfo};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};

@@ -9,3 +9,4 @@ mod outage;
 mod produce;
 mod spu;
 mod topic;
+mod topic_change;

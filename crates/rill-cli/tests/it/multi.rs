@@ -139,7 +139,11 @@ fn three_spus_with_etcd_start_answer_show_a_dead_spu_and_stop() {
             .chain([json.matches("\"leader\":null").count()])
             .collect::<Vec<_>>()
     };
-    assert_eq!(leaders(home.path()), [2, 2, 2, 0], "two partitions led by each SPU");
+    assert_eq!(
+        leaders(home.path()),
+        [2, 2, 2, 0],
+        "two partitions led by each SPU"
+    );
 
     // kill -9 one SPU: status says it is down and fails.
     let state = std::fs::read_to_string(home.path().join("cluster.state")).unwrap();

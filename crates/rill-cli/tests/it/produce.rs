@@ -293,7 +293,10 @@ fn large_records_name_their_line_size_and_flag_and_the_input_goes_on() {
         err.contains("line 2 (2097152 bytes) is larger than the topic's max.message.bytes"),
         "{err}"
     );
-    assert!(err.contains("--max-message-bytes"), "{err}");
+    assert!(
+        err.contains("rill topic alter-config TOPIC --set max.message.bytes=4MiB"),
+        "{err}"
+    );
     assert!(err.contains("MESSAGE_TOO_LARGE"), "{err}");
     assert!(
         err.contains("1 of 3 records sent were not acknowledged"),

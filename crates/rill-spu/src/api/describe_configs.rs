@@ -13,8 +13,8 @@ use super::Context;
 use crate::topic::TopicConfig;
 
 /// DescribeConfigs resource types.
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
+pub(super) const RESOURCE_TOPIC: i8 = 2;
+pub(super) const RESOURCE_BROKER: i8 = 4;
 /// Config sources.
 pub(super) const SOURCE_TOPIC: i8 = 1;
 pub(super) const SOURCE_DEFAULT: i8 = 5;
@@ -80,7 +80,15 @@ pub(super) fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConf
                 .with_resource_name(r.resource_name.clone());
             match r.resource_type {
                 RESOURCE_TOPIC => {
-                    let Some(topic) = ctx.registry.topic(r.resource_name.as_str()) else {
+                    // In a cluster, as the store has it (this SPU may hold
+                    // none of the topic's partitions, and a change is there
+                    // first); on a single SPU, as the registry has it.
+                    let name = r.resource_name.as_str();
+                    let config = match &ctx.cluster {
+                        Some(link) => link.topic_spec(name).map(|s| s.config),
+                        None => ctx.registry.topic(name).map(|t| t.spec.config.clone()),
+                    };
+                    let Some(config) = config else {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_error_message(msg(format!(
@@ -89,7 +97,7 @@ pub(super) fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConf
                             )));
                     };
                     let keys = r.configuration_keys;
-                    let configs = described(&topic.spec.config)
+                    let configs = described(&config)
                         .into_iter()
                         .filter(|(k, _, _)| {
                             keys.as_ref()

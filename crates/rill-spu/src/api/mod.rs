@@ -3,12 +3,15 @@
 //! one decode entry, shared with the fuzz targets; [`handle`] dispatches a
 //! decoded request to its handler and encodes the response.
 
+pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod fetch;
+pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
@@ -40,6 +43,9 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (20, 1, 6), // DeleteTopics
     (22, 0, 4), // InitProducerId (idempotent producers; no transactions)
     (32, 1, 4), // DescribeConfigs
+    (33, 0, 2), // AlterConfigs (topics)
+    (37, 0, 3), // CreatePartitions
+    (44, 0, 1), // IncrementalAlterConfigs (topics)
     (60, 0, 1), // DescribeCluster
 ];
 
@@ -227,6 +233,18 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         }
         Request::InitProducerId(req) => {
             let resp = init_producer_id::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::CreatePartitions(req) => {
+            let resp = create_partitions::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::AlterConfigs(req) => {
+            let resp = alter_configs::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::IncrementalAlterConfigs(req) => {
+            let resp = incremental_alter_configs::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
     }

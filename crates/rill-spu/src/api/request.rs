@@ -4,15 +4,17 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, RequestHeader,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, RequestHeader,
 };
 
 use super::reader::{DecodeError, Reader};
 use super::{
-    api_versions, create_topics, delete_topics, describe_cluster, describe_configs, fetch,
-    init_producer_id, list_offsets, metadata, produce, supported,
+    alter_configs, api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
+    describe_configs, fetch, incremental_alter_configs, init_producer_id, list_offsets, metadata,
+    produce, supported,
 };
 
 /// A request frame, decoded.
@@ -36,6 +38,9 @@ pub enum Request {
     DescribeConfigs(DescribeConfigsRequest),
     InitProducerId(InitProducerIdRequest),
     DescribeCluster(DescribeClusterRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
 }
 
 impl Request {
@@ -51,6 +56,9 @@ impl Request {
             Request::DescribeConfigs(_) => ApiKey::DescribeConfigs,
             Request::InitProducerId(_) => ApiKey::InitProducerId,
             Request::DescribeCluster(_) => ApiKey::DescribeCluster,
+            Request::CreatePartitions(_) => ApiKey::CreatePartitions,
+            Request::AlterConfigs(_) => ApiKey::AlterConfigs,
+            Request::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         }
     }
 }
@@ -172,6 +180,11 @@ fn body(r: &mut Reader, api: ApiKey, v: i16) -> Result<Request, RequestError> {
         ApiKey::DescribeConfigs => describe_configs::decode(r, v).map(Request::DescribeConfigs),
         ApiKey::InitProducerId => init_producer_id::decode(r, v).map(Request::InitProducerId),
         ApiKey::DescribeCluster => describe_cluster::decode(r, v).map(Request::DescribeCluster),
+        ApiKey::CreatePartitions => create_partitions::decode(r, v).map(Request::CreatePartitions),
+        ApiKey::AlterConfigs => alter_configs::decode(r, v).map(Request::AlterConfigs),
+        ApiKey::IncrementalAlterConfigs => {
+            incremental_alter_configs::decode(r, v).map(Request::IncrementalAlterConfigs)
+        }
         // `supported` lists only the APIs above.
         _ => {
             return Err(RequestError::UnsupportedVersion {

@@ -397,7 +397,10 @@ async fn an_spu_restarted_right_after_a_crash_waits_for_its_old_session_and_come
     let mut c = spus[0].client().await;
     create_topic(&mut c, "crashy", 3, &[]).await;
     let led = leaders(&spus[0], "crashy", 3).await;
-    let p = led.iter().position(|l| *l == 1).expect("SPU 1 leads one partition") as i32;
+    let p = led
+        .iter()
+        .position(|l| *l == 1)
+        .expect("SPU 1 leads one partition") as i32;
     assert_eq!(send_ok(&spus[1], "crashy", p, b"kept").await, 0);
     // kill -9, then at once a new start with the same id: its registration
     // is still there until the old session lapses.
@@ -413,6 +416,97 @@ async fn an_spu_restarted_right_after_a_crash_waits_for_its_old_session_and_come
     assert_eq!(
         read_all(&spus[1], "crashy", p).await,
         (0, vec![b"kept".to_vec(), b"after".to_vec()])
+    );
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn partitions_added_and_configs_changed_through_the_store_reach_every_spu() {
+    use crate::alter::{config_value, describe, grow, incremental};
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    create_topic(&mut c, "grown", 2, &[]).await;
+    leaders(&spus[0], "grown", 2).await;
+
+    // Refusals, checked against the store.
+    let resp = c.send(grow("grown", 2, false), 3).await;
+    assert_eq!(
+        resp.results[0].error_code,
+        ResponseError::InvalidPartitions.code()
+    );
+    let resp = c.send(grow("missing", 4, false), 3).await;
+    assert_eq!(
+        resp.results[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    let resp = c.send(grow("grown", 10_001, false), 3).await;
+    assert_eq!(
+        resp.results[0].error_code,
+        ResponseError::InvalidPartitions.code()
+    );
+    let resp = c.send(grow("grown", 5, true), 3).await;
+    assert_eq!(resp.results[0].error_code, 0);
+    assert_eq!(
+        metadata(&mut c, "grown").await.topics[0].partitions.len(),
+        2
+    );
+
+    // Grown at another SPU than the one it was created at: the controller
+    // places the new partitions over the three SPUs.
+    let mut c1 = spus[1].client().await;
+    let resp = c1.send(grow("grown", 6, false), 1).await;
+    assert_eq!(
+        resp.results[0].error_code, 0,
+        "{:?}",
+        resp.results[0].error_message
+    );
+    let leaders = leaders(&spus[2], "grown", 6).await;
+    let distinct: BTreeSet<i32> = leaders.iter().copied().collect();
+    assert_eq!(distinct, BTreeSet::from([0, 1, 2]), "leaders {leaders:?}");
+    for (p, l) in leaders.iter().enumerate() {
+        let at = &spus[*l as usize];
+        assert_eq!(send_ok(at, "grown", p as i32, b"v").await, 0, "grown-{p}");
+    }
+
+    // A config changed at one SPU: in the store, described by every SPU,
+    // and taken by the open logs of every partition's leader.
+    let mut c2 = spus[2].client().await;
+    let resp = c2
+        .send(
+            incremental("grown", &[("max.message.bytes", Some("200"))], false),
+            1,
+        )
+        .await;
+    assert_eq!(resp.responses[0].error_code, 0);
+    for s in &spus {
+        eventually("every SPU describes the new config", || async {
+            let mut c = s.client().await;
+            let configs = describe(&mut c, "grown").await;
+            (config_value(&configs, "max.message.bytes") == ("200".into(), 1)).then_some(())
+        })
+        .await;
+    }
+    let big = [9u8; 300];
+    for (p, l) in leaders.iter().enumerate() {
+        let at = &spus[*l as usize];
+        eventually("the leader refuses a batch over the new limit", || async {
+            let (code, _) = send(at, "grown", p as i32, &big).await;
+            (code == ResponseError::MessageTooLarge.code()).then_some(())
+        })
+        .await;
+    }
+    let resp = c2
+        .send(
+            incremental("grown", &[("cleanup.policy", Some("compact"))], false),
+            1,
+        )
+        .await;
+    assert_eq!(
+        resp.responses[0].error_code,
+        ResponseError::InvalidConfig.code()
     );
     for s in spus {
         s.stop().await;

@@ -108,6 +108,10 @@ fn write_seeds() {
                 20 => frame::<DeleteTopicsRequest>(v),
                 22 => frame::<InitProducerIdRequest>(v),
                 32 => frame::<DescribeConfigsRequest>(v),
+                33 => frame::<AlterConfigsRequest>(v),
+                37 => frame::<CreatePartitionsRequest>(v),
+                44 => frame::<IncrementalAlterConfigsRequest>(v),
+                60 => frame::<DescribeClusterRequest>(v),
                 _ => unreachable!("a new API: add it here"),
             };
             std::fs::write(dir.join(format!("seed-frame-{key}-v{v}")), f).unwrap();

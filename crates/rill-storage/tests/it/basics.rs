@@ -313,3 +313,52 @@ fn failed_writes_leave_the_log_whole_and_it_recovers() {
         ]
     );
 }
+
+#[test]
+fn an_open_log_takes_new_settings_at_their_next_use() {
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 3, 1)).unwrap();
+    // A larger batch than the new limit is refused from the next append.
+    let mut big = batch_of(&[vec![0u8; 3_000]], 2, Compression::None);
+    log.reconfigure(LogConfig {
+        max_batch_bytes: 2_000,
+        ..log.config().clone()
+    })
+    .unwrap();
+    assert!(matches!(
+        log.append(&mut big.clone()),
+        Err(StorageError::InvalidBatch(_))
+    ));
+    log.reconfigure(LogConfig {
+        max_batch_bytes: 10_000,
+        ..log.config().clone()
+    })
+    .unwrap();
+    log.append(&mut big).unwrap();
+    // A smaller segment size rolls the active segment at the next append.
+    assert_eq!(log.segment_count(), 1);
+    log.reconfigure(small_segments(1_000)).unwrap();
+    for i in 0..40 {
+        log.append(&mut batch(10 + i, 3, 3)).unwrap();
+    }
+    assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
+    // Retention from the new settings: everything closed goes.
+    log.reconfigure(LogConfig {
+        retention_ms: Some(1),
+        ..log.config().clone()
+    })
+    .unwrap();
+    log.apply_retention(1_000_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    // Settings `open` refuses are refused here too, and nothing changes.
+    let before = log.config().clone();
+    assert!(matches!(
+        log.reconfigure(LogConfig {
+            segment_bytes: 0,
+            ..before
+        }),
+        Err(StorageError::Config(_))
+    ));
+    assert_eq!(log.config().segment_bytes, 1_000);
+}

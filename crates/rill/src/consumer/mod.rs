@@ -35,6 +35,10 @@ pub enum Offset {
     Absolute(i64),
     /// `n` records before the end.
     FromEnd(i64),
+    /// The first record whose timestamp is at or after this many
+    /// milliseconds since the epoch, resolved in each partition
+    /// (ListOffsets by time); the end where every record is older.
+    Timestamp(i64),
 }
 
 impl Offset {
@@ -56,6 +60,14 @@ impl Offset {
     /// `n` records before the end (clamped to the beginning).
     pub fn from_end(n: i64) -> Self {
         Offset::FromEnd(n.max(0))
+    }
+    /// From the first record at or after `ms` milliseconds since the epoch
+    /// (the end where every record is older); negative times are refused.
+    pub fn timestamp(ms: i64) -> Result<Self, RillError> {
+        if ms < 0 {
+            return Err(RillError::Config(format!("timestamp {ms} is negative")));
+        }
+        Ok(Offset::Timestamp(ms))
     }
 }
 
@@ -187,6 +199,11 @@ impl PartitionConsumer {
         Ok(match offset {
             Offset::Absolute(n) => n,
             Offset::Beginning => self.list_offset(-2).await?,
+            // ListOffsets answers -1 past the last record's time: the end.
+            Offset::Timestamp(ms) => match self.list_offset(ms.max(0)).await? {
+                -1 => self.list_offset(-1).await?,
+                found => found,
+            },
             Offset::End => self.list_offset(-1).await?,
             Offset::FromEnd(n) => {
                 let end = self.list_offset(-1).await?;

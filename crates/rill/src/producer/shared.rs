@@ -177,22 +177,28 @@ impl Inner {
         let inner = self.clone();
         tokio::spawn(async move {
             match inner.client.partitions(&inner.topic).await {
-                Ok(count) if count > 0 => {
-                    let mut st = inner.state();
-                    if st.handed.len() < count as usize {
-                        st.handed.resize(count as usize, 0);
-                    }
-                    st.metadata_at = Instant::now();
-                    inner.metadata_stale.store(false, Ordering::Release);
-                    let old = inner.partitions.swap(count, Ordering::AcqRel);
-                    if old != count {
-                        tracing::info!(topic = %inner.topic, old, new = count, "partition count changed");
-                    }
-                }
-                Ok(_) => {}
+                Ok(count) => inner.learned_partition_count(count),
                 Err(e) => tracing::debug!(error = %e, "metadata refresh failed"),
             }
             inner.refreshing.store(false, Ordering::Release);
         });
+    }
+
+    /// Takes the topic's partition count from a Metadata answer: new
+    /// records are spread over all of them from now on.
+    pub(super) fn learned_partition_count(&self, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let mut st = self.state();
+        if st.handed.len() < count as usize {
+            st.handed.resize(count as usize, 0);
+        }
+        st.metadata_at = Instant::now();
+        self.metadata_stale.store(false, Ordering::Release);
+        let old = self.partitions.swap(count, Ordering::AcqRel);
+        if old != count {
+            tracing::info!(topic = %self.topic, old, new = count, "partition count changed");
+        }
     }
 }

@@ -254,6 +254,16 @@ impl TopicProducer {
         self.inner.partitions.load(Ordering::Acquire)
     }
 
+    /// Asks the SPU for the topic's partition count now rather than at the
+    /// next refresh (once a minute, or after an error): after partitions
+    /// were added (`Admin::create_partitions`), new records are spread over
+    /// all of them from the next `send`. Returns the count.
+    pub async fn refresh_partition_count(&self) -> Result<u32, RillError> {
+        let count = self.inner.client.partitions(&self.inner.topic).await?;
+        self.inner.learned_partition_count(count);
+        Ok(self.partition_count())
+    }
+
     /// Queues a record and returns at once; it awaits only while
     /// `buffer_memory` is full.
     pub async fn send<K: Into<RecordKey>, V: AsRef<[u8]>>(

@@ -8,3 +8,4 @@ mod produce;
 mod promises;
 mod proxy;
 mod spu;
+mod topic_changes;
