@@ -77,6 +77,23 @@ impl TestSpuBuilder {
         self
     }
 
+    /// A member of a cluster whose metadata is `store` (shared by the SPUs
+    /// of one test), as SPU `id`, its registration lapsing `session` after
+    /// it stops renewing it.
+    pub fn cluster_member(
+        mut self,
+        store: &rill_cluster::MemoryStore,
+        id: i32,
+        session: Duration,
+    ) -> Self {
+        self.config.node_id = id;
+        self.config.cluster = Some(rill_spu::ClusterSettings {
+            store: rill_spu::ClusterStore::Memory(store.clone()),
+            session_timeout: session,
+        });
+        self
+    }
+
     /// Any other setting, by editing the config directly (`listen` and
     /// `data_dir` are overwritten at start).
     pub fn tune(mut self, tune: impl FnOnce(&mut SpuConfig)) -> Self {

@@ -3,7 +3,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn rill(home: &Path, args: &[&str]) -> Output {
+/// Runs `rill` with its cluster directory at `home`.
+pub(crate) fn rill(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rill"))
         .args(args)
         .env("RILL_HOME", home)
@@ -12,7 +13,8 @@ fn rill(home: &Path, args: &[&str]) -> Output {
         .expect("running rill")
 }
 
-fn text(out: &Output) -> String {
+/// Its stdout and stderr, for messages and assertions.
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -4,24 +4,9 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn rill(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(args)
-        .env("RILL_HOME", home)
-        .env_remove("RILL_ADDR")
-        .output()
-        .expect("running rill")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::cluster::{rill, text};
 
 /// A first port whose next two are free too (a moment ago).
 fn three_free_ports() -> u16 {

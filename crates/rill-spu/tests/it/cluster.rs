@@ -25,15 +25,8 @@ const SESSION: Duration = Duration::from_millis(1000);
 const SETTLE: Duration = Duration::from_secs(15);
 
 async fn member(store: &MemoryStore, id: i32) -> TestSpu {
-    let store = store.clone();
     TestSpu::builder()
-        .tune(move |c: &mut SpuConfig| {
-            c.node_id = id;
-            c.cluster = Some(ClusterSettings {
-                store: ClusterStore::Memory(store),
-                session_timeout: SESSION,
-            });
-        })
+        .cluster_member(store, id, SESSION)
         .start()
         .await
 }

@@ -12,7 +12,6 @@ use rill::{
     RetryStrategy, Rill, RillError, TopicProducerConfigBuilder,
 };
 use rill_cluster::MemoryStore;
-use rill_spu::{ClusterSettings, ClusterStore, SpuConfig};
 
 use crate::spu::TestSpu;
 
@@ -23,15 +22,8 @@ const SETTLE: Duration = Duration::from_secs(20);
 const PARTITIONS: u32 = 6;
 
 async fn member(store: &MemoryStore, id: i32) -> TestSpu {
-    let store = store.clone();
     TestSpu::builder()
-        .tune(move |c: &mut SpuConfig| {
-            c.node_id = id;
-            c.cluster = Some(ClusterSettings {
-                store: ClusterStore::Memory(store),
-                session_timeout: SESSION,
-            });
-        })
+        .cluster_member(store, id, SESSION)
         .start()
         .await
 }
