@@ -445,6 +445,10 @@ impl PartitionRow {
     }
 }
 
+/// How long `partition list` and `topic describe` wait for one partition's
+/// offsets before showing them as unknown.
+const OFFSETS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Each partition's leader and its first stored and next offsets; a
 /// partition without a leader (its SPU down) is listed without offsets
 /// rather than waited for.
@@ -454,13 +458,18 @@ async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> 
     for d in details {
         let offsets = match d.leader {
             // The client has no public ListOffsets; a consumer's starting
-            // position at each end gives the same two numbers.
-            Some(_) => {
+            // position at each end gives the same two numbers. Bounded: a
+            // leader that died since Metadata answered would otherwise be
+            // waited for; its offsets are then shown as unknown.
+            Some(_) => tokio::time::timeout(OFFSETS_WAIT, async {
                 let consumer = rill.partition_consumer(topic, d.partition).await?;
                 let start = consumer.stream(Offset::Beginning).await?.next_offset();
                 let end = consumer.stream(Offset::End).await?.next_offset();
-                Some((start, end))
-            }
+                Ok::<_, rill::RillError>((start, end))
+            })
+            .await
+            .ok()
+            .and_then(Result::ok),
             None => None,
         };
         rows.push(PartitionRow {

@@ -68,7 +68,8 @@ fn topic_lifecycle() {
     assert_eq!(rows.len(), 3, "{partitions}");
     assert_eq!(
         rows[2].split_whitespace().collect::<Vec<_>>(),
-        ["orders", "2", "0", "0", "0"]
+        ["orders", "2", "0", "0", "0", "0"],
+        "TOPIC PARTITION LEADER START END RECORDS"
     );
     let every = spu.ok(&["partition", "list", "-O", "json"]);
     assert_eq!(every.matches("\"partition\":").count(), 4, "{every}");
