@@ -21,6 +21,22 @@ const SESSION: Duration = Duration::from_millis(1000);
 const SETTLE: Duration = Duration::from_secs(20);
 const PARTITIONS: u32 = 6;
 
+/// A producer that retries every 50 ms for up to 30 s: long enough to
+/// outlast an SPU that is away and comes back.
+fn patient() -> rill::TopicProducerConfig {
+    TopicProducerConfigBuilder::default()
+        .linger(Duration::from_millis(1))
+        .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
+            max_retries: 10_000,
+            initial_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(50),
+            timeout: Duration::from_secs(30),
+            strategy: RetryStrategy::FixedDelay,
+        }))
+        .build()
+        .unwrap()
+}
+
 async fn member(store: &MemoryStore, id: i32) -> TestSpu {
     TestSpu::builder()
         .cluster_member(store, id, SESSION)
@@ -204,17 +220,7 @@ async fn an_spu_going_away_fails_or_holds_only_its_partitions_and_nothing_is_los
         .collect();
     assert!(!its.is_empty(), "leaders {leaders:?}");
     let keys = key_for_each_partition();
-    let durable = TopicProducerConfigBuilder::default()
-        .linger(Duration::from_millis(1))
-        .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
-            max_retries: 10_000,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(50),
-            timeout: Duration::from_secs(30),
-            strategy: RetryStrategy::FixedDelay,
-        }))
-        .build()
-        .unwrap();
+    let durable = patient();
     let producer = rill
         .topic_producer_with_config("events", durable)
         .await
@@ -415,17 +421,7 @@ async fn a_leader_that_crashes_and_returns_stores_each_idempotent_record_once_in
     let away = 1;
     assert!(leaders.contains(&away), "leaders {leaders:?}");
     let keys = key_for_each_partition();
-    let config = TopicProducerConfigBuilder::default()
-        .linger(Duration::from_millis(1))
-        .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
-            max_retries: 10_000,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(50),
-            timeout: Duration::from_secs(30),
-            strategy: RetryStrategy::FixedDelay,
-        }))
-        .build()
-        .unwrap();
+    let config = patient();
     let producer = rill
         .topic_producer_with_config("crash", config)
         .await
