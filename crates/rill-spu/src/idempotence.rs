@@ -68,8 +68,26 @@ impl ProducerTable {
             };
         }
         let Some(entry) = self.producers.get(&h.producer_id) else {
-            // Unknown here (new, or older than what the SPU remembers).
-            return Verdict::Append;
+            // Unknown here: new, or older than what the SPU remembers. A
+            // new producer starts at 0. A later sequence is refused rather
+            // than taken as a start: a batch before it may have been
+            // refused for a reason that has since passed (this SPU was not
+            // yet the partition's leader) and will come again, and storing
+            // this one first would turn that retry into a sequence error.
+            // The client renumbers under a new producer id when nothing
+            // before the refused batch is outstanding.
+            return if h.base_sequence == 0 {
+                Verdict::Append
+            } else {
+                Verdict::Refuse {
+                    code: ResponseError::UnknownProducerId,
+                    message: format!(
+                        "producer {} is unknown to this partition; its first batch must \
+                         start at sequence 0, not {}",
+                        h.producer_id, h.base_sequence
+                    ),
+                }
+            };
         };
         if h.producer_epoch < entry.epoch {
             return Verdict::Refuse {
@@ -192,6 +210,19 @@ mod tests {
         ));
         // Non-idempotent batches pass untouched.
         assert_eq!(t.check(&header(-1, -1, -1, 1)), Verdict::Append);
+    }
+
+    #[test]
+    fn an_unknown_producer_must_start_at_sequence_zero() {
+        let t = ProducerTable::default();
+        assert!(matches!(
+            t.check(&header(9, 0, 50, 2)),
+            Verdict::Refuse {
+                code: ResponseError::UnknownProducerId,
+                ..
+            }
+        ));
+        assert_eq!(t.check(&header(9, 0, 0, 2)), Verdict::Append);
     }
 
     #[test]

@@ -37,7 +37,8 @@
 //!   later batch the SPU refuses as out of order (with nothing earlier
 //!   failing in that round) is known not stored, and neither is any later
 //!   batch of that producer id, so those, and only those, are renumbered
-//!   under a new producer id.
+//!   under a new producer id. The same holds for the first batch of a round
+//!   refused with `UNKNOWN_PRODUCER_ID` (the SPU lost the producer's state).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ use crate::RillError;
 
 const MESSAGE_TOO_LARGE: i16 = ResponseError::MessageTooLarge.code();
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = ResponseError::OutOfOrderSequenceNumber.code();
+const UNKNOWN_PRODUCER_ID: i16 = ResponseError::UnknownProducerId.code();
 const DUPLICATE_SEQUENCE_NUMBER: i16 = ResponseError::DuplicateSequenceNumber.code();
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
 const NOT_LEADER_OR_FOLLOWER: i16 = ResponseError::NotLeaderOrFollower.code();
@@ -526,16 +528,22 @@ impl<C: Completion> PartitionPipeline<C> {
             return self.fail(batch, error); // at most once
         }
         let out_of_order = code == Some(OUT_OF_ORDER_SEQUENCE_NUMBER);
+        let unknown_producer = code == Some(UNKNOWN_PRODUCER_ID);
         let id = batch.identity;
-        if out_of_order && !self.broken && id.is_some_and(|id| Some(id.producer_id) == self.gap) {
-            // Every batch before it is answered and a batch of this producer
-            // id failed for good: this one is not stored, nor any after it.
-            self.renumber = self.gap;
+        let hole = out_of_order && id.is_some_and(|id| Some(id.producer_id) == self.gap);
+        if (hole || unknown_producer) && !self.broken {
+            // Every batch before it is answered, and either a batch of this
+            // producer id failed for good or the SPU knows nothing of the
+            // id: this one is not stored, nor any after it.
+            self.renumber = id.map(|id| id.producer_id);
             self.broken = true;
             self.retry.push(batch);
             return;
         }
-        let echo = self.broken && (error.is_retriable() || out_of_order);
+        // Refused only because an earlier batch of the round failed (a
+        // gap), or because the SPU has not met the producer yet (the batch
+        // before it, which starts the sequence, failed).
+        let echo = self.broken && (error.is_retriable() || out_of_order || unknown_producer);
         self.broken = true;
         let life_end = self.life_end(&batch);
         if life_end.is_some_and(|end| end <= now) {

@@ -394,6 +394,51 @@ fn only_batches_known_not_stored_get_a_new_producer_id() {
 }
 
 #[test]
+fn a_later_batch_refused_because_the_first_was_is_sent_again_with_its_sequence() {
+    // A partition's new leader refuses batch 0 (not yet leading), then
+    // leads when batch 1 arrives: it has not met the producer, so batch 1
+    // is refused too, and both go again, in order, numbered as before.
+    let mut p = idempotent();
+    let now = Instant::now();
+    p.enqueue(batch(0..2));
+    p.enqueue(batch(2..4));
+    let a = p.poll_transmit(now).unwrap();
+    let b = p.poll_transmit(now).unwrap();
+    p.on_answer(now, a.attempt, NOT_LEADER_OR_FOLLOWER, -1, None);
+    p.on_answer(now, b.attempt, UNKNOWN_PRODUCER_ID, -1, None);
+    assert_eq!(events(&mut p), ["refresh"]);
+    let later = now + 10 * MS;
+    let again: Vec<_> = std::iter::from_fn(|| p.poll_transmit(later)).collect();
+    assert_eq!(
+        again.iter().map(identity).collect::<Vec<_>>(),
+        [identity(&a), identity(&b)]
+    );
+    p.on_answer(later, again[0].attempt, 0, 0, None);
+    p.on_answer(later, again[1].attempt, 0, 2, None);
+    assert_eq!(delivered(&mut p), [(vec![0, 1], 0), (vec![2, 3], 2)]);
+}
+
+#[test]
+fn a_producer_unknown_to_the_spu_is_renumbered_under_a_new_id() {
+    let mut p = idempotent();
+    let now = Instant::now();
+    p.enqueue(batch(0..2));
+    p.enqueue(batch(2..3));
+    let a = p.poll_transmit(now).unwrap();
+    p.on_answer(now, a.attempt, 0, 40, None);
+    assert_eq!(delivered(&mut p), [(vec![0, 1], 40)]);
+    // The SPU lost the producer's state (say, retention removed its
+    // batches before a restart): nothing of batch 1 can be stored.
+    let b = p.poll_transmit(now).unwrap();
+    assert_eq!(identity(&b), (7, 2, 1));
+    p.on_answer(now, b.attempt, UNKNOWN_PRODUCER_ID, -1, None);
+    assert_eq!(events(&mut p), ["producer id"]);
+    p.on_producer_id(now, Ok((8, 0)));
+    let b_again = p.poll_transmit(now).unwrap();
+    assert_eq!(identity(&b_again), (8, 0, 1));
+}
+
+#[test]
 fn waiting_for_a_producer_id_ends_at_the_timeout() {
     let mut p = idempotent();
     let t0 = Instant::now();
