@@ -542,3 +542,135 @@ fn a_diverged_follower_truncates_to_a_prefix_of_the_new_leader() {
     let a = open(&sim_a, cfg);
     assert_eq!(raw_batches(&a), raw_batches(&b));
 }
+
+mod model {
+    //! Random appends, epochs, truncations, reopens and power cuts against
+    //! a plain list of the batches (and epochs) the log should hold.
+
+    use proptest::prelude::*;
+    use rill_storage::{FlushPolicy, LogConfig, PartitionLog, SimBackend};
+
+    use super::{epochs, raw_batches, values};
+    use crate::helpers::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Begin { bump: i32 },
+        Append { records: usize },
+        Truncate { at: prop::sample::Index },
+        Reopen,
+        PowerCut,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => (0i32..3).prop_map(|bump| Op::Begin { bump }),
+            6 => (1usize..5).prop_map(|records| Op::Append { records }),
+            2 => any::<prop::sample::Index>().prop_map(|at| Op::Truncate { at }),
+            1 => Just(Op::Reopen),
+            1 => Just(Op::PowerCut),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Model {
+        /// (base offset, records, epoch in the header, tag) per batch.
+        batches: Vec<(u64, u64, i32, u64)>,
+        epochs: Vec<(i32, u64)>,
+        /// The epoch `append` stamps, if `begin_leader_epoch` was called
+        /// since the log was opened.
+        stamp: Option<i32>,
+        epoch: i32,
+        end: u64,
+    }
+
+    impl Model {
+        /// `epoch` starts at the log end unless it is the latest already;
+        /// entries starting there or later are replaced.
+        fn assign(&mut self, epoch: i32) {
+            if self.epochs.last().map(|e| e.0) != Some(epoch) {
+                let end = self.end;
+                self.epochs.retain(|e| e.1 < end);
+                self.epochs.push((epoch, end));
+            }
+        }
+    }
+
+    fn config() -> LogConfig {
+        LogConfig {
+            flush: FlushPolicy::Always,
+            ..small_segments(700)
+        }
+    }
+
+    fn reopen(sim: &SimBackend, log: &mut Option<PartitionLog>, model: &mut Model, cut: bool) {
+        drop(log.take());
+        if cut {
+            sim.power_cut();
+        }
+        *log = Some(open(sim, config()));
+        model.stamp = None;
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn truncation_and_epochs_match_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+            let sim = SimBackend::new();
+            let mut log = Some(open(&sim, config()));
+            let mut model = Model::default();
+            let mut tag = 0u64;
+            for op in ops {
+                let l = log.as_mut().unwrap();
+                match op {
+                    Op::Begin { bump } => {
+                        model.epoch += bump;
+                        l.begin_leader_epoch(model.epoch).unwrap();
+                        model.assign(model.epoch);
+                        model.stamp = Some(model.epoch);
+                    }
+                    Op::Append { records } => {
+                        tag += 1;
+                        let info = l.append(&mut batch(tag, records, tag as i64)).unwrap();
+                        prop_assert_eq!(info.base_offset, model.end);
+                        if let Some(e) = model.stamp {
+                            model.assign(e);
+                        }
+                        model.batches.push((model.end, records as u64, model.stamp.unwrap_or(-1), tag));
+                        model.end += records as u64;
+                    }
+                    Op::Truncate { at } => {
+                        let offset = at.index(model.end as usize + 1) as u64;
+                        let cut = model
+                            .batches
+                            .iter()
+                            .find(|b| b.0 + b.1 > offset)
+                            .map_or(model.end, |b| b.0);
+                        prop_assert_eq!(l.truncate_to(offset).unwrap(), cut);
+                        model.batches.retain(|b| b.0 < cut);
+                        model.epochs.retain(|e| e.1 < cut || cut == model.end);
+                        model.end = cut;
+                    }
+                    Op::Reopen => reopen(&sim, &mut log, &mut model, false),
+                    Op::PowerCut => reopen(&sim, &mut log, &mut model, true),
+                }
+                let l = log.as_ref().unwrap();
+                prop_assert_eq!(l.log_end_offset(), model.end);
+                prop_assert_eq!(epochs(l), model.epochs.clone());
+                prop_assert_eq!(l.last_batch_epoch(), model.batches.last().map(|b| b.2));
+                let stored: Vec<(u64, i32)> = raw_batches(l)
+                    .iter()
+                    .map(|(o, bytes)| (*o, rill_protocol::BatchHeader::parse(bytes).unwrap().partition_leader_epoch))
+                    .collect();
+                let want: Vec<(u64, i32)> = model.batches.iter().map(|b| (b.0, b.2)).collect();
+                prop_assert_eq!(stored, want);
+                let want_values: Vec<(u64, String)> = model
+                    .batches
+                    .iter()
+                    .flat_map(|b| (0..b.1).map(move |r| (b.0 + r, format!("b{}-r{r}", b.3))))
+                    .collect();
+                prop_assert_eq!(values(l), want_values);
+            }
+        }
+    }
+}
