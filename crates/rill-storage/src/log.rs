@@ -492,18 +492,10 @@ impl PartitionLog {
                 reason: format!("offset {offset} is not where the index says"),
             });
         };
-        let mut epochs = self.epochs.clone();
-        epochs.truncate_to(cut);
-        self.replace_epochs(epochs)?;
-        self.high_watermark = self.high_watermark.min(cut);
-        self.recovery_point = self.recovery_point.min(cut);
-        // The log start sits on a batch boundary (retention moves it to a
-        // segment base), so this only matters for a start inside a batch.
-        self.log_start_offset = self.log_start_offset.min(cut);
-        self.write_checkpoint()?;
-        if let Err(e) = self.cut_segments(seg_base, pos, cut) {
-            // The segments may be half cut: refuse writes until reopen
-            // recovers a consistent state from the disk.
+        if let Err(e) = self.cut_at(seg_base, pos, cut) {
+            // The history, the checkpoint or the segments may be half cut:
+            // refuse writes until reopen recovers a consistent state from
+            // the disk (each step leaves one that recovery handles).
             self.failed = true;
             return Err(e);
         }
@@ -516,7 +508,17 @@ impl PartitionLog {
         Ok(cut)
     }
 
-    fn cut_segments(&mut self, seg_base: u64, pos: u64, cut: u64) -> Result<(), StorageError> {
+    /// The steps of [`Self::truncate_to`] that write, in their order.
+    fn cut_at(&mut self, seg_base: u64, pos: u64, cut: u64) -> Result<(), StorageError> {
+        let mut epochs = self.epochs.clone();
+        epochs.truncate_to(cut);
+        self.replace_epochs(epochs)?;
+        self.high_watermark = self.high_watermark.min(cut);
+        self.recovery_point = self.recovery_point.min(cut);
+        // The log start sits on a batch boundary (retention moves it to a
+        // segment base), so this only matters for a start inside a batch.
+        self.log_start_offset = self.log_start_offset.min(cut);
+        self.write_checkpoint()?;
         if let Some(seg) = self.segments.get_mut(&seg_base) {
             seg.truncate(pos, cut)?;
         }

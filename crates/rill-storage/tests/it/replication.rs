@@ -419,6 +419,54 @@ fn a_power_cut_after_truncation_never_brings_records_back() {
 }
 
 #[test]
+fn a_truncation_cut_short_by_a_failing_disk_leaves_the_old_or_the_new_log() {
+    let cfg = LogConfig {
+        flush: FlushPolicy::Always,
+        ..small_segments(300)
+    };
+    for offset in [4u64, 16] {
+        let mut outcomes = std::collections::BTreeSet::new();
+        for budget in 0..400 {
+            let sim = SimBackend::new();
+            let mut log = ten_batches(&sim, cfg.clone());
+            sim.set_write_budget(Some(budget));
+            let result = log.truncate_to(offset);
+            let cut = offset - offset % 3;
+            if result.is_err() {
+                assert!(
+                    matches!(
+                        log.append(&mut batch(1, 1, 1)),
+                        Err(StorageError::Failed { .. })
+                    ),
+                    "a half-done truncation stops the log"
+                );
+            }
+            drop(log);
+            sim.power_cut();
+            sim.set_write_budget(None);
+            let mut log = open(&sim, cfg.clone());
+            let end = log.log_end_offset();
+            outcomes.insert((result.is_ok(), end));
+            if result.is_ok() {
+                assert_eq!(end, cut, "budget {budget}");
+            } else {
+                assert!(end == cut || end == 30, "budget {budget}: end {end}");
+            }
+            assert_eq!(values(&log), expected(end), "budget {budget}");
+            assert!(log.high_watermark() <= end);
+            assert!(
+                epochs(&log).iter().all(|(_, s)| *s <= end),
+                "budget {budget}: {:?}",
+                epochs(&log)
+            );
+            assert_eq!(log.append(&mut batch(90, 1, 1)).unwrap().base_offset, end);
+        }
+        assert!(outcomes.contains(&(true, offset - offset % 3)));
+        assert!(outcomes.contains(&(false, 30)));
+    }
+}
+
+#[test]
 fn recovery_drops_epochs_whose_records_were_lost() {
     let leader_sim = SimBackend::new();
     let leader = leader_with_two_epochs(&leader_sim);
