@@ -264,8 +264,11 @@ impl PartitionLog {
     /// Appends one or more whole batches (a produce request's record set).
     /// Every batch is validated first (length, magic, CRC, record count,
     /// offset deltas); if any fails, nothing is written. Each batch's
-    /// `base_offset` is rewritten in `batches` to its place in the log, and
-    /// the bytes are stored as they are otherwise.
+    /// `base_offset` is rewritten in `batches` to its place in the log, and,
+    /// after [`Self::begin_leader_epoch`], its `partition_leader_epoch` to
+    /// that epoch (then an append after a newer epoch reached the log, as a
+    /// follower, is refused with [`StorageError::StaleLeaderEpoch`]); the
+    /// bytes are stored as they are otherwise.
     pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
         self.check_writable()?;
         if batches.is_empty() {
