@@ -307,9 +307,12 @@ impl PartitionLog {
                     latest: latest.epoch,
                 });
             }
-            let mut epochs = self.epochs.clone();
-            note_epoch(&mut epochs, epoch, self.log_end_offset());
-            self.replace_epochs(epochs)?;
+            // Cloned only at an epoch change: not on every append.
+            if self.epochs.latest().map(|l| l.epoch) != Some(epoch) {
+                let mut epochs = self.epochs.clone();
+                note_epoch(&mut epochs, epoch, self.log_end_offset());
+                self.replace_epochs(epochs)?;
+            }
         }
         self.roll_if_needed(batches.len() as u64, next)?;
         let mut pos = 0usize;
@@ -341,7 +344,9 @@ impl PartitionLog {
         }
         let limits = self.config.limits();
         let mut metas: Vec<BatchMeta> = Vec::with_capacity(1);
-        let mut epochs = self.epochs.clone();
+        // The history as these batches change it; cloned only at an epoch
+        // change, not on every fetch.
+        let mut epochs: Option<LeaderEpochs> = None;
         let mut next = self.log_end_offset();
         let mut last_epoch = None;
         for slice in split_batches(batches) {
@@ -359,8 +364,11 @@ impl PartitionLog {
                 });
             }
             let count = u64::from(header.records_count.unsigned_abs());
-            if header.partition_leader_epoch >= 0 {
-                note_epoch(&mut epochs, header.partition_leader_epoch, next);
+            let epoch = header.partition_leader_epoch;
+            let current = epochs.as_ref().unwrap_or(&self.epochs);
+            if epoch >= 0 && current.latest().map(|l| l.epoch) != Some(epoch) {
+                let changed = epochs.get_or_insert_with(|| self.epochs.clone());
+                note_epoch(changed, epoch, next);
             }
             last_epoch = Some(header.partition_leader_epoch);
             metas.push(BatchMeta {
@@ -373,7 +381,9 @@ impl PartitionLog {
         }
         // Kafka's order: the history first. Should the data then be lost,
         // recovery at open drops the epochs past the recovered end.
-        self.replace_epochs(epochs)?;
+        if let Some(epochs) = epochs {
+            self.replace_epochs(epochs)?;
+        }
         self.roll_if_needed(batches.len() as u64, next)?;
         self.write_batches(batches, &metas, last_epoch)
     }
