@@ -18,7 +18,7 @@ use crate::meta::MetaStore;
 use crate::producer_ids::ProducerIds;
 use crate::replication::leader::{current, LeaderSlot, Leadership};
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
-use crate::writer::{lock, Queued, SharedLog, SharedProducers, Writer};
+use crate::writer::{lock, Queued, SharedLog, SharedProducers, Writer, WriterRole};
 use crate::SpuError;
 
 /// Most partitions one topic may have.
@@ -313,7 +313,10 @@ impl Registry {
             format!("{}-{p}", spec.name),
             log.clone(),
             producers.clone(),
-            leader.clone(),
+            WriterRole {
+                slot: leader.clone(),
+                clustered: self.in_cluster(),
+            },
         );
         Ok(Arc::new(Partition {
             log,

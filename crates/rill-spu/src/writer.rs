@@ -71,6 +71,28 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the writer needs to know of the partition's leadership.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterRole {
+    pub slot: LeaderSlot,
+    /// In a cluster an append is only made while this SPU leads (a
+    /// request admitted just before leadership moved is refused, not
+    /// written into a log that is about to follow another).
+    pub clustered: bool,
+}
+
+impl WriterRole {
+    /// `Some` refusal when this SPU may not append now.
+    fn refusal(&self) -> Option<PartitionProduceResponse> {
+        (self.clustered && current(&self.slot).is_none()).then(|| {
+            failure(
+                ResponseError::NotLeaderOrFollower,
+                "this SPU no longer leads the partition".into(),
+            )
+        })
+    }
+}
+
 /// One record set for the writer, and where its answer goes.
 #[derive(Debug)]
 struct Append {
@@ -85,7 +107,7 @@ pub(crate) struct Writer {
     name: String,
     log: SharedLog,
     producers: SharedProducers,
-    leader: LeaderSlot,
+    leader: WriterRole,
     /// The queue into the running thread; `None` before the first append.
     queue: Mutex<Option<mpsc::Sender<Append>>>,
 }
@@ -108,7 +130,7 @@ impl Writer {
         name: String,
         log: SharedLog,
         producers: SharedProducers,
-        leader: LeaderSlot,
+        leader: WriterRole,
     ) -> Self {
         Self {
             name,
@@ -190,7 +212,7 @@ fn run(
     mut rx: mpsc::Receiver<Append>,
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
-    leader: &LeaderSlot,
+    leader: &WriterRole,
 ) {
     let group_commit = lock(log).config().flush == FlushPolicy::Always;
     let mut group = Vec::with_capacity(MAX_GROUP_APPENDS);
@@ -226,7 +248,7 @@ fn headers(records: &[u8]) -> Vec<BatchHeader> {
 fn commit_group(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
-    leader: &LeaderSlot,
+    leader: &WriterRole,
     group: &mut Vec<Append>,
 ) {
     let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
@@ -261,7 +283,7 @@ fn commit_group(
 fn commit_chunk(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
-    leader: &LeaderSlot,
+    leader: &WriterRole,
     chunk: Vec<(Append, Vec<BatchHeader>)>,
 ) {
     let mut table = lock(producers);
@@ -278,6 +300,12 @@ fn commit_chunk(
         drop(table);
         for (Append { records, reply }, _) in accepted {
             let _ = reply.send(write(log, producers, leader, &records));
+        }
+        return;
+    }
+    if let Some(refused) = leader.refusal() {
+        for (append, _) in accepted {
+            let _ = append.reply.send(refused.clone());
         }
         return;
     }
@@ -360,7 +388,7 @@ fn check(
 fn write(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
-    leader: &LeaderSlot,
+    leader: &WriterRole,
     records: &[u8],
 ) -> PartitionProduceResponse {
     // Idempotent producers: a retried batch is answered with its original
@@ -369,6 +397,9 @@ fn write(
     let mut producers = lock(producers);
     if let Some(answer) = check(&producers, &headers, log) {
         return answer;
+    }
+    if let Some(refused) = leader.refusal() {
+        return refused;
     }
     // The log rewrites base_offset in place, so it needs its own copy.
     let mut buf = records.to_vec();
@@ -397,9 +428,9 @@ fn write(
 /// SPU (its one copy is the whole in-sync replica set, so a batch is
 /// committed as soon as it is written, for acks 1 and all); as the ISR
 /// allows for a leader in a cluster.
-fn after_append(log: &mut PartitionLog, leader: &LeaderSlot) {
+fn after_append(log: &mut PartitionLog, leader: &WriterRole) {
     let end = log.log_end_offset();
-    match current(leader) {
+    match current(&leader.slot) {
         None => log.set_high_watermark(end),
         Some(l) => {
             let hw = l.on_append(end as i64);

@@ -161,21 +161,33 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
             }
             if let Slot::Write(partition, records) = std::mem::replace(slot, Slot::Queued) {
                 let records_count = count_records(&records);
-                queued.push((
-                    partition.clone(),
-                    records_count,
-                    partition.submit(records).await,
-                ));
+                // The leadership the batch was admitted under: acks=all
+                // waits on it, and if it ends first (another SPU leads
+                // now) the batch is not acknowledged.
+                let admitted = partition.leadership();
+                queued.push((admitted, records_count, partition.submit(records).await));
             }
         }
     }
     let mut answers = Vec::with_capacity(queued.len());
     let mut waits = Vec::new();
-    for (partition, records_count, q) in queued {
-        let answer = q.answer().await;
-        if answer.error_code.is_ok() || answer.error_code == DUPLICATE {
-            if let Some(l) = partition.leadership().filter(|_| req.acks == -1) {
-                waits.push((answers.len(), l, answer.base_offset + records_count));
+    let clustered = ctx.registry.in_cluster();
+    for (admitted, records_count, q) in queued {
+        let mut answer = q.answer().await;
+        let stored = answer.error_code.is_ok() || answer.error_code == DUPLICATE;
+        if stored && req.acks == -1 {
+            match admitted {
+                Some(l) => waits.push((answers.len(), l, answer.base_offset + records_count)),
+                // Leadership moved between admission and now: not known
+                // to be on the in-sync replicas.
+                None if clustered => {
+                    answer = refused(
+                        0,
+                        ResponseError::NotLeaderOrFollower,
+                        "leadership moved while the batch was written".into(),
+                    )
+                }
+                None => {}
             }
         }
         answers.push(answer);

@@ -69,6 +69,10 @@ pub struct IsrState {
     followers: BTreeMap<u32, Follower>,
     /// An ISR change proposed and not yet committed or refused.
     proposed: Option<Vec<u32>>,
+    /// The leader's log end when this leadership began: a follower joins
+    /// the ISR only once it has reached it (as Kafka's `isFollowerInSync`),
+    /// so an ISR member always holds what this leader's epoch built on.
+    epoch_start: i64,
 }
 
 impl IsrState {
@@ -106,6 +110,7 @@ impl IsrState {
             high_watermark: high_watermark.min(log_end),
             followers,
             proposed: None,
+            epoch_start: log_end,
         };
         state.advance_high_watermark();
         state
@@ -194,7 +199,7 @@ impl IsrState {
         // Only followers outside the ISR now may join: one just found
         // lagging is not let back in by the high watermark it holds down.
         for (r, f) in &self.followers {
-            if !self.isr.contains(r) && f.log_end >= self.high_watermark {
+            if !self.isr.contains(r) && f.log_end >= self.high_watermark.max(self.epoch_start) {
                 next.push(*r);
             }
         }
