@@ -34,6 +34,15 @@ pub enum StorageError {
     /// Stored bytes that cannot be read back as batches.
     #[error("corrupt data in {}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    /// A replica append whose batches do not continue the log: the batch at
+    /// `found` where `expected` (the log end, or the end of the batch
+    /// before it) was due. Nothing was written.
+    #[error("replica batch at offset {found} where {expected} was due")]
+    ReplicaOffsetMismatch { expected: u64, found: i64 },
+    /// `begin_leader_epoch` with an epoch older than the latest one the log
+    /// has seen (a deposed leader must not write again).
+    #[error("leader epoch {epoch} is older than the log's latest epoch {latest}")]
+    StaleLeaderEpoch { epoch: i32, latest: i32 },
     /// A configuration value out of range.
     #[error("invalid log configuration: {0}")]
     Config(String),

@@ -4,9 +4,12 @@
 //! A [`PartitionLog`] lives in its own directory as segments named by their
 //! base offset (`%020d.log`), each with a sparse offset index (`.index`) and
 //! a time index (`.timeindex`), plus a `checkpoint` file (log start offset,
-//! high watermark, recovery point). Batches are stored exactly as they
-//! arrived; only `base_offset` is rewritten, which the batch CRC does not
-//! cover.
+//! high watermark, recovery point) and a `leader-epochs` file (where each
+//! leader epoch started, for replication). Batches are stored exactly as
+//! they arrived; only `base_offset` (and, once the log's SPU leads it in an
+//! epoch, `partition_leader_epoch`) is rewritten, neither of which the batch
+//! CRC covers. A follower's batches (`append_replica`) are stored byte for
+//! byte as the leader wrote them.
 //!
 //! All file access goes through the small [`Backend`] trait: [`FileBackend`]
 //! for real files, [`SimBackend`] for tests that cut the power or fail

@@ -5,17 +5,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill_protocol::batch::{set_base_offset, split_batches, validate_batch};
+use rill_protocol::batch::{
+    set_base_offset, set_partition_leader_epoch, split_batches, validate_batch, BatchHeader,
+};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{FlushPolicy, LogConfig};
 use crate::error::IoContext;
 use crate::io::Backend;
+use crate::leader_epoch::{EpochEntry, LeaderEpochs};
 use crate::segment::{file_name, parse_file_name, BatchMeta, Segment};
 use crate::StorageError;
 
-/// Most batches one `append` call accepts (a produce request carries one per
-/// partition in practice).
+/// Most batches one `append` or `append_replica` call accepts (a produce
+/// request carries one per partition in practice; a replica fetch is bounded
+/// by its byte limit, and this keeps one call's validation bounded too).
 pub const MAX_BATCHES_PER_APPEND: usize = 1024;
 
 /// What an append stored.
@@ -69,6 +73,16 @@ pub struct PartitionLog {
     unflushed_records: u64,
     last_flush: Instant,
     failed: bool,
+    /// Which offset each leader epoch started at (persisted beside the
+    /// segments); a follower uses it to find where it diverged.
+    epochs: LeaderEpochs,
+    /// The epoch `append` stamps into each batch, once this log's SPU leads
+    /// it (`begin_leader_epoch`). `None`: batches keep the epoch they came
+    /// with, as before replication existed.
+    leader_epoch: Option<i32>,
+    /// The partition leader epoch of the last batch stored, kept in memory
+    /// so asking costs no read.
+    last_batch_epoch: Option<i32>,
 }
 
 impl PartitionLog {
@@ -86,6 +100,10 @@ impl PartitionLog {
         backend.create_dir_all(&dir).ctx("create directory", &dir)?;
         let names = backend.list(&dir).ctx("list", &dir)?;
         let cp = checkpoint::read(backend.as_ref(), &dir);
+        // No file (a data directory from before replication): an empty
+        // history. A damaged one is an error: guessing could keep a record
+        // that a new leader does not have.
+        let epochs = LeaderEpochs::open(backend.as_ref(), &dir)?;
         let mut bases: Vec<u64> = names
             .iter()
             .filter_map(|n| parse_file_name(n, "log"))
@@ -153,8 +171,21 @@ impl PartitionLog {
             unflushed_records: 0,
             last_flush: Instant::now(),
             failed: false,
+            epochs,
+            leader_epoch: None,
+            last_batch_epoch: None,
         };
         log.flush()?;
+        // Recovery may have cut a torn tail whose epochs were already
+        // recorded (the history is saved before the data it describes), and
+        // an interrupted retention pass may have moved the start without it.
+        // An epoch starting exactly at the log end is kept: it is true (a
+        // leader that began its epoch and wrote nothing yet).
+        let mut trimmed = log.epochs.clone();
+        trimmed.truncate_to(log_end.saturating_add(1));
+        trimmed.advance_start(log.log_start_offset);
+        log.replace_epochs(trimmed)?;
+        log.last_batch_epoch = log.find_last_batch_epoch()?;
         Ok(log)
     }
 
@@ -233,20 +264,20 @@ impl PartitionLog {
     /// Appends one or more whole batches (a produce request's record set).
     /// Every batch is validated first (length, magic, CRC, record count,
     /// offset deltas); if any fails, nothing is written. Each batch's
-    /// `base_offset` is rewritten in `batches` to its place in the log, and
-    /// the bytes are stored as they are otherwise.
+    /// `base_offset` is rewritten in `batches` to its place in the log, and,
+    /// after [`Self::begin_leader_epoch`], its `partition_leader_epoch` to
+    /// that epoch (then an append after a newer epoch reached the log, as a
+    /// follower, is refused with [`StorageError::StaleLeaderEpoch`]); the
+    /// bytes are stored as they are otherwise.
     pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
-        if self.failed {
-            return Err(StorageError::Failed {
-                dir: self.dir.clone(),
-            });
-        }
+        self.check_writable()?;
         if batches.is_empty() {
             return Err(StorageError::EmptyAppend);
         }
         let limits = self.config.limits();
         let mut metas: Vec<BatchMeta> = Vec::with_capacity(1);
         let mut next = self.log_end_offset();
+        let mut last_header_epoch = None;
         for slice in split_batches(batches) {
             let slice = slice?;
             if metas.len() == MAX_BATCHES_PER_APPEND {
@@ -254,7 +285,8 @@ impl PartitionLog {
                     "more than {MAX_BATCHES_PER_APPEND} batches in one append"
                 )));
             }
-            let header = validate_batch(slice, &limits)?;
+            let header: BatchHeader = validate_batch(slice, &limits)?;
+            last_header_epoch = Some(header.partition_leader_epoch);
             let count = u64::from(header.records_count.unsigned_abs());
             metas.push(BatchMeta {
                 base_offset: next,
@@ -264,26 +296,139 @@ impl PartitionLog {
             });
             next += count;
         }
-        let total = batches.len() as u64;
-        let active = self.active();
-        let too_big = active.size() > 0 && active.size() + total > self.config.segment_bytes;
-        let offsets_overflow = next - active.base_offset() > u64::from(u32::MAX);
-        if too_big || offsets_overflow {
-            self.roll()?;
+        // A leader stamps its epoch into every batch; the history must say
+        // where that epoch started before any batch of it is stored.
+        if let Some(epoch) = self.leader_epoch {
+            // A newer epoch reached this log (it followed another leader
+            // since): this SPU no longer leads in `epoch`.
+            if let Some(latest) = self.epochs.latest().filter(|l| l.epoch > epoch) {
+                return Err(StorageError::StaleLeaderEpoch {
+                    epoch,
+                    latest: latest.epoch,
+                });
+            }
+            // Cloned only at an epoch change: not on every append.
+            if self.epochs.latest().map(|l| l.epoch) != Some(epoch) {
+                let mut epochs = self.epochs.clone();
+                note_epoch(&mut epochs, epoch, self.log_end_offset());
+                self.replace_epochs(epochs)?;
+            }
         }
+        self.roll_if_needed(batches.len() as u64, next)?;
         let mut pos = 0usize;
         for meta in &metas {
             let at = batches.get_mut(pos..).unwrap_or_default();
             set_base_offset(at, meta.base_offset as i64)?;
+            if let Some(epoch) = self.leader_epoch {
+                set_partition_leader_epoch(at, epoch)?;
+            }
             pos += meta.bytes as usize;
         }
+        let last_epoch = self.leader_epoch.or(last_header_epoch);
+        self.write_batches(batches, &metas, last_epoch)
+    }
+
+    /// Follower append: whole batches copied from the leader, stored byte
+    /// for byte (their base offsets, partition leader epochs and CRCs as the
+    /// leader wrote them). Validated like [`Self::append`] (length, magic,
+    /// CRC, counts); the first batch must start at the log end and each next
+    /// one right after the previous one, else
+    /// [`StorageError::ReplicaOffsetMismatch`] and nothing is written. Each
+    /// new partition leader epoch in the headers is recorded in the
+    /// leader-epoch history (persisted, before the data) at the base offset
+    /// of its first batch.
+    pub fn append_replica(&mut self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
+        self.check_writable()?;
+        if batches.is_empty() {
+            return Err(StorageError::EmptyAppend);
+        }
+        let limits = self.config.limits();
+        let mut metas: Vec<BatchMeta> = Vec::with_capacity(1);
+        // The history as these batches change it; cloned only at an epoch
+        // change, not on every fetch.
+        let mut epochs: Option<LeaderEpochs> = None;
+        let mut next = self.log_end_offset();
+        let mut last_epoch = None;
+        for slice in split_batches(batches) {
+            let slice = slice?;
+            if metas.len() == MAX_BATCHES_PER_APPEND {
+                return Err(StorageError::Config(format!(
+                    "more than {MAX_BATCHES_PER_APPEND} batches in one append"
+                )));
+            }
+            let header = validate_batch(slice, &limits)?;
+            if u64::try_from(header.base_offset).ok() != Some(next) {
+                return Err(StorageError::ReplicaOffsetMismatch {
+                    expected: next,
+                    found: header.base_offset,
+                });
+            }
+            let count = u64::from(header.records_count.unsigned_abs());
+            let epoch = header.partition_leader_epoch;
+            let current = epochs.as_ref().unwrap_or(&self.epochs);
+            if epoch >= 0 && current.latest().map(|l| l.epoch) != Some(epoch) {
+                let changed = epochs.get_or_insert_with(|| self.epochs.clone());
+                note_epoch(changed, epoch, next);
+            }
+            last_epoch = Some(header.partition_leader_epoch);
+            metas.push(BatchMeta {
+                base_offset: next,
+                next_offset: next + count,
+                max_timestamp: header.max_timestamp,
+                bytes: slice.len() as u64,
+            });
+            next += count;
+        }
+        // Kafka's order: the history first. Should the data then be lost,
+        // recovery at open drops the epochs past the recovered end.
+        if let Some(epochs) = epochs {
+            self.replace_epochs(epochs)?;
+        }
+        self.roll_if_needed(batches.len() as u64, next)?;
+        self.write_batches(batches, &metas, last_epoch)
+    }
+
+    fn check_writable(&self) -> Result<(), StorageError> {
+        if self.failed {
+            return Err(StorageError::Failed {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rolls the active segment if `bytes` more would take it past
+    /// `segment_bytes`, or if offsets up to `next` would not fit its 32-bit
+    /// relative offsets.
+    fn roll_if_needed(&mut self, bytes: u64, next: u64) -> Result<(), StorageError> {
+        let active = self.active();
+        let too_big = active.size() > 0 && active.size() + bytes > self.config.segment_bytes;
+        let offsets_overflow = next - active.base_offset() > u64::from(u32::MAX);
+        if too_big || offsets_overflow {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Writes validated batches (described by `metas`) to the active segment
+    /// and applies the flush policy.
+    fn write_batches(
+        &mut self,
+        batches: &[u8],
+        metas: &[BatchMeta],
+        last_epoch: Option<i32>,
+    ) -> Result<AppendInfo, StorageError> {
         let base_offset = self.log_end_offset();
+        let next = metas.last().map_or(base_offset, |m| m.next_offset);
         let records: u64 = next - base_offset;
-        if let Err((err, restored)) = self.active_mut().append(batches, &metas) {
+        if let Err((err, restored)) = self.active_mut().append(batches, metas) {
             // A write that could not be undone leaves the tail unknown: stop
             // writing until recovery on reopen sorts it out.
             self.failed = !restored;
             return Err(err);
+        }
+        if last_epoch.is_some() {
+            self.last_batch_epoch = last_epoch;
         }
         self.unflushed_records += records;
         let durable = match self.config.flush {
@@ -303,9 +448,155 @@ impl PartitionLog {
         };
         Ok(AppendInfo {
             base_offset,
-            last_offset: next - 1,
+            last_offset: next.saturating_sub(1),
             durable,
         })
+    }
+
+    /// Saves `epochs` as the history if it differs from the current one.
+    fn replace_epochs(&mut self, epochs: LeaderEpochs) -> Result<(), StorageError> {
+        if epochs != self.epochs {
+            epochs.save(self.backend.as_ref(), &self.dir)?;
+            self.epochs = epochs;
+        }
+        Ok(())
+    }
+
+    /// The epoch of the newest batch, read from the last segment that holds
+    /// one.
+    fn find_last_batch_epoch(&self) -> Result<Option<i32>, StorageError> {
+        for seg in self.segments.values().rev() {
+            if let Some(h) = seg.last_header()? {
+                return Ok(Some(h.partition_leader_epoch));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every record at or after `offset` (a follower cutting back to
+    /// where its log and the new leader's agree). `offset` must be within
+    /// `log_start_offset()..=log_end_offset()`; an offset inside a batch
+    /// cuts at that batch's start (a batch is never split). Returns the new
+    /// log end. Truncating to the log end changes nothing.
+    ///
+    /// Order, so that a crash at any step never brings a removed record back
+    /// and never keeps history the data contradicts: the leader-epoch
+    /// history is cut and saved (less history only makes a follower
+    /// truncate more, never less); the checkpoint is written with the high
+    /// watermark and recovery point lowered (so reopen scans the cut
+    /// segment and sees the gap to any segment after it, which it then
+    /// drops); the segment holding the cut is cut and fsynced; later
+    /// segments are deleted and the directory fsynced.
+    pub fn truncate_to(&mut self, offset: u64) -> Result<u64, StorageError> {
+        self.check_writable()?;
+        let end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > end {
+            return Err(self.out_of_range(offset));
+        }
+        if offset == end {
+            return Ok(end);
+        }
+        let Some((&seg_base, seg)) = self.segments.range(..=offset).next_back() else {
+            return Err(self.out_of_range(offset));
+        };
+        let Some((pos, cut)) = seg.batch_start(offset)? else {
+            return Err(StorageError::Corrupt {
+                path: self.dir.join(file_name(seg_base, "log")),
+                reason: format!("offset {offset} is not where the index says"),
+            });
+        };
+        if let Err(e) = self.cut_at(seg_base, pos, cut) {
+            // The history, the checkpoint or the segments may be half cut:
+            // refuse writes until reopen recovers a consistent state from
+            // the disk (each step leaves one that recovery handles).
+            self.failed = true;
+            return Err(e);
+        }
+        // The cut segment was fsynced and the ones before it were sealed:
+        // everything below the cut is durable.
+        self.recovery_point = cut;
+        self.unflushed_records = 0;
+        self.last_flush = Instant::now();
+        self.last_batch_epoch = self.find_last_batch_epoch()?;
+        Ok(cut)
+    }
+
+    /// The steps of [`Self::truncate_to`] that write, in their order.
+    fn cut_at(&mut self, seg_base: u64, pos: u64, cut: u64) -> Result<(), StorageError> {
+        let mut epochs = self.epochs.clone();
+        epochs.truncate_to(cut);
+        self.replace_epochs(epochs)?;
+        self.high_watermark = self.high_watermark.min(cut);
+        self.recovery_point = self.recovery_point.min(cut);
+        // The log start sits on a batch boundary (retention moves it to a
+        // segment base), so this only matters for a start inside a batch.
+        self.log_start_offset = self.log_start_offset.min(cut);
+        self.write_checkpoint()?;
+        if let Some(seg) = self.segments.get_mut(&seg_base) {
+            seg.truncate(pos, cut)?;
+        }
+        let doomed: Vec<u64> = self
+            .segments
+            .range(seg_base.saturating_add(1)..)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete(self.backend.as_ref())?;
+            }
+        }
+        self.backend
+            .sync_dir(&self.dir)
+            .ctx("fsync directory", &self.dir)
+    }
+
+    /// Leader: from now on this log is written in leader epoch `epoch`.
+    /// Records `(epoch, log_end_offset())` in the leader-epoch history and
+    /// persists it, unless the latest entry already has this epoch (then it
+    /// only resumes stamping). An epoch below the latest is refused
+    /// ([`StorageError::StaleLeaderEpoch`]), a negative one too (Kafka's -1
+    /// means "no epoch"). Every later [`Self::append`] stamps `epoch` into
+    /// each batch's `partitionLeaderEpoch` (outside the CRC).
+    pub fn begin_leader_epoch(&mut self, epoch: i32) -> Result<(), StorageError> {
+        self.check_writable()?;
+        if epoch < 0 {
+            return Err(StorageError::Config(format!(
+                "leader epoch {epoch} must not be negative"
+            )));
+        }
+        if let Some(latest) = self.epochs.latest() {
+            if epoch < latest.epoch {
+                return Err(StorageError::StaleLeaderEpoch {
+                    epoch,
+                    latest: latest.epoch,
+                });
+            }
+        }
+        let mut epochs = self.epochs.clone();
+        note_epoch(&mut epochs, epoch, self.log_end_offset());
+        self.replace_epochs(epochs)?;
+        self.leader_epoch = Some(epoch);
+        Ok(())
+    }
+
+    /// The leader-epoch history (loaded at `open` from the partition
+    /// directory).
+    pub fn leader_epochs(&self) -> &LeaderEpochs {
+        &self.epochs
+    }
+
+    /// Kafka's OffsetForLeaderEpoch answer for `epoch`: the largest epoch of
+    /// ours not above it and the offset where it ends here (the next
+    /// epoch's start, or the log end for the latest). `None` if all of ours
+    /// are newer.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<EpochEntry> {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// The partition leader epoch of the last batch in the log: -1 for
+    /// batches written before epochs were stamped, `None` for an empty log.
+    pub fn last_batch_epoch(&self) -> Option<i32> {
+        self.last_batch_epoch
     }
 
     fn sync_active(&mut self) -> Result<(), StorageError> {
@@ -350,11 +641,7 @@ impl PartitionLog {
 
     /// fsyncs the active segment, writes the indexes and the checkpoint.
     pub fn flush(&mut self) -> Result<(), StorageError> {
-        if self.failed {
-            return Err(StorageError::Failed {
-                dir: self.dir.clone(),
-            });
-        }
+        self.check_writable()?;
         let suspects: Vec<u64> = self
             .segments
             .iter()
@@ -535,6 +822,11 @@ impl PartitionLog {
             .map_or(self.log_end_offset(), |(b, _)| *b);
         self.log_start_offset = self.log_start_offset.max(new_start);
         self.write_checkpoint()?;
+        // After the checkpoint: a crash in between leaves epochs below the
+        // log start, which open trims again.
+        let mut epochs = self.epochs.clone();
+        epochs.advance_start(self.log_start_offset);
+        self.replace_epochs(epochs)?;
         for base in doomed {
             if let Some(seg) = self.segments.remove(&base) {
                 outcome.bytes_deleted += seg.size();
@@ -546,12 +838,34 @@ impl PartitionLog {
             .sync_dir(&self.dir)
             .ctx("fsync directory", &self.dir)?;
         outcome.log_start_offset = self.log_start_offset;
+        // Retention may have taken every batch (only an empty active
+        // segment left).
+        self.last_batch_epoch = self.find_last_batch_epoch()?;
         Ok(outcome)
     }
 
     /// Time since the last fsync, for callers that schedule interval flushes.
     pub fn since_last_flush(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.last_flush)
+    }
+}
+
+/// Records that the batches from `start` on are written in `epoch`, as the
+/// leader's own history would: a newer epoch starts there; an older one than
+/// the latest (a follower that had begun an epoch of its own at its log end,
+/// then fetched the new leader's older batches) first drops the entries from
+/// `start` on, which no stored record backs. Says nothing if `epoch` is
+/// already the latest.
+fn note_epoch(epochs: &mut LeaderEpochs, epoch: i32, start: u64) {
+    match epochs.latest() {
+        Some(latest) if latest.epoch == epoch => {}
+        Some(latest) if latest.epoch > epoch => {
+            epochs.truncate_to(start);
+            epochs.assign(epoch, start);
+        }
+        _ => {
+            epochs.assign(epoch, start);
+        }
     }
 }
 

@@ -342,6 +342,55 @@ impl Segment {
         self.time_index.sync()
     }
 
+    /// Position and base offset of the batch holding `offset`, if this
+    /// segment has it.
+    pub fn batch_start(&self, offset: u64) -> Result<Option<(u64, u64)>, StorageError> {
+        let Some(pos) = self.find_position(offset)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_header_at(pos)?
+            .map(|h| (pos, h.base_offset as u64)))
+    }
+
+    /// The header of the last batch, if the segment has any: found through
+    /// the offset index, so only the batches after its last entry are read.
+    pub fn last_header(&self) -> Result<Option<BatchHeader>, StorageError> {
+        if self.next_offset == self.base_offset {
+            return Ok(None);
+        }
+        match self.find_position(self.next_offset - 1)? {
+            Some(pos) => self.read_header_at(pos),
+            None => Ok(None),
+        }
+    }
+
+    /// Cuts the segment to its first `pos` bytes, which must end on a batch
+    /// boundary with `next_offset` next. The cut is fsynced before anything
+    /// else happens, so a power cut cannot bring the removed batches back
+    /// under data written later. The indexes are rebuilt by a scan of what
+    /// is left: truncation is rare (a follower meeting a new leader), and a
+    /// scan cannot leave an entry that points past the cut (the seal's
+    /// time-index entry may cover batches after the last offset entry, so
+    /// trimming entries alone would keep a stale max timestamp).
+    pub fn truncate(&mut self, pos: u64, next_offset: u64) -> Result<(), StorageError> {
+        self.file.set_len(pos).ctx("truncate", &self.path)?;
+        self.file.sync_data().ctx("fsync", &self.path)?;
+        let end = self.rebuild()?;
+        if end.stopped.is_some() || end.valid_bytes != pos || end.next_offset != next_offset {
+            return Err(StorageError::Corrupt {
+                path: self.path.clone(),
+                reason: format!(
+                    "cut at byte {pos} should end at offset {next_offset}, scan ended at byte {} offset {}{}",
+                    end.valid_bytes,
+                    end.next_offset,
+                    end.stopped.map(|s| format!(" ({s})")).unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Removes the segment's three files.
     pub fn delete(self, backend: &dyn Backend) -> Result<(), StorageError> {
         for path in [

@@ -130,6 +130,22 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) -> Result<(), BatchEr
     Ok(())
 }
 
+/// Rewrites the `partition_leader_epoch` of the batch that starts `batch`
+/// (bytes 12..16). The CRC does not cover it, so the batch stays valid: a
+/// leader stamps its epoch into each batch it stores.
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) -> Result<(), BatchError> {
+    const EPOCH_AT: usize = 12;
+    let available = batch.len();
+    let slot = batch
+        .get_mut(EPOCH_AT..EPOCH_AT + 4)
+        .ok_or(BatchError::Truncated(DecodeError::UnexpectedEnd {
+            needed: HEADER_BYTES,
+            available,
+        }))?;
+    slot.copy_from_slice(&epoch.to_be_bytes());
+    Ok(())
+}
+
 /// Rewrites the producer id, epoch and base sequence of the whole batch in
 /// `batch` and recomputes its CRC (which covers them). A producer uses it to
 /// send a batch again under a new producer id after its sequence broke.

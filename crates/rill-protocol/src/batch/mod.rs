@@ -28,7 +28,10 @@ mod record;
 mod validate;
 
 pub use builder::{NewRecord, RecordBatchBuilder};
-pub use header::{set_base_offset, set_producer, Attributes, BatchHeader, TimestampType};
+pub use header::{
+    set_base_offset, set_partition_leader_epoch, set_producer, Attributes, BatchHeader,
+    TimestampType,
+};
 pub use record::{Header, Headers, Record, RecordBatch, RecordIter, RecordSet};
 pub use validate::{
     peek_batch_len, split_batches, validate_batch, verify_stored_batch, BatchSlices,

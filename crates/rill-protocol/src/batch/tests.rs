@@ -312,3 +312,21 @@ fn finish_gives_the_same_bytes_as_build() {
         validate_batch(&built, &ValidationLimits::default()).unwrap();
     }
 }
+
+#[test]
+fn set_partition_leader_epoch_restamps_and_keeps_the_crc_valid() {
+    let mut b = RecordBatchBuilder::new(Compression::None);
+    b.push(&NewRecord::new(None, b"v", 5)).unwrap();
+    let mut bytes = b.build().unwrap();
+    assert_eq!(
+        BatchHeader::parse(&bytes).unwrap().partition_leader_epoch,
+        -1
+    );
+    let crc_before = BatchHeader::parse(&bytes).unwrap().crc;
+    set_partition_leader_epoch(&mut bytes, 7).unwrap();
+    let h = validate_batch(&bytes, &ValidationLimits::default()).unwrap();
+    assert_eq!(h.partition_leader_epoch, 7);
+    assert_eq!(h.crc, crc_before, "the epoch is outside the CRC");
+    assert_eq!(&bytes[12..16], &7i32.to_be_bytes());
+    assert!(set_partition_leader_epoch(&mut bytes[..15], 1).is_err());
+}

@@ -7,4 +7,5 @@ mod helpers;
 mod index;
 mod model;
 mod power;
+mod replication;
 mod retention;
