@@ -9,6 +9,7 @@
 mod checker;
 mod crash;
 mod disk_full;
+mod failover;
 mod load;
 mod producers;
 mod spu;
