@@ -81,13 +81,13 @@ def confluent(bootstrap):
         configs = {k: v.value for k, v in f.result().items()}
     expect(configs.get("retention.ms") == "7200000", f"retention.ms: {configs}")
     expect(configs.get("segment.bytes") == "1048576", f"segment.bytes: {configs}")
-    bad = ConfigResource("topic", topic, set_config={"min.insync.replicas": "2"})
+    bad = ConfigResource("topic", topic, set_config={"message.timestamp.type": "LogAppendTime"})
     try:
         for f in admin.alter_configs([bad], request_timeout=15).values():
             f.result()
-        expect(False, "min.insync.replicas was not refused")
+        expect(False, "message.timestamp.type was not refused")
     except KafkaException as e:
-        expect(e.args[0].code() == 40, f"min.insync.replicas: {e} (want INVALID_CONFIG 40)")
+        expect(e.args[0].code() == 40, f"message.timestamp.type: {e} (want INVALID_CONFIG 40)")
     return "confluent-kafka: create_partitions 2 -> 4 (3 refused), alter_configs shown by describe_configs, unsupported key refused"
 
 

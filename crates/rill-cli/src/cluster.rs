@@ -83,6 +83,11 @@ pub struct StartArgs {
     /// lapses and its partitions lose their leader.
     #[arg(long, default_value_t = 6000)]
     pub(crate) session_timeout_ms: u64,
+    /// In a cluster: milliseconds a follower may stay behind its leader
+    /// before it leaves the in-sync replicas (Kafka's
+    /// replica.lag.time.max.ms).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) replica_lag_time_max_ms: u64,
     #[command(flatten)]
     pub(crate) spu: SpuOptions,
 }

@@ -353,6 +353,8 @@ fn start_parts(
             .arg(data.join(format!("spu-{i}")))
             .arg("--session-timeout-ms")
             .arg(args.session_timeout_ms.to_string())
+            .arg("--replica-lag-time-max-ms")
+            .arg(args.replica_lag_time_max_ms.to_string())
             .args(args.spu.to_args());
         let child = spawn(cmd, &log).context("starting an SPU")?;
         parts.push(Part::Spu {
@@ -446,6 +448,10 @@ pub fn status(format: Format) -> anyhow::Result<()> {
         .as_ref()
         .map(|i| i.leaderless.clone())
         .unwrap_or_default();
+    let under_replicated = info
+        .as_ref()
+        .map(|i| i.under_replicated.clone())
+        .unwrap_or_default();
     let down = spus.iter().filter(|s| !s.3).count();
     let text = match format {
         Format::Json => {
@@ -487,9 +493,17 @@ pub fn status(format: Format) -> anyhow::Result<()> {
                     .raw("partition", p)
                     .finish()
             });
+            let under_items = under_replicated.iter().map(|(t, p)| {
+                JsonObject::new()
+                    .str("topic", t)
+                    .raw("partition", p)
+                    .finish()
+            });
             format!(
                 "{}\n",
-                obj.raw("leaderless", json_array(leaderless_items)).finish()
+                obj.raw("leaderless", json_array(leaderless_items))
+                    .raw("under_replicated", json_array(under_items))
+                    .finish()
             )
         }
         Format::Table => {
@@ -530,6 +544,16 @@ pub fn status(format: Format) -> anyhow::Result<()> {
                     leaderless.iter().map(|(t, p)| format!("{t}-{p}")).collect();
                 out.push_str(&format!(
                     "partitions without a leader: {}\n",
+                    list.join(", ")
+                ));
+            }
+            if !under_replicated.is_empty() {
+                let list: Vec<String> = under_replicated
+                    .iter()
+                    .map(|(t, p)| format!("{t}-{p}"))
+                    .collect();
+                out.push_str(&format!(
+                    "under-replicated partitions (fewer copies in sync than replicas): {}\n",
                     list.join(", ")
                 ));
             }

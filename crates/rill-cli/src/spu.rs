@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// leader.
     #[arg(long, default_value_t = 6000)]
     session_timeout_ms: u64,
+    /// Milliseconds a follower may stay behind its leader before it leaves
+    /// the in-sync replicas (Kafka's replica.lag.time.max.ms).
+    #[arg(long, default_value_t = 10_000)]
+    replica_lag_time_max_ms: u64,
     #[command(flatten)]
     spu: SpuOptions,
 }
@@ -74,6 +78,13 @@ fn run_spu(args: RunArgs) -> anyhow::Result<()> {
     }
     let mut cluster = ClusterSettings::etcd(args.etcd);
     cluster.session_timeout = Duration::from_millis(args.session_timeout_ms);
+    if args.replica_lag_time_max_ms < 100 {
+        anyhow::bail!(
+            "--replica-lag-time-max-ms must be at least 100 (got {})",
+            args.replica_lag_time_max_ms
+        );
+    }
+    cluster.replica_lag_time_max = Duration::from_millis(args.replica_lag_time_max_ms);
     config.cluster = Some(cluster);
     let id = args.id;
     serve(config, move |addr| {

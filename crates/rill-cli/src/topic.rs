@@ -409,6 +409,17 @@ struct PartitionRow {
     leader: Option<i32>,
     /// First stored and next offsets; `None` when there is no leader to ask.
     offsets: Option<(i64, i64)>,
+    /// The SPUs holding a copy, and those of them in sync with the leader.
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+fn ids_text(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn ids_json(ids: &[i32]) -> String {
+    format!("[{}]", ids_text(ids))
 }
 
 impl PartitionRow {
@@ -442,6 +453,8 @@ impl PartitionRow {
             .raw("start_offset", start)
             .raw("end_offset", end)
             .raw("records", records)
+            .raw("replicas", ids_json(&self.replicas))
+            .raw("isr", ids_json(&self.isr))
     }
 }
 
@@ -477,6 +490,8 @@ async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> 
             partition: d.partition,
             leader: d.leader,
             offsets,
+            replicas: d.replicas.clone(),
+            isr: d.isr.clone(),
         });
     }
     Ok(rows)
@@ -515,6 +530,8 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
                 "START OFFSET",
                 "END OFFSET",
                 "RECORDS",
+                "REPLICAS",
+                "ISR",
             ],
             &rows
                 .iter()
@@ -527,6 +544,8 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
                         start,
                         end,
                         records,
+                        ids_text(&r.replicas),
+                        ids_text(&r.isr),
                     ]
                 })
                 .collect::<Vec<_>>(),

@@ -24,7 +24,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{ClusterSettings, ClusterStore};
-use crate::registry::{check_partition_growth, Registry, TopicError, NOT_LEADER};
+use crate::registry::{check_partition_growth, Registry, TopicError};
+use crate::replication::roles::{write_isr_changes, Roles};
 use crate::topic::{TopicConfig, TopicSpec, TOPIC_CONFIG_KEYS};
 use crate::SpuError;
 
@@ -51,6 +52,10 @@ pub(crate) struct ClusterLink {
     /// Producer ids taken from the store and not yet given out.
     producer_ids: tokio::sync::Mutex<Range<i64>>,
     follow: Mutex<Option<JoinHandle<()>>>,
+    /// Leading, following: what this SPU does for each partition it holds.
+    roles: Arc<Roles>,
+    /// Writes the ISR changes of the partitions this SPU leads.
+    isr_writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ClusterLink {
@@ -99,6 +104,12 @@ impl ClusterLink {
             view,
             producer_ids: tokio::sync::Mutex::new(0..0),
             follow: Mutex::new(None),
+            roles: Arc::new(Roles::new(
+                id,
+                settings.replica_lag_time_max,
+                tokio::runtime::Handle::current(),
+            )),
+            isr_writer: Mutex::new(None),
         })
     }
 
@@ -117,21 +128,23 @@ impl ClusterLink {
         let mut seen = BTreeSet::new();
         let view = self.view();
         let id = self.id;
-        let first = registry.clone();
+        let (first, roles) = (registry.clone(), self.roles.clone());
         seen = tokio::task::spawn_blocking(move || {
-            reconcile(&first, id, &view, &mut seen);
+            reconcile(&first, &roles, id, &view, &mut seen);
             seen
         })
         .await
         .unwrap_or_default();
         let mut rx = self.subscribe();
+        let roles = self.roles.clone();
+        let isr_registry = registry.clone();
         let task = tokio::spawn(async move {
             while rx.changed().await.is_ok() {
                 let view = rx.borrow_and_update().clone();
-                let registry = registry.clone();
+                let (registry, roles) = (registry.clone(), roles.clone());
                 let mut held = std::mem::take(&mut seen);
                 held = tokio::task::spawn_blocking(move || {
-                    reconcile(&registry, id, &view, &mut held);
+                    reconcile(&registry, &roles, id, &view, &mut held);
                     held
                 })
                 .await
@@ -140,19 +153,30 @@ impl ClusterLink {
             }
         });
         *self.follow.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        let isr = tokio::spawn(write_isr_changes(id, isr_registry, self.store.clone()));
+        *self.isr_writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(isr);
     }
 
     /// Leaves the cluster at once (graceful shutdown).
     pub async fn leave(&self) {
-        if let Some(task) = self.follow.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            task.abort();
-        }
+        self.stop_tasks();
         let member = self.member.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(member) = member {
             if let Err(e) = member.leave(&self.store).await {
                 tracing::warn!(error = %e, "leaving the cluster failed; the session will lapse");
             }
         }
+    }
+
+    /// Stops following the store, copying from leaders and writing ISR
+    /// changes (on leaving, and when the SPU is dropped after a crash).
+    fn stop_tasks(&self) {
+        for slot in [&self.follow, &self.isr_writer] {
+            if let Some(task) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                task.abort();
+            }
+        }
+        self.roles.stop_all();
     }
 
     /// Writes a new topic to the store; the controller places its
@@ -400,6 +424,12 @@ impl ClusterLink {
     }
 }
 
+impl Drop for ClusterLink {
+    fn drop(&mut self) {
+        self.stop_tasks();
+    }
+}
+
 fn unavailable(e: StoreError) -> TopicError {
     // Retriable for clients: the store (and so the controller) is away.
     TopicError::new(
@@ -428,7 +458,13 @@ fn local_spec(name: &str, stored: &rill_cluster::TopicSpec) -> TopicSpec {
 /// partitions, sets leadership, and drops topics deleted from the cluster.
 /// `seen` is the topics this SPU held from the store; only those are ever
 /// deleted.
-fn reconcile(registry: &Registry, me: u32, view: &ClusterView, seen: &mut BTreeSet<String>) {
+fn reconcile(
+    registry: &Registry,
+    roles: &Roles,
+    me: u32,
+    view: &ClusterView,
+    seen: &mut BTreeSet<String>,
+) {
     // Held topics whose spec changed (more partitions, another config)
     // first, so partitions opened below start with the new config.
     for (name, stored) in &view.topics {
@@ -442,15 +478,27 @@ fn reconcile(registry: &Registry, me: u32, view: &ClusterView, seen: &mut BTreeS
             continue;
         };
         let spec = local_spec(name, stored);
-        let epoch = if state.leader() == Some(me) {
-            state.leader_epoch
-        } else {
-            NOT_LEADER
-        };
         let id = uuid::Uuid::from_u128(stored.id);
-        match registry.host(&spec, id, *p as i32, epoch) {
-            Ok(()) => {
+        let p = *p as i32;
+        match registry.host(&spec, id, p) {
+            Ok(partition) => {
                 seen.insert(name.clone());
+                match state.leader() {
+                    Some(l) if l == me => {
+                        roles.lead(name, p, &partition, state, spec.config.min_insync_replicas)
+                    }
+                    Some(l) => {
+                        let addr = view.spus.get(&l).cloned();
+                        roles.follow(
+                            name,
+                            p,
+                            &partition,
+                            addr.map(|a| (l, a)),
+                            state.leader_epoch,
+                        )
+                    }
+                    None => roles.follow(name, p, &partition, None, state.leader_epoch),
+                }
             }
             Err(e) => {
                 tracing::error!(topic = %name, partition = p, error = %e, "cannot open a partition assigned to this SPU")
@@ -469,18 +517,25 @@ fn reconcile(registry: &Registry, me: u32, view: &ClusterView, seen: &mut BTreeS
         registry.unhost(&name, true);
         seen.remove(&name);
     }
-    // A topic re-created under a held name: the old id's partitions were
-    // replaced by `host`; partitions the view no longer gives this SPU stop
-    // being led.
+    // Partitions the view no longer gives this SPU are neither led nor
+    // followed (a topic re-created under a held name had the old id's
+    // partitions replaced by `host`).
+    let assigned = |topic: &str, p: i32| {
+        u32::try_from(p)
+            .ok()
+            .and_then(|p| view.partitions.get(&(topic.to_owned(), p)))
+            .is_some_and(|s| s.replicas.contains(&me) && s.leader().is_some_and(|l| l != me))
+    };
+    roles.retain_following(assigned);
     for topic in registry.topics() {
         for (p, partition) in topic.hosted() {
-            let assigned = view
+            let led = view
                 .partitions
                 .get(&(topic.spec.name.clone(), p as u32))
-                .filter(|s| s.replicas.contains(&me));
-            match assigned {
-                Some(s) if s.leader() == Some(me) => {}
-                _ => partition.set_leader_epoch(NOT_LEADER),
+                .is_some_and(|s| s.replicas.contains(&me) && s.leader() == Some(me));
+            if !led {
+                partition.set_leader_epoch(crate::registry::NOT_LEADER);
+                partition.set_leadership(None);
             }
         }
     }

@@ -63,6 +63,9 @@ pub struct ClusterSettings {
     /// The SPU's registration lapses this long after it stops renewing it
     /// (it died or lost the store); its partitions then lose their leader.
     pub session_timeout: Duration,
+    /// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up
+    /// with its leader for this long leaves the ISR.
+    pub replica_lag_time_max: Duration,
 }
 
 /// The cluster's metadata store.
@@ -78,12 +81,15 @@ pub enum ClusterStore {
 impl ClusterSettings {
     /// The default session timeout (`--session-timeout-ms`).
     pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_millis(6000);
+    /// The default `replica.lag.time.max.ms` (Kafka's).
+    pub const DEFAULT_REPLICA_LAG_TIME_MAX: Duration = Duration::from_secs(10);
 
     /// etcd at `endpoints`, default session timeout.
     pub fn etcd(endpoints: Vec<String>) -> Self {
         Self {
             store: ClusterStore::Etcd(endpoints),
             session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
+            replica_lag_time_max: Self::DEFAULT_REPLICA_LAG_TIME_MAX,
         }
     }
 }

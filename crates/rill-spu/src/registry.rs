@@ -16,8 +16,9 @@ use crate::config::SpuConfig;
 use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
 use crate::producer_ids::ProducerIds;
+use crate::replication::leader::{current, LeaderSlot, Leadership};
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
-use crate::writer::{lock, Queued, SharedLog, Writer};
+use crate::writer::{lock, Queued, SharedLog, SharedProducers, Writer};
 use crate::SpuError;
 
 /// Most partitions one topic may have.
@@ -39,6 +40,12 @@ pub(crate) enum LogAccess {
 pub(crate) struct Partition {
     log: SharedLog,
     writer: Writer,
+    /// Idempotent producers' recent batches (the writer checks appends
+    /// against them; a follower records what it copies, so it knows them
+    /// if it comes to lead).
+    producers: SharedProducers,
+    /// Set while this SPU leads the partition in a cluster.
+    leader: LeaderSlot,
     /// The leader epoch while this SPU leads the partition, else
     /// [`NOT_LEADER`]. Always 0 on a single SPU; in a cluster, set from the
     /// partition's state in the store.
@@ -91,6 +98,31 @@ impl Partition {
     pub fn set_leader_epoch(&self, epoch: i32) {
         self.leader_epoch.store(epoch, Ordering::Release);
     }
+
+    /// The replication state while this SPU leads in a cluster.
+    pub fn leadership(&self) -> Option<Arc<Leadership>> {
+        current(&self.leader)
+    }
+
+    /// Leads with `leadership` (`None`: stops leading), before the epoch
+    /// that lets requests in is set.
+    pub fn set_leadership(&self, leadership: Option<Arc<Leadership>>) {
+        *lock(&self.leader) = leadership;
+    }
+
+    pub fn producers(&self) -> &SharedProducers {
+        &self.producers
+    }
+}
+
+/// Idempotent producers' state as the log's recent batches give it (at
+/// open, and after a follower cut its log back).
+pub(crate) fn rebuild_producers(log: &PartitionLog) -> Result<ProducerTable, SpuError> {
+    let mut producers = ProducerTable::default();
+    for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
+        producers.record(&h, h.base_offset);
+    }
+    Ok(producers)
 }
 
 #[derive(Debug)]
@@ -260,39 +292,45 @@ impl Registry {
             self.partition_dir(&spec.name, p),
             spec.config.log_config(self.config.flush),
         )?;
-        // With one copy (every topic, until replication), whatever survived
-        // in the log was acknowledged at every isolation level, so it is
-        // committed. (The checkpointed high watermark can lag after a crash.)
-        let end = log.log_end_offset();
-        log.set_high_watermark(end);
-        let mut producers = ProducerTable::default();
-        for h in log.recent_batch_headers(PRODUCER_STATE_SEGMENTS)? {
-            producers.record(&h, h.base_offset);
+        // On a single SPU its one copy is every copy: whatever survived in
+        // the log was acknowledged at every isolation level, so it is
+        // committed (the checkpointed high watermark can lag after a crash).
+        // In a cluster the checkpointed high watermark stands: records past
+        // it may not be on the other in-sync replicas yet, and the leader's
+        // ISR bookkeeping moves it on.
+        if !self.in_cluster() {
+            let end = log.log_end_offset();
+            log.set_high_watermark(end);
         }
+        let producers = rebuild_producers(&log)?;
         let log = Arc::new(Mutex::new(log));
+        let producers = Arc::new(Mutex::new(producers));
+        let leader = LeaderSlot::default();
         let writer = Writer::new(
             format!("{}-{p}", spec.name),
             log.clone(),
-            Arc::new(Mutex::new(producers)),
+            producers.clone(),
+            leader.clone(),
         );
         Ok(Arc::new(Partition {
             log,
             writer,
+            producers,
+            leader,
             leader_epoch: AtomicI32::new(leader_epoch),
         }))
     }
 
-    /// In a cluster: holds a copy of partition `p` of `spec` (opening its
-    /// log if it is not open yet) and leads it at `leader_epoch`, or
-    /// follows it with [`NOT_LEADER`]. A topic re-created under the same
+    /// In a cluster: holds a copy of partition `p` of `spec`, opening its
+    /// log (not led: [`NOT_LEADER`]) if it is not open yet; the replication
+    /// roles decide whether it is led. A topic re-created under the same
     /// name (a new id) replaces the old one's partitions.
     pub fn host(
         &self,
         spec: &TopicSpec,
         id: uuid::Uuid,
         p: i32,
-        leader_epoch: i32,
-    ) -> Result<(), SpuError> {
+    ) -> Result<Arc<Partition>, SpuError> {
         let held = self.topic(&spec.name);
         if held.as_ref().is_some_and(|t| t.id != id) {
             // Deleted and created again since the last look: the old
@@ -301,10 +339,9 @@ impl Registry {
         }
         let existing = held.filter(|t| t.id == id);
         if let Some(part) = existing.as_ref().and_then(|t| t.partition(p)) {
-            part.set_leader_epoch(leader_epoch);
-            return Ok(());
+            return Ok(part.clone());
         }
-        let opened = self.open_partition(spec, p, leader_epoch)?;
+        let opened = self.open_partition(spec, p, NOT_LEADER)?;
         let mut topics = self.write_topics();
         let mut partitions = match topics.get(&spec.name) {
             Some(t) if t.id == id => t.partitions.clone(),
@@ -313,7 +350,7 @@ impl Registry {
         let count = spec.partitions.max(0) as usize;
         partitions.resize(count.max(partitions.len()), None);
         if let Some(slot) = usize::try_from(p).ok().and_then(|i| partitions.get_mut(i)) {
-            *slot = Some(opened);
+            *slot = Some(opened.clone());
         }
         topics.insert(
             spec.name.clone(),
@@ -323,7 +360,7 @@ impl Registry {
                 partitions,
             }),
         );
-        Ok(())
+        Ok(opened)
     }
 
     /// In a cluster: stops holding a topic, and deletes its files when it

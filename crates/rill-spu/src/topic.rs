@@ -67,6 +67,12 @@ pub struct TopicConfig {
     pub max_message_bytes: i32,
     /// `compression.type`.
     pub compression: TopicCompression,
+    /// `min.insync.replicas`: with fewer replicas in sync, `acks=all`
+    /// (`ReadCommitted`) is refused with `NOT_ENOUGH_REPLICAS`.
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: a replica outside the ISR may lead
+    /// when no in-sync one is alive (acknowledged records may be lost).
+    pub unclean_leader_election: bool,
 }
 
 impl Default for TopicConfig {
@@ -77,19 +83,27 @@ impl Default for TopicConfig {
             segment_bytes: 1 << 30,
             max_message_bytes: 1_048_588,
             compression: TopicCompression::Producer,
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
         }
     }
 }
 
 /// Config names `TopicConfig` understands.
-pub const TOPIC_CONFIG_KEYS: [&str; 6] = [
+pub const TOPIC_CONFIG_KEYS: [&str; 8] = [
     "retention.ms",
     "retention.bytes",
     "segment.bytes",
     "max.message.bytes",
     "compression.type",
     "cleanup.policy",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
+
+/// Largest `min.insync.replicas` accepted (no topic has more copies than a
+/// cluster has SPUs; this bounds a typo).
+pub const MAX_MIN_INSYNC_REPLICAS: i32 = 64;
 
 /// Smallest `segment.bytes` accepted (Kafka's lower bound is 14 bytes; a
 /// segment must hold at least a batch header).
@@ -148,6 +162,26 @@ impl TopicConfig {
                     })?),
                 };
             }
+            "min.insync.replicas" => {
+                let v: i32 = parse_num(key, value)?;
+                if !(1..=MAX_MIN_INSYNC_REPLICAS).contains(&v) {
+                    return Err(format!(
+                        "min.insync.replicas must be in 1..={MAX_MIN_INSYNC_REPLICAS}, got {v}"
+                    ));
+                }
+                self.min_insync_replicas = v;
+            }
+            "unclean.leader.election.enable" => {
+                self.unclean_leader_election = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(format!(
+                            "unclean.leader.election.enable must be true or false, got {value:?}"
+                        ))
+                    }
+                };
+            }
             "cleanup.policy" => {
                 if value.trim() != "delete" {
                     return Err(format!(
@@ -175,6 +209,11 @@ impl TopicConfig {
                 },
             ),
             ("cleanup.policy", "delete".into()),
+            ("min.insync.replicas", self.min_insync_replicas.to_string()),
+            (
+                "unclean.leader.election.enable",
+                self.unclean_leader_election.to_string(),
+            ),
         ]
     }
 
@@ -243,6 +282,10 @@ mod tests {
         assert!(c.set("cleanup.policy", "compact").is_err());
         assert!(c.set("no.such.key", "1").is_err());
         assert!(c.set("compression.type", "brotli").is_err());
+        c.set("min.insync.replicas", "2").unwrap();
+        c.set("unclean.leader.election.enable", "true").unwrap();
+        assert!(c.set("min.insync.replicas", "0").is_err());
+        assert!(c.set("unclean.leader.election.enable", "yes").is_err());
         let mut back = TopicConfig::default();
         for (k, v) in c.pairs() {
             back.set(k, &v).unwrap();

@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::api::storage_error_code;
 use crate::idempotence::{ProducerTable, Verdict};
+use crate::replication::leader::{current, LeaderSlot};
 
 /// Appends waiting in one partition's queue, counted in record sets (one
 /// produce request's records for that partition). A full queue makes the
@@ -84,6 +85,7 @@ pub(crate) struct Writer {
     name: String,
     log: SharedLog,
     producers: SharedProducers,
+    leader: LeaderSlot,
     /// The queue into the running thread; `None` before the first append.
     queue: Mutex<Option<mpsc::Sender<Append>>>,
 }
@@ -102,11 +104,17 @@ fn failure_code(code: i16, message: String) -> PartitionProduceResponse {
 }
 
 impl Writer {
-    pub fn new(name: String, log: SharedLog, producers: SharedProducers) -> Self {
+    pub fn new(
+        name: String,
+        log: SharedLog,
+        producers: SharedProducers,
+        leader: LeaderSlot,
+    ) -> Self {
         Self {
             name,
             log,
             producers,
+            leader,
             queue: Mutex::new(None),
         }
     }
@@ -120,10 +128,11 @@ impl Writer {
         }
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS);
         let (log, producers) = (self.log.clone(), self.producers.clone());
+        let leader = self.leader.clone();
         std::thread::Builder::new()
             .name(format!("rill-writer {}", self.name))
             .stack_size(WRITER_STACK_BYTES)
-            .spawn(move || run(rx, &log, &producers))?;
+            .spawn(move || run(rx, &log, &producers, &leader))?;
         *slot = Some(tx.clone());
         Ok(tx)
     }
@@ -181,6 +190,7 @@ fn run(
     mut rx: mpsc::Receiver<Append>,
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
+    leader: &LeaderSlot,
 ) {
     let group_commit = lock(log).config().flush == FlushPolicy::Always;
     let mut group = Vec::with_capacity(MAX_GROUP_APPENDS);
@@ -193,13 +203,13 @@ fn run(
             }
         }
         if group_commit && group.len() > 1 {
-            commit_group(log, producers, &mut group);
+            commit_group(log, producers, leader, &mut group);
         }
         for Append { records, reply } in group.drain(..) {
             // A requester that gave up (timeout, closed connection) still
             // gets its append: it was accepted and may be retried as a
             // duplicate, which idempotence recognises.
-            let _ = reply.send(write(log, producers, &records));
+            let _ = reply.send(write(log, producers, leader, &records));
         }
     }
 }
@@ -216,6 +226,7 @@ fn headers(records: &[u8]) -> Vec<BatchHeader> {
 fn commit_group(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
+    leader: &LeaderSlot,
     group: &mut Vec<Append>,
 ) {
     let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
@@ -229,7 +240,7 @@ fn commit_group(
         let full = batches + hs.len() > MAX_GROUP_BATCHES
             || bytes + append.records.len() > MAX_GROUP_BYTES;
         if !chunk.is_empty() && (clash || full) {
-            commit_chunk(log, producers, std::mem::take(&mut chunk));
+            commit_chunk(log, producers, leader, std::mem::take(&mut chunk));
             producer_ids.clear();
             (batches, bytes) = (0, 0);
         }
@@ -242,7 +253,7 @@ fn commit_group(
         bytes += append.records.len();
         chunk.push((append, hs));
     }
-    commit_chunk(log, producers, chunk);
+    commit_chunk(log, producers, leader, chunk);
 }
 
 /// Record sets with no idempotent producer twice: checked one by one, then
@@ -250,6 +261,7 @@ fn commit_group(
 fn commit_chunk(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
+    leader: &LeaderSlot,
     chunk: Vec<(Append, Vec<BatchHeader>)>,
 ) {
     let mut table = lock(producers);
@@ -265,7 +277,7 @@ fn commit_chunk(
     if accepted.len() <= 1 {
         drop(table);
         for (Append { records, reply }, _) in accepted {
-            let _ = reply.send(write(log, producers, &records));
+            let _ = reply.send(write(log, producers, leader, &records));
         }
         return;
     }
@@ -276,8 +288,7 @@ fn commit_chunk(
     let mut log_guard = lock(log);
     match log_guard.append(&mut buf) {
         Ok(info) => {
-            let end = log_guard.log_end_offset();
-            log_guard.set_high_watermark(end);
+            after_append(&mut log_guard, leader);
             let log_start_offset = log_guard.log_start_offset() as i64;
             drop(log_guard);
             // The log gives each batch `records_count` offsets, in order.
@@ -304,7 +315,7 @@ fn commit_chunk(
             drop(log_guard);
             drop(table);
             for (Append { records, reply }, _) in accepted {
-                let _ = reply.send(write(log, producers, &records));
+                let _ = reply.send(write(log, producers, leader, &records));
             }
         }
         Err(e) => {
@@ -349,6 +360,7 @@ fn check(
 fn write(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
+    leader: &LeaderSlot,
     records: &[u8],
 ) -> PartitionProduceResponse {
     // Idempotent producers: a retried batch is answered with its original
@@ -363,10 +375,7 @@ fn write(
     let mut log = lock(log);
     match log.append(&mut buf) {
         Ok(info) => {
-            // One SPU is the whole in-sync replica set: the batch is
-            // committed as soon as the leader has it, for acks 1 and all.
-            let end = log.log_end_offset();
-            log.set_high_watermark(end);
+            after_append(&mut log, leader);
             let mut base = info.base_offset as i64;
             for h in &headers {
                 producers.record(h, base);
@@ -381,5 +390,29 @@ fn write(
             tracing::warn!(error = %e, dir = %log.dir().display(), "produce refused");
             failure_code(storage_error_code(&e), e.to_string())
         }
+    }
+}
+
+/// Moves the high watermark after an append: to the log end on a single
+/// SPU (its one copy is the whole in-sync replica set, so a batch is
+/// committed as soon as it is written, for acks 1 and all); as the ISR
+/// allows for a leader in a cluster.
+fn after_append(log: &mut PartitionLog, leader: &LeaderSlot) {
+    let end = log.log_end_offset();
+    match current(leader) {
+        None => log.set_high_watermark(end),
+        Some(l) => {
+            let hw = l.on_append(end as i64);
+            raise_high_watermark(log, hw);
+        }
+    }
+}
+
+/// Sets the log's high watermark to `hw` unless it is already there or
+/// past it (two threads may report it out of order), never past the end.
+pub(crate) fn raise_high_watermark(log: &mut PartitionLog, hw: i64) {
+    let hw = u64::try_from(hw).unwrap_or(0).min(log.log_end_offset());
+    if hw > log.high_watermark() {
+        log.set_high_watermark(hw);
     }
 }

@@ -90,6 +90,7 @@ impl TestSpuBuilder {
         self.config.cluster = Some(rill_spu::ClusterSettings {
             store: rill_spu::ClusterStore::Memory(store.clone()),
             session_timeout: session,
+            replica_lag_time_max: rill_spu::ClusterSettings::DEFAULT_REPLICA_LAG_TIME_MAX,
         });
         self
     }

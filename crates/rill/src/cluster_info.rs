@@ -1,5 +1,6 @@
 //! What the cluster says about itself: its SPUs, its controller and the
-//! partitions that have no leader now (for `rill cluster status`).
+//! partitions that have no leader now or too few copies in sync (for
+//! `rill cluster status`).
 
 use kafka_protocol::messages::MetadataRequest;
 
@@ -23,6 +24,9 @@ pub struct ClusterInfo {
     pub controller: Option<i32>,
     /// `(topic, partition)` of every partition without a leader.
     pub leaderless: Vec<(String, u32)>,
+    /// `(topic, partition)` of every partition with fewer replicas in sync
+    /// than it has copies.
+    pub under_replicated: Vec<(String, u32)>,
 }
 
 impl Admin {
@@ -42,20 +46,26 @@ impl Admin {
             })
             .collect();
         spus.sort_by_key(|s| s.id);
-        let mut leaderless = Vec::new();
+        let (mut leaderless, mut under_replicated) = (Vec::new(), Vec::new());
         for t in &resp.topics {
             let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
             for p in &t.partitions {
+                let at = (name.clone(), p.partition_index.max(0) as u32);
                 if p.leader_id.0 < 0 {
-                    leaderless.push((name.clone(), p.partition_index.max(0) as u32));
+                    leaderless.push(at.clone());
+                }
+                if p.isr_nodes.len() < p.replica_nodes.len() {
+                    under_replicated.push(at);
                 }
             }
         }
         leaderless.sort();
+        under_replicated.sort();
         Ok(ClusterInfo {
             spus,
             controller: (resp.controller_id.0 >= 0).then_some(resp.controller_id.0),
             leaderless,
+            under_replicated,
         })
     }
 }

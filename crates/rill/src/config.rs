@@ -24,13 +24,38 @@ impl Default for DeliverySemantic {
     }
 }
 
-/// When the SPU acknowledges a batch.
+/// When the SPU acknowledges a batch, and so what an acknowledgement
+/// promises.
+///
+/// On one SPU (the default `rill cluster start`) the two are the same: the
+/// SPU's one copy is every copy. In a cluster, with a topic's replication
+/// factor above 1:
+///
+/// - [`ReadUncommitted`](Self::ReadUncommitted) is acknowledged once the
+///   partition's leader has appended the batch. If the leader dies before
+///   a follower copied it, a follower that lacks it may become leader and
+///   the batch is gone (the old leader cuts it from its log when it
+///   returns). Fast; loss possible on a leader failure.
+/// - [`ReadCommitted`](Self::ReadCommitted) is acknowledged once every
+///   replica in the in-sync set (ISR) has the batch, i.e. the partition's
+///   high watermark covers it. Only ISR members can become leader (unless
+///   the topic sets `unclean.leader.election.enable`), so an acknowledged
+///   batch survives any failure that leaves one ISR member. When the ISR is
+///   smaller than the topic's `min.insync.replicas`, the SPU refuses the
+///   batch with `NOT_ENOUGH_REPLICAS` (nothing stored) or, if the ISR shrank
+///   after the append, `NOT_ENOUGH_REPLICAS_AFTER_APPEND`; both are
+///   retriable, and an idempotent producer's retry is recognised as the
+///   same batch. Consumers never see a record before it is committed.
+///
+/// Without `fsync` on every append (`--flush always`), "has the batch"
+/// means in the SPU's page cache: a power cut of every replica at once can
+/// still lose it (see RELIABILITY.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Isolation {
-    /// Once the leader has it (Kafka acks 1).
+    /// Acknowledged once the leader has it (Kafka acks 1).
     #[default]
     ReadUncommitted,
-    /// Once every in-sync replica has it (Kafka acks all).
+    /// Acknowledged once every in-sync replica has it (Kafka acks all).
     ReadCommitted,
 }
 

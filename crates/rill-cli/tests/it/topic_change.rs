@@ -179,7 +179,7 @@ fn alter_config_sets_and_resets_on_the_running_topic() {
             "alter-config",
             "cfg",
             "--set",
-            "min.insync.replicas=2",
+            "message.timestamp.type=LogAppendTime",
         ],
         1,
         "not supported by Rill",

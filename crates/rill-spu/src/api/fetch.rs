@@ -13,10 +13,8 @@ use rill_storage::StorageError;
 use super::reader::{Reader, Result};
 use super::Context;
 use super::{read_logs, storage_error_code};
-use crate::registry::{LogAccess, Registry};
-
-/// Kafka's isolation level byte for READ_COMMITTED.
-const READ_COMMITTED: i8 = 1;
+use crate::registry::{LogAccess, Partition, Registry};
+use crate::writer::raise_high_watermark;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<FetchRequest> {
     r.set_flexible(v >= 12);
@@ -87,6 +85,7 @@ fn fetch_once(
     access: LogAccess,
 ) -> Option<(FetchResponse, usize)> {
     let cap = registry.config().max_fetch_bytes;
+    let from_replica = req.replica_id.0 >= 0;
     let mut busy = false;
     let mut budget = usize::try_from(req.max_bytes)
         .ok()
@@ -116,6 +115,10 @@ fn fetch_once(
                             return pd;
                         }
                     };
+                    if let Some(code) = epoch_mismatch(fp.current_leader_epoch, &partition) {
+                        pd.error_code = code.code();
+                        return pd;
+                    }
                     let Some(log) = partition.read_log(access) else {
                         busy = true;
                         return pd;
@@ -135,10 +138,13 @@ fn fetch_once(
                     let limit = usize::try_from(fp.partition_max_bytes)
                         .unwrap_or(0)
                         .min(budget);
-                    let read = if req.isolation_level == READ_COMMITTED {
-                        log.read_committed(offset, limit)
-                    } else {
+                    // A follower copies the whole log; consumers (either
+                    // isolation: Rill has no transactions, so the last stable
+                    // offset is the high watermark) read what is committed.
+                    let read = if from_replica {
                         log.read(offset, limit)
+                    } else {
+                        log.read_committed(offset, limit)
                     };
                     match read {
                         Ok(r) => {
@@ -173,9 +179,63 @@ async fn fetch_now(registry: &Arc<Registry>, req: &Arc<FetchRequest>) -> (FetchR
     read_logs(move |access| fetch_once(&registry, &req, access)).await
 }
 
+/// `FENCED_LEADER_EPOCH` / `UNKNOWN_LEADER_EPOCH` when the client's idea
+/// of the leader epoch (Fetch v9+; -1 when it has none) is older / newer
+/// than this leader's.
+pub(super) fn epoch_mismatch(asked: i32, partition: &Partition) -> Option<ResponseError> {
+    let mine = partition.leader_epoch();
+    match asked {
+        a if a < 0 || a == mine => None,
+        a if a < mine => Some(ResponseError::FencedLeaderEpoch),
+        _ => Some(ResponseError::UnknownLeaderEpoch),
+    }
+}
+
+/// A follower's Fetch says how far its copy reaches (everything before
+/// the offset it asks for): the leader's ISR and high watermark move on,
+/// and consumers waiting for committed records look again.
+async fn follower_positions(registry: &Arc<Registry>, req: &FetchRequest) {
+    let Ok(follower) = u32::try_from(req.replica_id.0) else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    let mut moved = Vec::new();
+    for topic in &req.topics {
+        for fp in &topic.partitions {
+            let Ok(partition) = registry.leading(&topic.topic, fp.partition) else {
+                continue;
+            };
+            if epoch_mismatch(fp.current_leader_epoch, &partition).is_some() {
+                continue;
+            }
+            let Some(leadership) = partition.leadership() else {
+                continue;
+            };
+            if let Some(hw) = leadership.on_follower_fetch(now, follower, fp.fetch_offset) {
+                moved.push((partition, hw));
+            }
+        }
+    }
+    if moved.is_empty() {
+        return;
+    }
+    let raise = move |access: LogAccess| {
+        for (partition, hw) in &moved {
+            let mut log = partition.read_log(access)?;
+            raise_high_watermark(&mut log, *hw);
+        }
+        Some(())
+    };
+    read_logs(raise).await;
+    registry.notify_appended();
+}
+
 /// Answers at once if `min_bytes` are there, else waits for appends until
 /// they are or `max_wait_ms` (capped by the SPU's limit) has passed.
 pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
+    if req.replica_id.0 >= 0 {
+        follower_positions(&ctx.registry, &req).await;
+    }
     let req = Arc::new(req);
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0))
         .min(ctx.registry.config().max_fetch_wait);

@@ -266,8 +266,12 @@ mod tests {
         assert_eq!(changed.retention_ms, 1000);
         assert_eq!(changed.segment_bytes, TopicConfig::default().segment_bytes);
         for (key, value, says) in [
-            ("min.insync.replicas", Some("2"), "not supported by Rill"),
-            ("min.insync.replicas", None, "not supported by Rill"),
+            (
+                "message.timestamp.type",
+                Some("LogAppendTime"),
+                "not supported by Rill",
+            ),
+            ("message.timestamp.type", None, "not supported by Rill"),
             ("cleanup.policy", Some("compact"), "only \"delete\""),
             ("retention.ms", Some("soon"), "not a number"),
         ] {

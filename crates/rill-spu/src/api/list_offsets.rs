@@ -15,7 +15,6 @@ use crate::registry::{LogAccess, Registry};
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
-const READ_COMMITTED: i8 = 1;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<ListOffsetsRequest> {
     r.set_flexible(v >= 6);
@@ -80,17 +79,23 @@ fn lookup(
                             return out;
                         }
                     };
+                    if version >= 4 {
+                        out.leader_epoch = partition.leader_epoch().max(0);
+                    }
                     let Some(log) = partition.read_log(access) else {
                         busy = true;
                         return out;
                     };
                     match lp.timestamp {
                         EARLIEST => out.offset = log.log_start_offset() as i64,
+                        // Clients see the log up to the high watermark at
+                        // either isolation (no transactions: the last stable
+                        // offset is the high watermark); a replica, the end.
                         LATEST => {
-                            out.offset = if req.isolation_level == READ_COMMITTED {
-                                log.high_watermark() as i64
-                            } else {
+                            out.offset = if req.replica_id.0 >= 0 {
                                 log.log_end_offset() as i64
+                            } else {
+                                log.high_watermark() as i64
                             }
                         }
                         MAX_TIMESTAMP => match log.max_timestamp_offset() {

@@ -15,6 +15,7 @@ pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod reader;
 pub(crate) mod request;
@@ -42,6 +43,7 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (19, 2, 7), // CreateTopics
     (20, 1, 6), // DeleteTopics
     (22, 0, 4), // InitProducerId (idempotent producers; no transactions)
+    (23, 2, 4), // OffsetForLeaderEpoch (followers; consumers' position checks)
     (32, 1, 4), // DescribeConfigs
     (33, 0, 2), // AlterConfigs (topics)
     (37, 0, 3), // CreatePartitions
@@ -245,6 +247,10 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         }
         Request::IncrementalAlterConfigs(req) => {
             let resp = incremental_alter_configs::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::OffsetForLeaderEpoch(req) => {
+            let resp = offset_for_leader_epoch::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
     }

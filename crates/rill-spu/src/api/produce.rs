@@ -135,7 +135,10 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                     (Ok(p), Some(t), Some(records)) => {
                         match check_codec(&records, t.spec.config.compression) {
                             Some(message) => refuse(ResponseError::InvalidRecord, message),
-                            None => Slot::Write(p, records),
+                            None => match enough_replicas(&p, req.acks, &t.spec) {
+                                Some((code, message)) => refuse(code, message),
+                                None => Slot::Write(p, records),
+                            },
                         }
                     }
                     (Ok(_), None, Some(_)) => refuse(
@@ -157,16 +160,45 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                 continue;
             }
             if let Slot::Write(partition, records) = std::mem::replace(slot, Slot::Queued) {
-                queued.push(partition.submit(records).await);
+                let records_count = count_records(&records);
+                queued.push((
+                    partition.clone(),
+                    records_count,
+                    partition.submit(records).await,
+                ));
             }
         }
     }
     let mut answers = Vec::with_capacity(queued.len());
-    for q in queued {
-        answers.push(q.answer().await);
+    let mut waits = Vec::new();
+    for (partition, records_count, q) in queued {
+        let answer = q.answer().await;
+        if answer.error_code.is_ok() || answer.error_code == DUPLICATE {
+            if let Some(l) = partition.leadership().filter(|_| req.acks == -1) {
+                waits.push((answers.len(), l, answer.base_offset + records_count));
+            }
+        }
+        answers.push(answer);
+    }
+    if answers.iter().any(|a| a.error_code.is_ok()) {
+        // Followers and consumers waiting in Fetch look now.
+        ctx.registry.notify_appended();
+    }
+    // acks=all: each batch is answered once every in-sync replica has it.
+    let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, req.timeout_ms);
+    for (at, leadership, end) in waits {
+        if let Err(code) = leadership.wait_committed(end, deadline).await {
+            if let Some(a) = answers.get_mut(at) {
+                *a = PartitionProduceResponse::default()
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(not_committed(code))))
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1);
+            }
+        }
     }
     let mut answers = answers.into_iter();
-    let mut appended = false;
     let mut responses = Vec::with_capacity(topics.len());
     for (name, partitions) in topics {
         let partition_responses = partitions
@@ -177,7 +209,6 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                     let resp = answers.next().unwrap_or_else(|| {
                         refused(index, ResponseError::UnknownServerError, "no answer".into())
                     });
-                    appended |= resp.error_code.is_ok();
                     resp.with_index(index)
                 }
             })
@@ -188,10 +219,63 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                 .with_partition_responses(partition_responses),
         );
     }
-    if appended {
-        ctx.registry.notify_appended();
-    }
     ProduceResponse::default().with_responses(responses)
+}
+
+const DUPLICATE: i16 = ResponseError::DuplicateSequenceNumber.code();
+
+/// Records in a record set (the offsets its batches take).
+fn count_records(records: &[u8]) -> i64 {
+    split_batches(records)
+        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+        .map(|h| i64::from(h.records_count.unsigned_abs()))
+        .sum()
+}
+
+/// How long `acks=all` waits for the in-sync replicas: the request's
+/// timeout, within the SPU's own request timeout (so the answer goes out
+/// before the connection gives up on the request).
+fn ack_all_wait(ctx: &Context, timeout_ms: i32) -> std::time::Duration {
+    let asked = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    asked.min(ctx.registry.config().request_timeout.mul_f64(0.9))
+}
+
+/// `NOT_ENOUGH_REPLICAS` before an `acks=all` append when the ISR is
+/// smaller than the topic's `min.insync.replicas` (nothing is written).
+fn enough_replicas(
+    partition: &Partition,
+    acks: i16,
+    spec: &crate::topic::TopicSpec,
+) -> Option<(ResponseError, String)> {
+    if acks != -1 {
+        return None;
+    }
+    let leadership = partition.leadership()?;
+    leadership.check_enough_replicas().err().map(|code| {
+        (
+            code,
+            format!(
+                "{} in-sync replica(s) where min.insync.replicas is {}",
+                leadership.isr().len(),
+                spec.config.min_insync_replicas
+            ),
+        )
+    })
+}
+
+/// Why an appended batch was not acknowledged with `acks=all`.
+fn not_committed(code: ResponseError) -> String {
+    match code {
+        ResponseError::NotEnoughReplicasAfterAppend => {
+            "written by the leader, but the ISR fell below min.insync.replicas before the \
+             replicas had it"
+                .into()
+        }
+        ResponseError::RequestTimedOut => {
+            "written by the leader, but not by every in-sync replica within the timeout".into()
+        }
+        _ => "leadership changed before the in-sync replicas had the batch".into(),
+    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@ use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, RequestHeader,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
 };
 
 use super::reader::{DecodeError, Reader};
 use super::{
     alter_configs, api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
     describe_configs, fetch, incremental_alter_configs, init_producer_id, list_offsets, metadata,
-    produce, supported,
+    offset_for_leader_epoch, produce, supported,
 };
 
 /// A request frame, decoded.
@@ -41,6 +41,7 @@ pub enum Request {
     CreatePartitions(CreatePartitionsRequest),
     AlterConfigs(AlterConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
 }
 
 impl Request {
@@ -59,6 +60,7 @@ impl Request {
             Request::CreatePartitions(_) => ApiKey::CreatePartitions,
             Request::AlterConfigs(_) => ApiKey::AlterConfigs,
             Request::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
+            Request::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
         }
     }
 }
@@ -184,6 +186,9 @@ fn body(r: &mut Reader, api: ApiKey, v: i16) -> Result<Request, RequestError> {
         ApiKey::AlterConfigs => alter_configs::decode(r, v).map(Request::AlterConfigs),
         ApiKey::IncrementalAlterConfigs => {
             incremental_alter_configs::decode(r, v).map(Request::IncrementalAlterConfigs)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            offset_for_leader_epoch::decode(r, v).map(Request::OffsetForLeaderEpoch)
         }
         // `supported` lists only the APIs above.
         _ => {

@@ -310,7 +310,7 @@ async fn incremental_alter_configs_changes_the_running_topic() {
         (
             vec![
                 ("retention.ms", Some("1")),
-                ("min.insync.replicas", Some("2")),
+                ("message.timestamp.type", Some("LogAppendTime")),
             ],
             "not supported by Rill",
         ),

@@ -371,6 +371,7 @@ async fn an_spu_id_already_in_the_cluster_is_refused() {
     config.cluster = Some(ClusterSettings {
         store: ClusterStore::Memory(store.clone()),
         session_timeout: SESSION,
+        replica_lag_time_max: ClusterSettings::DEFAULT_REPLICA_LAG_TIME_MAX,
     });
     let err = Spu::start(config).await.unwrap_err();
     let mut chain = err.to_string();

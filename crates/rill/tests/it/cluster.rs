@@ -16,14 +16,14 @@ use rill_cluster::MemoryStore;
 use crate::spu::TestSpu;
 
 /// Short, so a crashed SPU's partitions lose their leader quickly.
-const SESSION: Duration = Duration::from_millis(1000);
+pub(crate) const SESSION: Duration = Duration::from_millis(1000);
 /// How long a test waits for the cluster to settle or a record to come.
-const SETTLE: Duration = Duration::from_secs(20);
-const PARTITIONS: u32 = 6;
+pub(crate) const SETTLE: Duration = Duration::from_secs(20);
+pub(crate) const PARTITIONS: u32 = 6;
 
 /// A producer that retries every 50 ms for up to 30 s: long enough to
 /// outlast an SPU that is away and comes back.
-fn patient() -> rill::TopicProducerConfig {
+pub(crate) fn patient() -> rill::TopicProducerConfig {
     TopicProducerConfigBuilder::default()
         .linger(Duration::from_millis(1))
         .delivery_semantic(DeliverySemantic::AtLeastOnce(RetryPolicy {
@@ -54,7 +54,7 @@ async fn three() -> Vec<TestSpu> {
 }
 
 /// Polls `check` until it gives `Some`, or panics after [`SETTLE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -84,7 +84,7 @@ async fn six_partitions(rill: &Rill, topic: &str) -> Vec<i32> {
 }
 
 /// Each partition's leader once `done` holds for them.
-async fn leaders(
+pub(crate) async fn leaders(
     rill: &Rill,
     topic: &str,
     done: impl Fn(&[Option<i32>]) -> bool,
@@ -98,7 +98,7 @@ async fn leaders(
 }
 
 /// A key that the producer places on each partition, by partition.
-fn key_for_each_partition() -> Vec<String> {
+pub(crate) fn key_for_each_partition() -> Vec<String> {
     (0..PARTITIONS)
         .map(|p| {
             (0..)
@@ -110,7 +110,7 @@ fn key_for_each_partition() -> Vec<String> {
 }
 
 /// The next record, or a panic naming `what` after [`SETTLE`].
-async fn next_within(stream: &mut MultiPartitionStream, what: &str) -> ConsumerRecord {
+pub(crate) async fn next_within(stream: &mut MultiPartitionStream, what: &str) -> ConsumerRecord {
     tokio::time::timeout(SETTLE, stream.next())
         .await
         .unwrap_or_else(|_| panic!("no record within {SETTLE:?}: {what}"))
@@ -118,7 +118,7 @@ async fn next_within(stream: &mut MultiPartitionStream, what: &str) -> ConsumerR
 }
 
 /// Reads until `try_next` says nothing more: what was read.
-async fn drain(stream: &mut MultiPartitionStream) -> Vec<ConsumerRecord> {
+pub(crate) async fn drain(stream: &mut MultiPartitionStream) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
     while let Some(r) = stream.try_next().await.unwrap() {
         out.push(r);
@@ -126,7 +126,7 @@ async fn drain(stream: &mut MultiPartitionStream) -> Vec<ConsumerRecord> {
     out
 }
 
-fn text(r: &ConsumerRecord) -> String {
+pub(crate) fn text(r: &ConsumerRecord) -> String {
     String::from_utf8(r.value.to_vec()).unwrap()
 }
 

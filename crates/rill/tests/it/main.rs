@@ -7,5 +7,6 @@ mod faults;
 mod produce;
 mod promises;
 mod proxy;
+mod replication;
 mod spu;
 mod topic_changes;

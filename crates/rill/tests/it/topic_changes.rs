@@ -107,7 +107,10 @@ async fn configs_are_altered_in_place() {
     let err = admin
         .alter_topic_config(
             "tuned",
-            &[ConfigChange::Set("min.insync.replicas".into(), "2".into())],
+            &[ConfigChange::Set(
+                "message.timestamp.type".into(),
+                "LogAppendTime".into(),
+            )],
         )
         .await
         .unwrap_err();
