@@ -88,8 +88,7 @@ async fn main() -> ExitCode {
                 cluster.session_timeout = Duration::from_millis(ms);
             }
             if let Some(ms) = replica_lag_time_max_ms {
-                // PRE-MERGE: the field arrives with main's replication work.
-                let _ = Duration::from_millis(ms);
+                cluster.replica_lag_time_max = Duration::from_millis(ms);
             }
             config.cluster = Some(cluster);
         }

@@ -258,8 +258,9 @@ async fn describe(addr: &str) -> Option<Vec<PartitionDescription>> {
         .flatten()
 }
 
-/// Waits, up to `bound`, until every partition has a leader and all three
-/// SPUs in its ISR; how long it took, or what was last seen.
+/// Waits, up to `bound`, until every SPU's Metadata shows every partition
+/// with a leader and all three SPUs in its ISR; how long it took, or what
+/// was last seen.
 async fn wait_isr_whole(
     addrs: &[String],
     bound: Duration,
@@ -267,15 +268,17 @@ async fn wait_isr_whole(
     let started = Instant::now();
     let mut last = None;
     while started.elapsed() < bound {
+        let mut whole = 0;
         for addr in addrs {
-            if let Some(d) = describe(addr).await {
-                let whole = d.iter().all(|p| p.leader.is_some() && p.isr.len() == SPUS);
-                if whole {
-                    return Ok(started.elapsed());
-                }
+            let Some(d) = describe(addr).await else { break };
+            if !d.iter().all(|p| p.leader.is_some() && p.isr.len() == SPUS) {
                 last = Some(d);
                 break;
             }
+            whole += 1;
+        }
+        if whole == addrs.len() {
+            return Ok(started.elapsed());
         }
         tokio::time::sleep(POLL).await;
     }

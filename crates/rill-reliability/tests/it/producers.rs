@@ -90,10 +90,23 @@ pub async fn produce(
     if let Some(idempotent) = p.idempotent {
         builder.idempotent(idempotent);
     }
-    let producer = rill
-        .topic_producer_with_config(p.topic, builder.build().expect("config"))
-        .await
-        .expect("producer");
+    let config = builder.build().expect("config");
+    // A new topic's leaders may not be known to every SPU yet
+    // (LEADER_NOT_AVAILABLE): try again for a while.
+    let asked = tokio::time::Instant::now();
+    let producer = loop {
+        match rill
+            .topic_producer_with_config(p.topic, config.clone())
+            .await
+        {
+            Ok(producer) => break producer,
+            Err(e) if asked.elapsed() < Duration::from_secs(30) => {
+                eprintln!("producer p{}: {e}; trying again", p.id);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("producer p{}: {e}", p.id),
+        }
+    };
     let mut seq = vec![0u64; p.keys];
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
