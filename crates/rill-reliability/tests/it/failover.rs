@@ -351,6 +351,20 @@ async fn acknowledged_records_survive_leader_failover() {
     let mut cluster = tokio::task::block_in_place(Cluster::start);
     let addrs = cluster.addrs();
     let rill = Rill::connect_to(&addrs[0]).await.unwrap();
+    // SPU 0's view of the cluster may not list the others yet (then
+    // CreateTopics says INVALID_REPLICATION_FACTOR): wait until it does.
+    let asked = Instant::now();
+    loop {
+        let spus = rill.admin().describe_cluster().await.map(|c| c.spus.len());
+        if spus.as_ref().is_ok_and(|&n| n == SPUS) {
+            break;
+        }
+        assert!(
+            asked.elapsed() < REPAIR_BOUND,
+            "SPU 0 does not see {SPUS} SPUs within {REPAIR_BOUND:?}: {spus:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
     rill.admin()
         .create_topic(
             TOPIC,
