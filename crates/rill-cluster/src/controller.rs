@@ -11,7 +11,9 @@
 //!   live ISR member it has no leader (`-1`, `LEADER_NOT_AVAILABLE`) and
 //!   keeps its last ISR, so the replica that had everything leads again
 //!   when it returns. A replica outside the ISR leads only if the topic
-//!   enables unclean election. Every leader change bumps `leader_epoch`.
+//!   enables unclean election. Every leader change bumps `leader_epoch`;
+//! - a partition led by another replica while its preferred one (the
+//!   first) is alive and in the ISR goes back to the preferred one.
 //!
 //! Every write is guarded on the controller's own election key, so a
 //! deposed controller (its session lapsed while it was paused, say) writes
@@ -106,7 +108,9 @@ pub fn plan(view: &View) -> Vec<Action> {
             });
             continue;
         };
-        if let Some(next) = elect(state, &view.live, spec.unclean_election()) {
+        let next = elect(state, &view.live, spec.unclean_election())
+            .or_else(|| prefer(state, &view.live));
+        if let Some(next) = next {
             actions.push(Action::Update {
                 topic: name.clone(),
                 partition: *p,
@@ -147,6 +151,24 @@ fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<
         leader_epoch: state.leader_epoch + i32::from(leader != state.leader),
         partition_epoch: state.partition_epoch + 1,
         replicas: state.replicas.clone(),
+    })
+}
+
+/// Leadership back to the partition's preferred replica (its first, where
+/// placement spread leaders over the SPUs) once that replica is alive and
+/// in sync again after a failover, so leaders do not pile up on the SPUs
+/// that stayed up (Kafka's `auto.leader.rebalance.enable`, here at once).
+fn prefer(state: &PartitionState, live: &BTreeSet<u32>) -> Option<PartitionState> {
+    let preferred = *state.replicas.first()?;
+    let leader = state.leader()?;
+    if leader == preferred || !live.contains(&preferred) || !state.isr.contains(&preferred) {
+        return None;
+    }
+    Some(PartitionState {
+        leader: preferred as i32,
+        leader_epoch: state.leader_epoch + 1,
+        partition_epoch: state.partition_epoch + 1,
+        ..state.clone()
     })
 }
 
@@ -336,6 +358,36 @@ mod tests {
         assert_eq!(state.leader, 2, "from the ISR, not replica 1 (out of sync)");
         assert_eq!(state.isr, [2]);
         assert_eq!((state.leader_epoch, state.partition_epoch), (4, 6));
+    }
+
+    #[test]
+    fn the_preferred_replica_leads_again_once_back_in_sync() {
+        let mut v = view(&[0, 1, 2]);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        let moved = PartitionState {
+            replicas: vec![0, 1, 2],
+            leader: 1,
+            leader_epoch: 4,
+            isr: vec![1, 2],
+            partition_epoch: 6,
+        };
+        // Back but not caught up: leadership stays.
+        v.partitions.insert(("t".into(), 0), (moved.clone(), 8));
+        assert!(plan(&v).is_empty());
+        // In the ISR again: it leads, at the next epoch.
+        let synced = PartitionState {
+            isr: vec![0, 1, 2],
+            partition_epoch: 7,
+            ..moved
+        };
+        v.partitions.insert(("t".into(), 0), (synced, 9));
+        let actions = plan(&v);
+        let [Action::Update { state, expect, .. }] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*expect, 9);
+        assert_eq!((state.leader, state.leader_epoch), (0, 5));
+        assert_eq!(state.isr, [0, 1, 2]);
     }
 
     #[test]

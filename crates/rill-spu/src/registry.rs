@@ -107,7 +107,10 @@ impl Partition {
     /// Leads with `leadership` (`None`: stops leading), before the epoch
     /// that lets requests in is set.
     pub fn set_leadership(&self, leadership: Option<Arc<Leadership>>) {
-        *lock(&self.leader) = leadership;
+        let old = std::mem::replace(&mut *lock(&self.leader), leadership);
+        if let Some(old) = old {
+            old.resign();
+        }
     }
 
     pub fn producers(&self) -> &SharedProducers {

@@ -264,7 +264,7 @@ fn describe_shows_each_partitions_offsets() {
     );
     let json = spu.ok(&["topic", "describe", "d", "-O", "json"]);
     assert!(
-        json.contains(r#""offsets":[{"partition":0,"leader":0,"start_offset":0,"end_offset":0,"records":0},{"partition":1,"leader":0,"start_offset":0,"end_offset":3,"records":3}]"#),
+        json.contains(r#""offsets":[{"partition":0,"leader":0,"start_offset":0,"end_offset":0,"records":0,"replicas":[0],"isr":[0]},{"partition":1,"leader":0,"start_offset":0,"end_offset":3,"records":3,"replicas":[0],"isr":[0]}]"#),
         "{json}"
     );
 }

@@ -68,8 +68,8 @@ fn topic_lifecycle() {
     assert_eq!(rows.len(), 3, "{partitions}");
     assert_eq!(
         rows[2].split_whitespace().collect::<Vec<_>>(),
-        ["orders", "2", "0", "0", "0", "0"],
-        "TOPIC PARTITION LEADER START END RECORDS"
+        ["orders", "2", "0", "0", "0", "0", "0", "0"],
+        "TOPIC PARTITION LEADER START END RECORDS REPLICAS ISR"
     );
     let every = spu.ok(&["partition", "list", "-O", "json"]);
     assert_eq!(every.matches("\"partition\":").count(), 4, "{every}");

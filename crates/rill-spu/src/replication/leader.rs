@@ -29,6 +29,8 @@ pub(crate) struct Leadership {
     state: Mutex<IsrState>,
     /// The high watermark as it moves, for `acks=all` waiters.
     high_watermark: watch::Sender<i64>,
+    /// Set when this SPU stops leading at this epoch: waiters give up.
+    resigned: std::sync::atomic::AtomicBool,
 }
 
 impl Leadership {
@@ -49,6 +51,7 @@ impl Leadership {
             epoch,
             state: Mutex::new(state),
             high_watermark: tx,
+            resigned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -113,6 +116,9 @@ impl Leadership {
     ) -> Result<(), ResponseError> {
         let mut rx = self.high_watermark.subscribe();
         loop {
+            if self.resigned.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(ResponseError::NotLeaderOrFollower);
+            }
             match lock(&self.state).ack_all(end) {
                 AckAll::Committed => return Ok(()),
                 AckAll::NotEnoughReplicas => {
@@ -153,6 +159,15 @@ impl Leadership {
 
     pub fn on_isr_refused(&self) {
         lock(&self.state).on_isr_refused();
+    }
+
+    /// This SPU no longer leads at this epoch: `acks=all` waiters are
+    /// answered `NOT_LEADER_OR_FOLLOWER` (the client retries at the new
+    /// leader; an idempotent batch it already has is a duplicate there).
+    pub fn resign(&self) {
+        self.resigned
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.nudge();
     }
 
     /// Wakes `acks=all` waiters to look again (the ISR changed).
