@@ -12,6 +12,8 @@
 //!   keeps its last ISR, so the replica that had everything leads again
 //!   when it returns. A replica outside the ISR leads only if the topic
 //!   enables unclean election. Every leader change bumps `leader_epoch`;
+//! - a follower that is not live leaves the ISR of a partition whose
+//!   leader is (at the same leader epoch);
 //! - a partition led by another replica while its preferred one (the
 //!   first) is alive and in the ISR goes back to the preferred one.
 //!
@@ -109,6 +111,7 @@ pub fn plan(view: &View) -> Vec<Action> {
             continue;
         };
         let next = elect(state, &view.live, spec.unclean_election())
+            .or_else(|| fence(state, &view.live))
             .or_else(|| prefer(state, &view.live));
         if let Some(next) = next {
             actions.push(Action::Update {
@@ -151,6 +154,27 @@ fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<
         leader_epoch: state.leader_epoch + i32::from(leader != state.leader),
         partition_epoch: state.partition_epoch + 1,
         replicas: state.replicas.clone(),
+    })
+}
+
+/// Dead followers out of the ISR of a partition whose leader is alive: a
+/// follower whose session lapsed will not fetch again, and `acks=all`
+/// should not wait for the leader's replica lag time to find that out
+/// (as Kafka drops a fenced broker from every ISR). Removing a member only
+/// lets the high watermark rise to what the remaining members all have,
+/// so it is always safe. The leader adopts the new ISR from the store.
+fn fence(state: &PartitionState, live: &BTreeSet<u32>) -> Option<PartitionState> {
+    let leader = state.leader()?;
+    let isr: Vec<u32> = state
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| *r == leader || live.contains(r))
+        .collect();
+    (isr != state.isr).then(|| PartitionState {
+        isr,
+        partition_epoch: state.partition_epoch + 1,
+        ..state.clone()
     })
 }
 
@@ -388,6 +412,29 @@ mod tests {
         assert_eq!(*expect, 9);
         assert_eq!((state.leader, state.leader_epoch), (0, 5));
         assert_eq!(state.isr, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_dead_follower_leaves_the_isr_at_the_same_leader_epoch() {
+        let mut v = view(&[0, 2]);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        let state = PartitionState {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 2,
+            isr: vec![0, 1, 2],
+            partition_epoch: 3,
+        };
+        v.partitions.insert(("t".into(), 0), (state, 5));
+        let actions = plan(&v);
+        let [Action::Update { state, .. }] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(state.isr, [0, 2]);
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.partition_epoch),
+            (0, 2, 4)
+        );
     }
 
     #[test]

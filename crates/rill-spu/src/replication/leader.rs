@@ -157,6 +157,17 @@ impl Leadership {
         hw
     }
 
+    /// The store's ISR at this leadership's epoch, when it differs from
+    /// ours (the controller removed a dead follower): taken as committed.
+    /// The high watermark after, if the ISR changed.
+    pub fn adopt_isr(&self, stored: &[u32]) -> Option<i64> {
+        let mut ours = self.isr();
+        let mut theirs = stored.to_vec();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        (ours != theirs).then(|| self.on_isr_committed(stored.to_vec()))
+    }
+
     pub fn on_isr_refused(&self) {
         lock(&self.state).on_isr_refused();
     }

@@ -70,10 +70,15 @@ impl Roles {
         min_insync_replicas: i32,
     ) {
         let epoch = state.leader_epoch;
-        if partition.leader_epoch() == epoch
-            && partition.leadership().is_some_and(|l| l.epoch == epoch)
-        {
-            return;
+        if partition.leader_epoch() == epoch {
+            if let Some(l) = partition.leadership().filter(|l| l.epoch == epoch) {
+                // Still leading; the controller may have dropped a dead
+                // follower from the ISR in the store.
+                if let Some(hw) = l.adopt_isr(&state.isr) {
+                    raise_high_watermark(&mut partition.log(), hw);
+                }
+                return;
+            }
         }
         self.stop_following(topic, p);
         // No request gets in while the leadership changes hands.
