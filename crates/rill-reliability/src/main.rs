@@ -4,7 +4,13 @@
 //!
 //! ```text
 //! rill-reliability-spu --data-dir DIR [--listen 127.0.0.1:0] [--flush always|never]
+//!     [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]
 //! ```
+//!
+//! Without `--etcd` it is one SPU with its metadata in local files (the
+//! crash, load and disk-full suites). With `--etcd` it is SPU `--id` of a
+//! cluster whose metadata is in that etcd (the failover suite), and it logs
+//! to stderr (`RILL_LOG` = error, warn, info (default), debug or trace).
 //!
 //! The first line on stdout is `rill SPU listening on ADDR`. It runs until
 //! killed. (The `rill` binary's `cluster start --foreground` does the same
@@ -12,12 +18,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use rill_spu::{Spu, SpuConfig};
+use rill_spu::{ClusterSettings, Spu, SpuConfig};
 use rill_storage::FlushPolicy;
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("{problem}\nusage: rill-reliability-spu --data-dir DIR [--listen ADDR] [--flush always|never]");
+    eprintln!(
+        "{problem}\nusage: rill-reliability-spu --data-dir DIR [--listen ADDR] [--flush always|never] \
+         [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]"
+    );
     ExitCode::from(2)
 }
 
@@ -26,6 +36,10 @@ async fn main() -> ExitCode {
     let mut data_dir = None;
     let mut listen = "127.0.0.1:0".to_string();
     let mut flush = FlushPolicy::Never;
+    let mut id: Option<i32> = None;
+    let mut etcd: Option<Vec<String>> = None;
+    let mut session_timeout_ms: Option<u64> = None;
+    let mut replica_lag_time_max_ms: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let Some(value) = args.next() else {
@@ -41,6 +55,19 @@ async fn main() -> ExitCode {
                     other => return usage(&format!("unknown flush policy {other:?}")),
                 }
             }
+            "--id" => match value.parse() {
+                Ok(n) if n >= 0 => id = Some(n),
+                _ => return usage(&format!("bad SPU id {value:?}")),
+            },
+            "--etcd" => etcd = Some(value.split(',').map(str::to_owned).collect()),
+            "--session-timeout-ms" => match value.parse() {
+                Ok(ms) if ms >= 100 => session_timeout_ms = Some(ms),
+                _ => return usage(&format!("bad session timeout {value:?} (at least 100)")),
+            },
+            "--replica-lag-time-max-ms" => match value.parse() {
+                Ok(ms) if ms >= 100 => replica_lag_time_max_ms = Some(ms),
+                _ => return usage(&format!("bad replica lag time {value:?} (at least 100)")),
+            },
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -52,6 +79,22 @@ async fn main() -> ExitCode {
     };
     let mut config = SpuConfig::new(listen, data_dir);
     config.flush = flush;
+    match (etcd, id) {
+        (Some(endpoints), Some(id)) => {
+            init_tracing();
+            config.node_id = id;
+            let mut cluster = ClusterSettings::etcd(endpoints);
+            if let Some(ms) = session_timeout_ms {
+                cluster.session_timeout = Duration::from_millis(ms);
+            }
+            if let Some(ms) = replica_lag_time_max_ms {
+                cluster.replica_lag_time_max = Duration::from_millis(ms);
+            }
+            config.cluster = Some(cluster);
+        }
+        (None, None) if session_timeout_ms.is_none() && replica_lag_time_max_ms.is_none() => {}
+        _ => return usage("--id and --etcd go together, and the timeouts need them"),
+    }
     let spu = match Spu::start(config).await {
         Ok(spu) => spu,
         Err(e) => {
@@ -65,4 +108,20 @@ async fn main() -> ExitCode {
     // Serve until killed.
     std::future::pending::<()>().await;
     ExitCode::SUCCESS
+}
+
+/// Logs to stderr, as `rill spu run` does (the suites send it to a file).
+fn init_tracing() {
+    let level = match std::env::var("RILL_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""A librdkafka producer for the crash suite (tests/it/crash.rs), which runs
-it with /usr/bin/python3 (Debian's python3-confluent-kafka).
+"""A librdkafka producer for the crash and failover suites (tests/it/crash.rs,
+tests/it/failover.rs, through tests/it/producers.rs), which run it with
+/usr/bin/python3 (Debian's python3-confluent-kafka).
 
 usage: librdkafka_producer.py BOOTSTRAP TOPIC PRODUCER_ID KEYS
+
+BOOTSTRAP is host:port, comma-separated for several SPUs.
 
 Produces keyed records with enable.idempotence=true (acks=all) until stdin
 reaches EOF, then flushes and exits. Keys are p<ID>-k<0..KEYS-1>, values
@@ -46,7 +49,8 @@ def main():
             "acks": "all",
             "linger.ms": 5,
             "batch.num.messages": 20,
-            # Ride out the SPU's restarts (down for at most 300 ms).
+            # Ride out the SPU's restarts (down for at most 300 ms) and
+            # leader elections (a session timeout, 1.5 s in the failover suite).
             "message.timeout.ms": 30000,
             "reconnect.backoff.ms": 20,
             "reconnect.backoff.max.ms": 200,

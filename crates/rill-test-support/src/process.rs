@@ -29,6 +29,8 @@ pub struct ProcessSpuBuilder {
     extra: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     quiet: bool,
+    /// Where stderr goes instead of the test's stderr (appended to).
+    stderr_file: Option<PathBuf>,
 }
 
 impl ProcessSpuBuilder {
@@ -55,6 +57,13 @@ impl ProcessSpuBuilder {
     /// Drops the SPU's stderr instead of passing it through to the test's.
     pub fn quiet(mut self) -> Self {
         self.quiet = true;
+        self
+    }
+
+    /// Appends the SPU's stderr (its log) to the file at `path`, across
+    /// restarts, instead of passing it through to the test's.
+    pub fn stderr_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.stderr_file = Some(path.into());
         self
     }
 
@@ -105,6 +114,7 @@ impl ProcessSpu {
             extra: Vec::new(),
             env: Vec::new(),
             quiet: false,
+            stderr_file: None,
         }
     }
 
@@ -117,6 +127,7 @@ impl ProcessSpu {
             extra: Vec::new(),
             env: Vec::new(),
             quiet: false,
+            stderr_file: None,
         }
     }
 
@@ -250,10 +261,15 @@ fn spawn(
         .envs(b.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(if b.quiet {
-            Stdio::null()
-        } else {
-            Stdio::inherit()
+        .stderr(match (&b.stderr_file, b.quiet) {
+            (Some(path), _) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("opening {}: {e}", path.display()))?
+                .into(),
+            (None, true) => Stdio::null(),
+            (None, false) => Stdio::inherit(),
         });
     let mut child = cmd
         .spawn()

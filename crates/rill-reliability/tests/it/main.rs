@@ -1,10 +1,15 @@
-//! Reliability suites against an SPU in its own process
-//! (`rill-reliability-spu`), killed with SIGKILL by PID.
+//! Reliability suites against SPUs in their own processes
+//! (`rill-reliability-spu`, alone or three of a cluster with etcd), killed
+//! with SIGKILL by PID.
 //!
-//! Short forms run in CI; `RILL_CRASH_ROUNDS` and `RILL_LOAD_SECS` make them
-//! longer (see RELIABILITY.md at the repository root).
+//! Short forms run in CI; `RILL_CRASH_ROUNDS`, `RILL_FAILOVER_ROUNDS` and
+//! `RILL_LOAD_SECS` make them longer (see RELIABILITY.md at the repository
+//! root).
 
+mod checker;
 mod crash;
 mod disk_full;
+mod failover;
 mod load;
+mod producers;
 mod spu;
