@@ -14,6 +14,7 @@ use rill_cluster::{ClusterView, PartitionState};
 
 use super::reader::{DecodeError, Reader, Result};
 use super::Context;
+use crate::group::OFFSETS_TOPIC;
 use crate::cluster::ClusterLink;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
@@ -126,10 +127,13 @@ pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) ->
     // Before v4 the request has no flag and Kafka auto-creates.
     let may_create = version < 4 || req.allow_auto_topic_creation;
     let topics = match wanted {
+        // The offsets topic is listed only when asked for by name, as Kafka
+        // hides __consumer_offsets.
         None => ctx
             .registry
             .topics()
             .iter()
+            .filter(|t| t.spec.name != OFFSETS_TOPIC)
             .map(|t| topic_entry(t, node))
             .collect(),
         Some(list) => list
@@ -245,6 +249,7 @@ async fn cluster_metadata(
         None => view
             .topics
             .keys()
+            .filter(|name| name.as_str() != OFFSETS_TOPIC)
             .filter_map(|name| cluster_topic(&view, name))
             .collect(),
         Some(list) => {
