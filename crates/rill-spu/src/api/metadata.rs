@@ -14,8 +14,8 @@ use rill_cluster::{ClusterView, PartitionState};
 
 use super::reader::{DecodeError, Reader, Result};
 use super::Context;
-use crate::group::OFFSETS_TOPIC;
 use crate::cluster::ClusterLink;
+use crate::group::OFFSETS_TOPIC;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
 

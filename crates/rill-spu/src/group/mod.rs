@@ -443,6 +443,10 @@ impl Coordinator {
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let out = f(entry);
         entry.deliver();
+        // A refused join leaves nothing behind.
+        if entry.group.is_idle() && entry.joins.is_empty() && entry.syncs.is_empty() {
+            groups.remove(group);
+        }
         Ok(out)
     }
 
@@ -552,11 +556,10 @@ impl Coordinator {
     /// Forgets an empty group with nothing parked (its offsets stay).
     fn drop_if_idle(&self, group: &str) {
         let mut groups = lock(&self.groups);
-        if groups.get(group).is_some_and(|e| {
-            matches!(e.group.state(), GroupState::Empty | GroupState::Dead)
-                && e.joins.is_empty()
-                && e.syncs.is_empty()
-        }) {
+        if groups
+            .get(group)
+            .is_some_and(|e| e.group.is_idle() && e.joins.is_empty() && e.syncs.is_empty())
+        {
             groups.remove(group);
         }
     }
@@ -570,11 +573,7 @@ impl Coordinator {
                 entry.deliver();
             }
         }
-        groups.retain(|_, e| {
-            !(matches!(e.group.state(), GroupState::Empty | GroupState::Dead)
-                && e.joins.is_empty()
-                && e.syncs.is_empty())
-        });
+        groups.retain(|_, e| !(e.group.is_idle() && e.joins.is_empty() && e.syncs.is_empty()));
     }
 
     /// At shutdown: every parked request is answered `NOT_COORDINATOR`

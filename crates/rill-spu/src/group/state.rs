@@ -300,6 +300,14 @@ impl Group {
         self.members.len()
     }
 
+    /// No members and no ids handed out: nothing to remember but the
+    /// committed offsets (kept elsewhere).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, GroupState::Empty | GroupState::Dead)
+            && self.members.is_empty()
+            && self.pending.is_empty()
+    }
+
     pub fn member_ids(&self) -> impl Iterator<Item = &str> {
         self.members.keys().map(String::as_str)
     }
