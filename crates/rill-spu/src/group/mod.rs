@@ -140,6 +140,9 @@ pub(crate) struct Commit {
     pub metadata: Option<String>,
 }
 
+/// A topic's committed offsets by partition (`None`: nothing committed).
+pub(crate) type TopicOffsets = (String, Vec<(i32, Option<Committed>)>);
+
 /// A group as DescribeGroups and ListGroups show it.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupDescription {
@@ -296,7 +299,20 @@ impl Coordinator {
             }
             Err(_) => {
                 self.unload(p);
-                return Err(ResponseError::NotCoordinator);
+                // The store may already name this SPU while its registry
+                // has not opened the partition yet: a moment.
+                let mine = ctx.cluster.as_ref().is_some_and(|link| {
+                    let node = u32::try_from(ctx.registry.config().node_id).ok();
+                    u32::try_from(p)
+                        .ok()
+                        .and_then(|i| link.view().leader(OFFSETS_TOPIC, i))
+                        .is_some_and(|l| Some(l) == node)
+                });
+                return Err(if mine {
+                    ResponseError::CoordinatorLoadInProgress
+                } else {
+                    ResponseError::NotCoordinator
+                });
             }
         };
         self.load(p, &part).await?;
@@ -457,7 +473,7 @@ impl Coordinator {
         }
         let parked = self.with_group(group, true, |entry| {
             match entry.group.join(req, Instant::now()) {
-                Outcome::Done(r) => Err(r),
+                Outcome::Done(r) => Err(Box::new(r)),
                 Outcome::Parked(id) => {
                     let (tx, rx) = oneshot::channel();
                     // A member asking again replaces its older request,
@@ -469,7 +485,7 @@ impl Coordinator {
         });
         match parked {
             Err(e) => JoinResponse::error(e, &member),
-            Ok(Err(done)) => done,
+            Ok(Err(done)) => *done,
             Ok(Ok(rx)) => rx
                 .await
                 .unwrap_or_else(|_| JoinResponse::error(ResponseError::NotCoordinator, &member)),
@@ -670,7 +686,7 @@ impl Coordinator {
         ctx: &Context,
         group: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, ResponseError> {
+    ) -> Result<Vec<TopicOffsets>, ResponseError> {
         self.coordinate(ctx, group).await?;
         let table = lock(&self.offsets);
         Ok(match topics {
@@ -685,7 +701,7 @@ impl Coordinator {
                 })
                 .collect(),
             None => {
-                let mut out: Vec<(String, Vec<(i32, Option<Committed>)>)> = Vec::new();
+                let mut out: Vec<TopicOffsets> = Vec::new();
                 for ((t, p), c) in table.group(group).into_iter().flatten() {
                     match out.last_mut() {
                         Some((last, ps)) if last == t => ps.push((*p, Some(c.clone()))),

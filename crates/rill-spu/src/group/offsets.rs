@@ -230,6 +230,10 @@ impl OffsetTable {
         self.groups.values().map(BTreeMap::len).sum()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
     /// Every live entry, for a snapshot.
     pub fn entries(&self) -> impl Iterator<Item = (OffsetKey, &Committed)> {
         self.groups.iter().flat_map(|(g, offsets)| {

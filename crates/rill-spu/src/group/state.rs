@@ -561,7 +561,7 @@ impl Group {
             return;
         }
         let all_joined = self.members.values().all(|m| m.join_parked);
-        let delay_over = self.join_not_before.map_or(true, |t| now >= t);
+        let delay_over = self.join_not_before.is_none_or(|t| now >= t);
         let timed_out = self.join_deadline.is_some_and(|t| now >= t);
         if (all_joined && delay_over) || timed_out {
             self.complete_join(now);
@@ -630,7 +630,7 @@ impl Group {
                         == Some(c)
                 })
                 .count();
-            if best.map_or(true, |(_, v)| votes > v) {
+            if best.is_none_or(|(_, v)| votes > v) {
                 best = Some((c, votes));
             }
         }

@@ -355,16 +355,11 @@ async fn a_member_that_stops_heartbeating_is_expired() {
     let (ra, rb) = tokio::join!(join(&mut a, "g", 400), join(&mut b, "g", 400));
     assert_eq!((ra.generation_id, rb.generation_id), (1, 1));
     for (c, r) in [(&mut a, &ra), (&mut b, &rb)] {
-        let assignments = if r.leader == r.member_id {
-            vec![]
-        } else {
-            vec![]
-        };
         let sync = SyncGroupRequest::default()
             .with_group_id(GroupId(s("g")))
             .with_generation_id(1)
             .with_member_id(r.member_id.clone())
-            .with_assignments(assignments);
+            .with_assignments(vec![]);
         if r.leader == r.member_id {
             assert_eq!(c.send(sync, 3).await.error_code, 0);
         }
@@ -557,4 +552,108 @@ async fn hostile_group_requests_get_clear_errors_and_the_spu_keeps_serving() {
         .await;
     assert_eq!(md.topics.len(), 1);
     spu.stop().await;
+}
+
+/// Three SPUs sharing an in-memory store: the offsets topic is created
+/// through the store on first need; every SPU names the same coordinator
+/// (the leader of the group's offsets partition); the others answer
+/// NOT_COORDINATOR; commits go to the coordinator.
+#[tokio::test]
+async fn in_a_cluster_the_leader_of_the_offsets_partition_coordinates() {
+    let store = rill_cluster::MemoryStore::new();
+    let mut spus = Vec::new();
+    for id in 0..3 {
+        spus.push(
+            TestSpu::builder()
+                .cluster_member(&store, id, Duration::from_millis(1000))
+                .tune(|c| {
+                    quick(c);
+                    c.groups.offsets_topic_partitions = 3;
+                })
+                .start()
+                .await,
+        );
+    }
+    let mut c0 = spus[0].client().await;
+    let created = c0
+        .send(
+            kafka_protocol::messages::CreateTopicsRequest::default()
+                .with_topics(vec![creatable("t", 3, 1, &[])])
+                .with_timeout_ms(10_000),
+            7,
+        )
+        .await;
+    assert_eq!(created.topics[0].error_code, 0);
+    // The first FindCoordinator creates the offsets topic; until its
+    // partitions have leaders the answer is COORDINATOR_NOT_AVAILABLE.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (node, port) = loop {
+        let found = c0
+            .send(FindCoordinatorRequest::default().with_key(s("cg")), 3)
+            .await;
+        if found.error_code == 0 {
+            break (found.node_id.0, found.port);
+        }
+        assert_eq!(
+            found.error_code,
+            code(ResponseError::CoordinatorNotAvailable)
+        );
+        assert!(tokio::time::Instant::now() < deadline, "no coordinator");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let coordinator = spus
+        .iter()
+        .position(|s| s.addr.port() as i32 == port)
+        .unwrap();
+    assert_eq!(coordinator as i32, node);
+    for spu in &spus {
+        let mut c = spu.client().await;
+        let found = c
+            .send(FindCoordinatorRequest::default().with_key(s("cg")), 1)
+            .await;
+        assert_eq!((found.error_code, found.node_id.0), (0, node));
+    }
+    // The topic is hidden from listings on every SPU.
+    let md = c0
+        .send(MetadataRequest::default().with_topics(None), 12)
+        .await;
+    assert_eq!(md.topics.len(), 1);
+    // Commits: refused elsewhere, accepted by the coordinator (once it
+    // leads the partition and knows topic t).
+    for (i, spu) in spus.iter().enumerate() {
+        let mut c = spu.client().await;
+        let mut tries = 0;
+        let e = loop {
+            let r = c.send(commit_req("cg", "", -1, &[("t", 1, 42)]), 8).await;
+            let e = r.topics[0].partitions[0].error_code;
+            // The coordinator may not have opened its partition yet.
+            if e != code(ResponseError::CoordinatorLoadInProgress) || tries > 100 {
+                break e;
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if i == coordinator {
+            assert_eq!(e, 0);
+        } else {
+            assert_eq!(e, code(ResponseError::NotCoordinator), "SPU {i}");
+            let hb = c
+                .send(
+                    HeartbeatRequest::default()
+                        .with_group_id(GroupId(s("cg")))
+                        .with_member_id(s("m")),
+                    4,
+                )
+                .await;
+            assert_eq!(hb.error_code, code(ResponseError::NotCoordinator));
+        }
+    }
+    let mut cc = spus[coordinator].client().await;
+    assert_eq!(fetch_offset(&mut cc, "cg", "t", 1, 7).await, 42);
+    // A group joins through the coordinator.
+    let joined = join(&mut cc, "cg", 5_000).await;
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    for spu in spus {
+        spu.stop().await;
+    }
 }
