@@ -32,6 +32,7 @@ fn topic_entry(topic: &Topic, node: i32) -> MetadataResponseTopic {
             topic.spec.name.clone(),
         ))))
         .with_topic_id(topic.id)
+        .with_is_internal(topic.spec.name == OFFSETS_TOPIC)
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
         .with_partitions(
             (0..topic.spec.partitions)
@@ -203,6 +204,7 @@ fn cluster_topic(view: &ClusterView, name: &str) -> Option<MetadataResponseTopic
             .with_error_code(error)
             .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
             .with_topic_id(uuid::Uuid::from_u128(stored.id))
+            .with_is_internal(name == OFFSETS_TOPIC)
             .with_topic_authorized_operations(OPERATIONS_OMITTED)
             .with_partitions(partitions),
     )

@@ -169,6 +169,8 @@ pub(crate) struct Coordinator {
     loading: tokio::sync::Mutex<()>,
     /// Member ids carry this, so ids given after a restart are new.
     nonce: AtomicU64,
+    /// Set at shutdown: no request is parked any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Coordinator {
@@ -183,6 +185,7 @@ impl Coordinator {
             loaded: Mutex::new(HashSet::new()),
             loading: tokio::sync::Mutex::new(()),
             nonce: AtomicU64::new(start & 0xffff_ffff_ffff),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -430,6 +433,10 @@ impl Coordinator {
         create: bool,
         f: impl FnOnce(&mut Entry) -> T,
     ) -> Result<T, ResponseError> {
+        if self.closed.load(Ordering::Acquire) {
+            // Shutting down: nothing may be parked now.
+            return Err(ResponseError::NotCoordinator);
+        }
         let mut groups = lock(&self.groups);
         if !groups.contains_key(group) {
             if !create {
@@ -595,6 +602,7 @@ impl Coordinator {
     /// At shutdown: every parked request is answered `NOT_COORDINATOR`
     /// (its sender dropped), so connections finish at once.
     pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
         for entry in lock(&self.groups).values_mut() {
             entry.joins.clear();
             entry.syncs.clear();

@@ -322,6 +322,7 @@ async fn two_members_join_sync_heartbeat_commit_and_leave() {
         )
         .await;
     assert_eq!(md.topics[0].error_code, 0);
+    assert!(md.topics[0].is_internal);
     assert!(!md.topics[0].partitions.is_empty());
     let produced = admin
         .send(
