@@ -3,6 +3,7 @@
 mod bench;
 mod cluster;
 mod consume;
+mod group;
 mod home;
 mod multi;
 mod output;
@@ -100,6 +101,9 @@ enum Command {
     /// Inspect partitions.
     #[command(subcommand)]
     Partition(topic::PartitionCommand),
+    /// List, describe, reset and delete consumer groups.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Name cluster addresses and choose the one commands use.
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
@@ -139,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Profile(cmd) => profile::run(cmd),
         Command::Topic(cmd) => block_on(topic::run(cmd, &global))?,
         Command::Partition(cmd) => block_on(topic::run_partition(cmd, &global))?,
+        Command::Group(cmd) => block_on(group::run(cmd, &global))?,
         Command::Produce(args) => block_on(produce::run(args, &global))?,
         Command::Consume(args) => block_on(consume::run(args, &global))?,
         Command::Benchmark(cmd) => block_on(bench::run(cmd, &global))?,

@@ -53,6 +53,9 @@ pub struct SpuConfig {
     /// files. `Some`: a member of a cluster whose metadata is in a shared
     /// store (design.md section 8); `node_id` is its SPU id there.
     pub cluster: Option<ClusterSettings>,
+    /// Consumer groups: bounds on members, groups and timeouts, and the
+    /// offsets topic's partition count.
+    pub groups: crate::group::GroupConfig,
 }
 
 /// How an SPU joins a cluster.
@@ -115,6 +118,7 @@ impl SpuConfig {
             flush: FlushPolicy::Never,
             storage: None,
             cluster: None,
+            groups: crate::group::GroupConfig::default(),
         }
     }
 }

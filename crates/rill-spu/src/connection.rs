@@ -105,7 +105,13 @@ async fn answer<W: AsyncWrite + Unpin>(
     wr: &mut W,
     frame: Bytes,
 ) -> bool {
-    match tokio::time::timeout(config.request_timeout, api::handle(ctx, frame)).await {
+    // JoinGroup (11) and SyncGroup (14) are parked by the coordinator, which
+    // answers them within its own bounds; they get those on top.
+    let timeout = match frame.get(..2) {
+        Some([0, 11] | [0, 14]) => config.request_timeout + ctx.groups.longest_park(),
+        _ => config.request_timeout,
+    };
+    match tokio::time::timeout(timeout, api::handle(ctx, frame)).await {
         Err(_) => {
             tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
             false

@@ -23,6 +23,16 @@ mod connection;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+pub mod group;
 mod idempotence;
 mod meta;
 mod producer_ids;
@@ -44,5 +54,6 @@ mod writer;
 pub use api::SUPPORTED_APIS;
 pub use config::{ClusterSettings, ClusterStore, SpuConfig};
 pub use error::SpuError;
+pub use group::{GroupConfig, GroupLimits};
 pub use server::{Spu, SpuHandle};
 pub use topic::{TopicConfig, TopicSpec};

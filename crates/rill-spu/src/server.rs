@@ -14,6 +14,7 @@ use crate::api::Context;
 use crate::cluster::ClusterLink;
 use crate::config::SpuConfig;
 use crate::connection;
+use crate::group::{Coordinator, TICK};
 use crate::registry::Registry;
 use crate::SpuError;
 
@@ -77,6 +78,7 @@ impl Spu {
             registry,
             advertised,
             cluster,
+            groups: Arc::new(Coordinator::new(config.groups)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(config.max_connections));
@@ -156,6 +158,8 @@ async fn run(
     let mut connections = JoinSet::new();
     let mut housekeeping = tokio::time::interval(config.retention_check_interval);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut group_tick = tokio::time::interval(TICK);
+    group_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -164,6 +168,7 @@ async fn run(
                 // File work off the async threads.
                 let _ = tokio::task::spawn_blocking(move || registry.housekeeping()).await;
             }
+            _ = group_tick.tick() => ctx.groups.tick(std::time::Instant::now()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
                     Ok(permit) => {
@@ -187,6 +192,9 @@ async fn run(
         }
     }
     drop(listener);
+    // Parked JoinGroup and SyncGroup requests are answered now, so their
+    // connections can finish.
+    ctx.groups.shutdown();
     let drained = tokio::time::timeout(config.request_timeout, async {
         while connections.join_next().await.is_some() {}
     })

@@ -65,7 +65,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
 /// cluster, to any other SPU an earlier answer named.
 #[derive(Debug)]
 pub(crate) struct ClientInner {
-    addr: String,
+    pub(crate) addr: String,
     /// Connection slots by address; bounded by the SPUs Metadata names.
     slots: std::sync::Mutex<HashMap<String, Slot>>,
     routes: std::sync::Mutex<Routes>,

@@ -90,6 +90,17 @@ pub enum RillError {
     /// sent (not the SPU's fault, not retriable).
     #[error("could not encode the batch: {0}")]
     Encode(String),
+    /// An operation that needs a consumer group without members (offsets
+    /// reset) found members in it.
+    #[error("group {group:?} has {members} member(s) ({state}): its offsets can be reset only while it is empty; stop its consumers first")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// How many members it has.
+        members: usize,
+        /// Its state.
+        state: String,
+    },
     /// The SPU's answer could not be decoded.
     #[error("malformed data from the SPU: {0}")]
     Protocol(String),

@@ -24,6 +24,7 @@
 
 mod admin;
 mod admin_changes;
+mod admin_groups;
 mod client;
 mod cluster_info;
 mod config;
@@ -35,6 +36,7 @@ mod routes;
 
 pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use admin_changes::ConfigChange;
+pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupPartition, ResetTo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
 pub use cluster_info::{ClusterInfo, SpuInfo};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};

@@ -4,6 +4,7 @@
 mod cluster;
 mod consume;
 mod everyday;
+mod group;
 mod multi;
 mod outage;
 mod produce;

@@ -15,6 +15,7 @@ use rill_cluster::{ClusterView, PartitionState};
 use super::reader::{DecodeError, Reader, Result};
 use super::Context;
 use crate::cluster::ClusterLink;
+use crate::group::OFFSETS_TOPIC;
 use crate::registry::Topic;
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
 
@@ -31,6 +32,7 @@ fn topic_entry(topic: &Topic, node: i32) -> MetadataResponseTopic {
             topic.spec.name.clone(),
         ))))
         .with_topic_id(topic.id)
+        .with_is_internal(topic.spec.name == OFFSETS_TOPIC)
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
         .with_partitions(
             (0..topic.spec.partitions)
@@ -126,10 +128,13 @@ pub(super) async fn handle(ctx: &Context, req: MetadataRequest, version: i16) ->
     // Before v4 the request has no flag and Kafka auto-creates.
     let may_create = version < 4 || req.allow_auto_topic_creation;
     let topics = match wanted {
+        // The offsets topic is listed only when asked for by name, as Kafka
+        // hides __consumer_offsets.
         None => ctx
             .registry
             .topics()
             .iter()
+            .filter(|t| t.spec.name != OFFSETS_TOPIC)
             .map(|t| topic_entry(t, node))
             .collect(),
         Some(list) => list
@@ -199,6 +204,7 @@ fn cluster_topic(view: &ClusterView, name: &str) -> Option<MetadataResponseTopic
             .with_error_code(error)
             .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
             .with_topic_id(uuid::Uuid::from_u128(stored.id))
+            .with_is_internal(name == OFFSETS_TOPIC)
             .with_topic_authorized_operations(OPERATIONS_OMITTED)
             .with_partitions(partitions),
     )
@@ -245,6 +251,7 @@ async fn cluster_metadata(
         None => view
             .topics
             .keys()
+            .filter(|name| name.as_str() != OFFSETS_TOPIC)
             .filter_map(|name| cluster_topic(&view, name))
             .collect(),
         Some(list) => {

@@ -7,18 +7,28 @@ pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_groups;
 pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
+pub(crate) mod describe_groups;
 pub(crate) mod fetch;
+pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
 pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_fetch;
 pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 pub(crate) mod reader;
 pub(crate) mod request;
+pub(crate) mod sync_group;
 
 use std::sync::Arc;
 
@@ -39,6 +49,15 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (1, 4, 12), // Fetch
     (2, 1, 7),  // ListOffsets
     (3, 0, 12), // Metadata
+    (8, 2, 8),  // OffsetCommit
+    (9, 1, 7),  // OffsetFetch
+    (10, 0, 3), // FindCoordinator (groups)
+    (11, 0, 7), // JoinGroup
+    (12, 0, 4), // Heartbeat
+    (13, 0, 4), // LeaveGroup
+    (14, 0, 5), // SyncGroup
+    (15, 0, 5), // DescribeGroups
+    (16, 0, 4), // ListGroups
     (18, 0, 3), // ApiVersions
     (19, 2, 7), // CreateTopics
     (20, 1, 6), // DeleteTopics
@@ -47,6 +66,7 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (32, 1, 4), // DescribeConfigs
     (33, 0, 2), // AlterConfigs (topics)
     (37, 0, 3), // CreatePartitions
+    (42, 0, 2), // DeleteGroups
     (44, 0, 1), // IncrementalAlterConfigs (topics)
     (60, 0, 1), // DescribeCluster
 ];
@@ -135,6 +155,8 @@ pub(crate) struct Context {
     pub advertised: (String, u16),
     /// The cluster this SPU is a member of; `None` for a single SPU.
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
+    /// The group coordinator (consumer groups, committed offsets).
+    pub groups: Arc<crate::group::Coordinator>,
 }
 
 /// A response frame: size, header, body.
@@ -243,6 +265,47 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
         }
         Request::AlterConfigs(req) => {
             let resp = alter_configs::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::FindCoordinator(req) => {
+            let resp = find_coordinator::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::JoinGroup(req) => {
+            let client = header.client_id.as_ref().map(|c| c.as_str());
+            let resp = join_group::handle(ctx, req, version, client).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::SyncGroup(req) => {
+            let resp = sync_group::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::Heartbeat(req) => {
+            let resp = heartbeat::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::LeaveGroup(req) => {
+            let resp = leave_group::handle(ctx, req, version).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::OffsetCommit(req) => {
+            let resp = offset_commit::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::OffsetFetch(req) => {
+            let resp = offset_fetch::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::DescribeGroups(req) => {
+            let resp = describe_groups::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::ListGroups(req) => {
+            let resp = list_groups::handle(ctx, req).await;
+            encode(api, cid, hv, version, &resp)
+        }
+        Request::DeleteGroups(req) => {
+            let resp = delete_groups::handle(ctx, req).await;
             encode(api, cid, hv, version, &resp)
         }
         Request::IncrementalAlterConfigs(req) => {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::metadata::auto_create;
 use super::reader::{Reader, Result};
 use super::Context;
+use crate::group::OFFSETS_TOPIC;
 use crate::registry::Partition;
 use crate::topic::TopicCompression;
 
@@ -119,7 +120,13 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
         for pd in topic.partition_data {
             let index = pd.index;
             let refuse = |code, message| Slot::Refused(refused(index, code, message));
-            let pending = if !acks_ok {
+            let pending = if topic.name.as_str() == OFFSETS_TOPIC {
+                // Written only by the group coordinator.
+                refuse(
+                    ResponseError::InvalidTopicException,
+                    format!("{OFFSETS_TOPIC} is internal: commit offsets with OffsetCommit"),
+                )
+            } else if !acks_ok {
                 refuse(
                     ResponseError::InvalidRequiredAcks,
                     format!("acks {} is not 0, 1 or -1", req.acks),

@@ -5,16 +5,21 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest,
 };
 
 use super::reader::{DecodeError, Reader};
 use super::{
-    alter_configs, api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, fetch, incremental_alter_configs, init_producer_id, list_offsets, metadata,
-    offset_for_leader_epoch, produce, supported,
+    alter_configs, api_versions, create_partitions, create_topics, delete_groups, delete_topics,
+    describe_cluster, describe_configs, describe_groups, fetch, find_coordinator, heartbeat,
+    incremental_alter_configs, init_producer_id, join_group, leave_group, list_groups,
+    list_offsets, metadata, offset_commit, offset_fetch, offset_for_leader_epoch, produce,
+    supported, sync_group,
 };
 
 /// A request frame, decoded.
@@ -42,6 +47,16 @@ pub enum Request {
     AlterConfigs(AlterConfigsRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
 }
 
 impl Request {
@@ -61,6 +76,16 @@ impl Request {
             Request::AlterConfigs(_) => ApiKey::AlterConfigs,
             Request::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
             Request::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
+            Request::FindCoordinator(_) => ApiKey::FindCoordinator,
+            Request::JoinGroup(_) => ApiKey::JoinGroup,
+            Request::SyncGroup(_) => ApiKey::SyncGroup,
+            Request::Heartbeat(_) => ApiKey::Heartbeat,
+            Request::LeaveGroup(_) => ApiKey::LeaveGroup,
+            Request::OffsetCommit(_) => ApiKey::OffsetCommit,
+            Request::OffsetFetch(_) => ApiKey::OffsetFetch,
+            Request::DescribeGroups(_) => ApiKey::DescribeGroups,
+            Request::ListGroups(_) => ApiKey::ListGroups,
+            Request::DeleteGroups(_) => ApiKey::DeleteGroups,
         }
     }
 }
@@ -190,6 +215,16 @@ fn body(r: &mut Reader, api: ApiKey, v: i16) -> Result<Request, RequestError> {
         ApiKey::OffsetForLeaderEpoch => {
             offset_for_leader_epoch::decode(r, v).map(Request::OffsetForLeaderEpoch)
         }
+        ApiKey::FindCoordinator => find_coordinator::decode(r, v).map(Request::FindCoordinator),
+        ApiKey::JoinGroup => join_group::decode(r, v).map(Request::JoinGroup),
+        ApiKey::SyncGroup => sync_group::decode(r, v).map(Request::SyncGroup),
+        ApiKey::Heartbeat => heartbeat::decode(r, v).map(Request::Heartbeat),
+        ApiKey::LeaveGroup => leave_group::decode(r, v).map(Request::LeaveGroup),
+        ApiKey::OffsetCommit => offset_commit::decode(r, v).map(Request::OffsetCommit),
+        ApiKey::OffsetFetch => offset_fetch::decode(r, v).map(Request::OffsetFetch),
+        ApiKey::DescribeGroups => describe_groups::decode(r, v).map(Request::DescribeGroups),
+        ApiKey::ListGroups => list_groups::decode(r, v).map(Request::ListGroups),
+        ApiKey::DeleteGroups => delete_groups::decode(r, v).map(Request::DeleteGroups),
         // `supported` lists only the APIs above.
         _ => {
             return Err(RequestError::UnsupportedVersion {
@@ -281,11 +316,11 @@ mod tests {
                 correlation_id: Some(7)
             })
         );
-        // JoinGroup is known but not implemented.
+        // AddPartitionsToTxn is known but not implemented.
         assert!(matches!(
-            decode(Bytes::from_static(&[0, 11, 0, 5, 0, 0, 0, 1])),
+            decode(Bytes::from_static(&[0, 24, 0, 1, 0, 0, 0, 1])),
             Err(RequestError::UnsupportedVersion {
-                api: ApiKey::JoinGroup,
+                api: ApiKey::AddPartitionsToTxn,
                 ..
             })
         ));

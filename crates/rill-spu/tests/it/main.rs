@@ -5,6 +5,7 @@ mod alter;
 mod cluster;
 mod disk_errors;
 mod fuzz_corpus;
+mod groups;
 mod hostile;
 mod idempotence;
 mod limits;
