@@ -126,6 +126,30 @@ pub(crate) async fn drain(stream: &mut MultiPartitionStream) -> Vec<ConsumerReco
     out
 }
 
+/// Reads `topic` from the beginning: exactly `n` records and nothing
+/// more, each key's values (numbers) in the order they were stored.
+pub(crate) async fn read_by_key(
+    rill: &Rill,
+    topic: &str,
+    n: usize,
+) -> BTreeMap<String, Vec<usize>> {
+    let mut stream = rill
+        .consumer(topic, None, Offset::beginning(), ConsumerConfig::default())
+        .await
+        .unwrap();
+    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for _ in 0..n {
+        let r = next_within(&mut stream, &format!("reading back {topic}")).await;
+        let key = String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap();
+        by_key
+            .entry(key)
+            .or_default()
+            .push(text(&r).parse().unwrap());
+    }
+    assert!(drain(&mut stream).await.is_empty(), "{topic}: nothing more");
+    by_key
+}
+
 pub(crate) fn text(r: &ConsumerRecord) -> String {
     String::from_utf8(r.value.to_vec()).unwrap()
 }
@@ -176,25 +200,7 @@ async fn a_keyed_producer_spreads_over_three_spus_and_one_consumer_reads_each_ke
 
     // One consumer of every partition: each key's records in send order,
     // each once.
-    let mut stream = rill
-        .consumer(
-            "orders",
-            None,
-            Offset::beginning(),
-            ConsumerConfig::default(),
-        )
-        .await
-        .unwrap();
-    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for _ in 0..N {
-        let r = next_within(&mut stream, "reading back orders").await;
-        let key = String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap();
-        by_key
-            .entry(key)
-            .or_default()
-            .push(text(&r).parse().unwrap());
-    }
-    assert!(drain(&mut stream).await.is_empty(), "nothing more");
+    let by_key = read_by_key(&rill, "orders", N).await;
     assert_eq!(by_key.len(), KEYS);
     for (key, seqs) in by_key {
         assert_eq!(seqs, (0..N / KEYS).collect::<Vec<_>>(), "{key}");

@@ -4,17 +4,14 @@
 //! leader loses nothing acknowledged, and too few in-sync replicas make
 //! `acks=all` refuse while `acks=1` goes on.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use rill::{
-    ConsumerConfig, DeliverySemantic, Isolation, Offset, Rill, RillError,
-    TopicProducerConfigBuilder,
-};
+use rill::{DeliverySemantic, Isolation, Rill, RillError, TopicProducerConfigBuilder};
 use rill_cluster::MemoryStore;
 
-use crate::cluster::{drain, eventually, leaders, next_within, patient, text, SESSION};
+use crate::cluster::{eventually, leaders, patient, read_by_key, SESSION};
 use crate::spu::TestSpu;
 
 /// Short, so a silent follower leaves the ISR within a test.
@@ -122,25 +119,7 @@ async fn read_committed_is_answered_once_every_in_sync_replica_has_the_same_byte
             c.iter().map(Vec::len).collect::<Vec<_>>()
         );
     }
-    let mut stream = rill
-        .consumer(
-            "copies",
-            None,
-            Offset::beginning(),
-            ConsumerConfig::default(),
-        )
-        .await
-        .unwrap();
-    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for _ in 0..N {
-        let r = next_within(&mut stream, "reading back").await;
-        let key = String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap();
-        by_key
-            .entry(key)
-            .or_default()
-            .push(text(&r).parse().unwrap());
-    }
-    assert!(drain(&mut stream).await.is_empty());
+    let by_key = read_by_key(&rill, "copies", N).await;
     for (key, seqs) in by_key {
         assert_eq!(seqs, (0..N / 12).collect::<Vec<_>>(), "{key}");
     }
@@ -203,25 +182,7 @@ async fn a_crashed_leader_loses_no_acknowledged_record_and_rejoins_as_an_identic
     assert!(failed.is_empty(), "not acknowledged: {failed:?}");
     assert!(crashed_at.is_some());
     // Every acknowledged record once, each key in order.
-    let mut stream = rill
-        .consumer(
-            "ledger",
-            None,
-            Offset::beginning(),
-            ConsumerConfig::default(),
-        )
-        .await
-        .unwrap();
-    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for _ in 0..N {
-        let r = next_within(&mut stream, "reading back the ledger").await;
-        let key = String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap();
-        by_key
-            .entry(key)
-            .or_default()
-            .push(text(&r).parse().unwrap());
-    }
-    assert!(drain(&mut stream).await.is_empty(), "nothing twice");
+    let by_key = read_by_key(&rill, "ledger", N).await;
     for (key, seqs) in &by_key {
         assert_eq!(seqs, &(0..N / KEYS).collect::<Vec<_>>(), "{key}");
     }
