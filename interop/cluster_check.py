@@ -173,8 +173,10 @@ def main():
     # 1. Placement: leaders on all three SPUs.
     futures = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)], operation_timeout=10)
     futures[TOPIC].result(20)
+    # Placement writes the partitions one by one: wait for all of them.
     md, parts = wait_for("every partition to have a leader", lambda: (
-        lambda r: r if all(p.leader >= 0 and p.error is None for p in r[1].values()) else None
+        lambda r: r if len(r[1]) == PARTITIONS and all(
+            p.leader >= 0 and p.error is None for p in r[1].values()) else None
     )(leaders(admin)))
     expect(sorted(md.brokers) == [0, 1, 2], f"brokers {sorted(md.brokers)}")
     # Each SPU learns the placement from its own etcd watch: wait until all
