@@ -11,12 +11,14 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest,
-    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::connection::Connection;
+use crate::group::find_coordinator;
+use crate::group::protocol::decode_assignment;
 use crate::{Admin, Offset, RillError};
 
 /// A group as ListGroups shows it.
@@ -99,62 +101,10 @@ fn check(what: impl FnOnce() -> String, code: i16) -> Result<(), RillError> {
     }
 }
 
-/// Kafka's consumer protocol assignment: `i16 version, [topic: string,
-/// [partition: i32]], user data`. `None` if it is not one.
-fn decode_assignment(bytes: &[u8]) -> Option<BTreeMap<String, Vec<i32>>> {
-    let mut at = 0usize;
-    let mut take = |n: usize| {
-        let b = bytes.get(at..at.checked_add(n)?)?;
-        at += n;
-        Some(b)
-    };
-    let _version = i16::from_be_bytes(take(2)?.try_into().ok()?);
-    let topics = i32::from_be_bytes(take(4)?.try_into().ok()?);
-    let mut out = BTreeMap::new();
-    for _ in 0..topics.max(0) {
-        let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
-        let name = std::str::from_utf8(take(usize::try_from(len).ok()?)?)
-            .ok()?
-            .to_owned();
-        let n = i32::from_be_bytes(take(4)?.try_into().ok()?);
-        let mut parts = Vec::new();
-        for _ in 0..n.max(0) {
-            parts.push(i32::from_be_bytes(take(4)?.try_into().ok()?));
-        }
-        out.insert(name, parts);
-    }
-    Some(out)
-}
-
 impl Admin {
     /// A connection to the SPU that coordinates `group`.
     async fn coordinator(&self, group: &str) -> Result<Arc<Connection>, RillError> {
-        let mut last = None;
-        for _ in 0..50 {
-            let conn = self.client.any_connection().await?;
-            let version = conn.version::<FindCoordinatorRequest>(3)?;
-            let resp = conn
-                .send(
-                    FindCoordinatorRequest::default()
-                        .with_key(StrBytes::from_string(group.to_owned())),
-                    version,
-                )
-                .await?;
-            if resp.error_code == 0 {
-                return Connection::connect(&format!("{}:{}", resp.host.as_str(), resp.port)).await;
-            }
-            let err = RillError::broker(
-                format!("finding the coordinator of group {group:?}"),
-                resp.error_code,
-                None,
-            );
-            if !err.is_retriable() {
-                return Err(err);
-            }
-            last = Some(err);
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        Err(last.unwrap_or_else(|| RillError::Protocol("no coordinator".into())))
+        Ok(find_coordinator(&self.client, group).await?.0)
     }
 
     /// Every group of the cluster, sorted by name.
@@ -386,24 +336,5 @@ impl Admin {
             .await?;
         let code = resp.results.first().map_or(0, |r| r.error_code);
         check(|| format!("deleting group {group:?}"), code)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consumer_protocol_assignments_decode() {
-        // version 0, 1 topic "t" with partitions 0 and 2, no user data.
-        let bytes = [
-            0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff, 0xff,
-            0xff,
-        ];
-        let a = decode_assignment(&bytes).unwrap();
-        assert_eq!(a.get("t"), Some(&vec![0, 2]));
-        for n in 0..13 {
-            assert_eq!(decode_assignment(&bytes[..n]), None, "cut at {n}");
-        }
     }
 }

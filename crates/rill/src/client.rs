@@ -419,6 +419,22 @@ impl Rill {
         crate::MultiPartitionStream::start(self.inner.clone(), topic, wanted, offset, config).await
     }
 
+    /// A member of consumer group `group` reading `topics` (which must
+    /// exist): the group's coordinator shares their partitions among its
+    /// members, each partition read by one member, from where the group
+    /// committed. The group is joined on the first read; see
+    /// [`crate::GroupConsumer`] for the delivery promise and
+    /// [`crate::GroupConfig`] for auto-commit, the reset policy and the
+    /// rebalance callback.
+    pub async fn consumer_group(
+        &self,
+        group: &str,
+        topics: &[&str],
+        config: crate::GroupConfig,
+    ) -> Result<crate::GroupConsumer, RillError> {
+        crate::GroupConsumer::new(self.inner.clone(), group, topics, config).await
+    }
+
     /// Topic administration.
     pub fn admin(&self) -> crate::Admin {
         crate::Admin {

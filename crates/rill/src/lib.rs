@@ -31,6 +31,7 @@ mod config;
 mod connection;
 mod consumer;
 mod error;
+mod group;
 pub mod producer;
 mod routes;
 
@@ -45,6 +46,10 @@ pub use consumer::{
     PartitionConsumer, RecordStream,
 };
 pub use error::{error_name, is_retriable, RillError};
+pub use group::{
+    GroupConfig, GroupConsumer, GroupRecord, GroupRecordStream, Rebalance, RebalanceCallback,
+    TopicPartition,
+};
 /// Kafka's error codes by name, with their retriability (`kafka-protocol`'s
 /// table, the one every part of Rill uses).
 pub use kafka_protocol::error::ResponseError;

@@ -167,11 +167,17 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
                 continue;
             }
             if let Slot::Write(partition, records) = std::mem::replace(slot, Slot::Queued) {
-                let records_count = count_records(&records);
                 // The leadership the batch was admitted under: acks=all
                 // waits on it, and if it ends first (another SPU leads
                 // now) the batch is not acknowledged.
                 let admitted = partition.leadership();
+                // Only acks=all needs the batch's end offset; other
+                // requests skip the walk over the batch headers.
+                let records_count = if req.acks == -1 && admitted.is_some() {
+                    count_records(&records)
+                } else {
+                    0
+                };
                 queued.push((admitted, records_count, partition.submit(records).await));
             }
         }

@@ -147,7 +147,7 @@ pub struct MultiPartitionStream {
 
 impl MultiPartitionStream {
     /// A stream over `positions` (`(partition, next offset)`).
-    pub(super) fn new(
+    pub(crate) fn new(
         client: Arc<ClientInner>,
         topic: &str,
         config: ConsumerConfig,

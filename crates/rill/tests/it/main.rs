@@ -4,6 +4,7 @@ mod admin;
 mod cluster;
 mod consume;
 mod faults;
+mod groups;
 mod produce;
 mod promises;
 mod proxy;
