@@ -86,11 +86,25 @@ fn base64(bytes: &[u8], out: &mut Vec<u8>) {
   rill consume greetings -B -d -O json | jq .value
   rill consume blobs --start 7 -n 1 -O raw > image.png
   rill consume greetings -B -n 1 -F '{{offset}}\\t{{headers}}\\t{{value}}'
-  rill consume greetings -B | head -n 5"
+  rill consume greetings -B | head -n 5
+  rill consume greetings -G billing       # as a member of group billing: resume where it stopped
+  rill consume greetings -G billing -B -d # the group's unread records (all, if it never read), then stop"
 )]
 pub struct ConsumeArgs {
     /// The topic.
     topic: String,
+    /// Read as a member of this consumer group: the group's members share
+    /// the partitions, reading resumes at the group's committed offsets, and
+    /// what is printed is committed (every 5 s and on exit). Where the group
+    /// has committed nothing, reading starts at the end (only new records),
+    /// or at the beginning with -B.
+    #[arg(
+        short = 'G',
+        long,
+        value_name = "GROUP",
+        conflicts_with_all = ["partitions", "all_partitions", "head", "tail", "start", "since", "start_time", "end"]
+    )]
+    group: Option<String>,
     /// Read only this partition (repeat for several).
     #[arg(short = 'p', long = "partition", value_name = "N")]
     partitions: Vec<u32>,
@@ -402,6 +416,9 @@ pub async fn run(args: ConsumeArgs, global: &Global) -> anyhow::Result<()> {
         config.max_bytes = b;
     }
     let rill = global.connect().await?;
+    if let Some(group) = &args.group {
+        return consume_group(&rill, group, &args, config, &printer).await;
+    }
     let count = match rill
         .admin()
         .list_topics()
@@ -678,6 +695,106 @@ async fn print_into(
             break;
         }
     }
+    Ok(())
+}
+
+/// How often `rill consume -G` commits what it has printed.
+const GROUP_COMMIT_EVERY: Duration = Duration::from_secs(5);
+
+/// `rill consume -G`: a member of `group` until the count, the end (-d),
+/// ctrl-c, SIGTERM or a closed stdout; then it commits what it printed and
+/// leaves the group, so the others take over at once. Commits cover only
+/// records already written to stdout (every [`GROUP_COMMIT_EVERY`] and at
+/// the end), so a record is never committed unprinted.
+async fn consume_group(
+    rill: &Rill,
+    group: &str,
+    args: &ConsumeArgs,
+    consumer: ConsumerConfig,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let config = rill::GroupConfig {
+        reset: if args.beginning {
+            Offset::Beginning
+        } else {
+            Offset::End
+        },
+        auto_commit: None,
+        consumer,
+        ..rill::GroupConfig::default()
+    };
+    let mut member = rill
+        .consumer_group(group, &[args.topic.as_str()], config)
+        .await?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut printed = 0u64;
+    let mut committed_at = tokio::time::Instant::now();
+    let write_out = |buf: &mut Vec<u8>| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(buf)?;
+        out.flush()?;
+        buf.clear();
+        Ok(())
+    };
+    let read = async {
+        loop {
+            if committed_at.elapsed() >= GROUP_COMMIT_EVERY {
+                write_out(&mut buf)?;
+                if let Err(e) = member.commit().await {
+                    output::eprint(&format!("commit failed (the group rebalanced?): {e}\n"));
+                }
+                committed_at = tokio::time::Instant::now();
+            }
+            let record = {
+                let next = member.try_next();
+                tokio::pin!(next);
+                // As `print_into`: hand what is buffered to the reader
+                // before waiting on the network.
+                match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending => {
+                        write_out(&mut buf)?;
+                        next.await?
+                    }
+                }
+            };
+            let Some(r) = record else {
+                if args.disable_continuous {
+                    return anyhow::Ok(());
+                }
+                continue;
+            };
+            printer.write(&r.topic, &r.record, &mut buf);
+            printed += 1;
+            if args.count.is_some_and(|n| printed >= n) {
+                return Ok(());
+            }
+            if buf.len() >= 64 * 1024 {
+                write_out(&mut buf)?;
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = read => r,
+        _ = interrupt.recv() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        () = stdout_closed() => Ok(()),
+    };
+    // What was read is printed, then committed; if it could not be
+    // printed, nothing more is committed and the group's next reader gets
+    // it again.
+    if write_out(&mut buf).is_err() {
+        drop(member);
+        return result;
+    }
+    let committed = member.commit().await;
+    let left = member.close().await;
+    result?;
+    committed?;
+    left?;
     Ok(())
 }
 

@@ -426,6 +426,24 @@ impl Rill {
     /// [`crate::GroupConsumer`] for the delivery promise and
     /// [`crate::GroupConfig`] for auto-commit, the reset policy and the
     /// rebalance callback.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), rill::RillError> {
+    /// use rill::{GroupConfig, Offset, Rill};
+    /// let rill = Rill::connect().await?;
+    /// let mut member = rill
+    ///     .consumer_group("billing", &["orders"], GroupConfig {
+    ///         reset: Offset::Beginning,
+    ///         ..GroupConfig::default()
+    ///     })
+    ///     .await?;
+    /// while let Some(r) = member.try_next().await? {
+    ///     println!("{}-{}@{}", r.topic, r.record.partition, r.record.offset);
+    /// }
+    /// member.close().await?; // commits what was returned, leaves the group
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn consumer_group(
         &self,
         group: &str,

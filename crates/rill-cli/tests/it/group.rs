@@ -172,3 +172,55 @@ fn describe_shows_lag_and_reset_waits_for_an_empty_group() {
         stderr(&gone)
     );
 }
+
+/// Sorted lines of `out`.
+fn sorted_lines(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn consume_as_a_group_resumes_where_the_group_stopped() {
+    let spu = TestSpu::start();
+    spu.ok(&["topic", "create", "events", "-p", "3"]);
+    let first: String = (0..30).map(|i| format!("e{i:02}\n")).collect();
+    spu.produce("events", &first, &[]);
+
+    // Nothing committed, no -B: only new records, so nothing now.
+    assert_eq!(spu.ok(&["consume", "events", "-G", "late", "-d"]), "");
+    // -B: everything stored, once.
+    let out = spu.ok(&["consume", "events", "-G", "readers", "-B", "-d"]);
+    assert_eq!(sorted_lines(&out), sorted_lines(&first));
+    // The group committed all it printed: lag 0 on every partition.
+    let described = spu.ok(&["group", "describe", "readers"]);
+    let lags: Vec<String> = rows(&described).into_iter().map(|r| r[4].clone()).collect();
+    assert_eq!(lags, ["0", "0", "0"], "{described}");
+    // Again: nothing new.
+    assert_eq!(
+        spu.ok(&["consume", "events", "-G", "readers", "-B", "-d"]),
+        ""
+    );
+    // New records, read in two goes with -n: each once.
+    let second: String = (30..40).map(|i| format!("e{i:02}\n")).collect();
+    spu.produce("events", &second, &[]);
+    let part1 = spu.ok(&["consume", "events", "-G", "readers", "-n", "4"]);
+    assert_eq!(part1.lines().count(), 4, "{part1}");
+    let part2 = spu.ok(&["consume", "events", "-G", "readers", "-d"]);
+    let both = format!("{part1}{part2}");
+    assert_eq!(sorted_lines(&both), sorted_lines(&second));
+    // The `late` group exists with its start committed at the log end.
+    let described = spu.ok(&["group", "describe", "late"]);
+    assert!(
+        described.starts_with("group late: Empty, 0 members"),
+        "{described}"
+    );
+    // -G does not mix with per-partition positions.
+    let refused = spu.rill(&["consume", "events", "-G", "g", "-p", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("cannot be used with"),
+        "{}",
+        stderr(&refused)
+    );
+}
