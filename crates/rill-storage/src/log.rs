@@ -808,6 +808,28 @@ impl PartitionLog {
             remaining -= seg.size();
             doomed.push(seg.base_offset());
         }
+        self.delete_segments(doomed)
+    }
+
+    /// Deletes the closed segments whose every record is below `offset`
+    /// (the next segment starts at or before it), moving the log start
+    /// there, as retention does. For logs that rewrite what they still need
+    /// past `offset` (the offsets topic's snapshots) and for followers
+    /// taking their leader's log start. The active segment is kept.
+    pub fn delete_segments_below(&mut self, offset: u64) -> Result<RetentionOutcome, StorageError> {
+        let bases: Vec<u64> = self.segments.keys().copied().collect();
+        let doomed = bases
+            .iter()
+            .zip(bases.iter().skip(1))
+            .take_while(|(_, next)| **next <= offset)
+            .map(|(base, _)| *base)
+            .collect();
+        self.delete_segments(doomed)
+    }
+
+    /// Deletes `doomed` (base offsets of the oldest closed segments, in
+    /// order): the new log start is made durable before any file goes.
+    fn delete_segments(&mut self, doomed: Vec<u64>) -> Result<RetentionOutcome, StorageError> {
         let mut outcome = RetentionOutcome {
             log_start_offset: self.log_start_offset,
             ..Default::default()

@@ -22,7 +22,7 @@
 pub mod offsets;
 pub mod state;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,7 +33,7 @@ use rill_protocol::batch::{split_batches, NewRecord, RecordBatch, RecordBatchBui
 use rill_protocol::Compression;
 use tokio::sync::oneshot;
 
-use self::offsets::{Committed, OffsetKey, OffsetTable};
+use self::offsets::{Committed, OffsetKey, OffsetTable, Replay, SNAPSHOT_HEADER};
 pub use self::state::GroupLimits;
 use self::state::{
     Completion, Group, GroupState, JoinRequest, JoinResponse, MemberDescription, Outcome,
@@ -52,6 +52,14 @@ pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// `offset.metadata.max.bytes`); longer is `OFFSET_METADATA_TOO_LARGE`.
 pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;
 /// Bytes read from the offsets log per read while replaying it.
+/// The offsets topic's replication factor in a cluster (Kafka's
+/// `offsets.topic.replication.factor`), or the number of live SPUs when
+/// fewer (Kafka refuses to create it then; Rill starts smaller rather than
+/// leave groups without a coordinator).
+pub const OFFSETS_REPLICATION_FACTOR: usize = 3;
+/// How long an offset commit waits for the offsets partition's in-sync
+/// replicas (Kafka's `offsets.commit.timeout.ms`).
+pub const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const REPLAY_READ_BYTES: usize = 1024 * 1024;
 /// Largest decompressed batch accepted while replaying (the SPU writes
 /// them uncompressed; a larger one is skipped).
@@ -70,6 +78,13 @@ pub struct GroupConfig {
     /// `offsets.topic.num.partitions`, 50 there). It cannot change later:
     /// groups are placed by it.
     pub offsets_topic_partitions: i32,
+    /// Segment size of the offsets topic when the SPU creates it, in bytes:
+    /// only whole segments are deleted after a snapshot.
+    pub offsets_segment_bytes: u64,
+    /// An offsets partition larger than this, in bytes, is compacted: the
+    /// coordinator appends a snapshot of its live entries and deletes the
+    /// segments before it (Kafka compacts the topic by key instead).
+    pub offsets_compact_after_bytes: u64,
 }
 
 impl Default for GroupConfig {
@@ -78,6 +93,8 @@ impl Default for GroupConfig {
             limits: GroupLimits::default(),
             max_groups: 10_000,
             offsets_topic_partitions: 8,
+            offsets_segment_bytes: 16 * 1024 * 1024,
+            offsets_compact_after_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -162,11 +179,19 @@ pub(crate) struct Coordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Entry>>,
     offsets: Mutex<OffsetTable>,
-    /// Offsets partitions replayed into the table since this SPU last
-    /// started leading them.
-    loaded: Mutex<HashSet<i32>>,
+    /// The offsets partitions replayed into the table, each with the leader
+    /// epoch it was replayed under (`None` on a single SPU): a partition
+    /// led again at a later epoch is replayed again, since another SPU may
+    /// have taken commits meanwhile.
+    loaded: Mutex<HashMap<i32, Option<i32>>>,
     /// One load or topic creation at a time.
     loading: tokio::sync::Mutex<()>,
+    /// Offsets partitions a snapshot is being written to.
+    compacting: Mutex<std::collections::HashSet<i32>>,
+    /// Each offsets partition's size after its last snapshot, in bytes: the
+    /// next one waits until the log is twice that (or the configured
+    /// threshold), so a large live table does not snapshot on every commit.
+    compacted_size: Mutex<HashMap<i32, u64>>,
     /// Member ids carry this, so ids given after a restart are new.
     nonce: AtomicU64,
     /// Set at shutdown: no request is parked any more.
@@ -182,8 +207,10 @@ impl Coordinator {
             config,
             groups: Mutex::new(HashMap::new()),
             offsets: Mutex::new(OffsetTable::default()),
-            loaded: Mutex::new(HashSet::new()),
+            loaded: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            compacting: Mutex::new(std::collections::HashSet::new()),
+            compacted_size: Mutex::new(HashMap::new()),
             nonce: AtomicU64::new(start & 0xffff_ffff_ffff),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
@@ -214,16 +241,16 @@ impl Coordinator {
         offsets_partition(group, self.partitions(ctx))
     }
 
-    fn offsets_spec(&self) -> TopicSpec {
+    fn offsets_spec(&self, replication_factor: i16) -> TopicSpec {
         TopicSpec {
             name: OFFSETS_TOPIC.to_owned(),
             partitions: self.config.offsets_topic_partitions,
-            replication_factor: 1,
+            replication_factor,
             config: TopicConfig {
                 // Committed offsets are kept until their group is deleted.
                 retention_ms: -1,
                 retention_bytes: -1,
-                segment_bytes: 100 * 1024 * 1024,
+                segment_bytes: i64::try_from(self.config.offsets_segment_bytes).unwrap_or(i64::MAX),
                 ..TopicConfig::default()
             },
         }
@@ -240,7 +267,10 @@ impl Coordinator {
             return Ok(());
         }
         let _one = self.loading.lock().await;
-        let spec = self.offsets_spec();
+        let replication = ctx.cluster.as_ref().map_or(1, |link| {
+            link.view().spus.len().clamp(1, OFFSETS_REPLICATION_FACTOR)
+        });
+        let spec = self.offsets_spec(i16::try_from(replication).unwrap_or(1));
         let created = match &ctx.cluster {
             Some(link) => {
                 if link.topic_spec(OFFSETS_TOPIC).is_some() {
@@ -318,12 +348,16 @@ impl Coordinator {
                 });
             }
         };
+        let epoch = part.leadership().map(|l| l.epoch);
+        if lock(&self.loaded).get(&p).is_some_and(|at| *at != epoch) {
+            self.unload(p);
+        }
         self.load(p, &part).await?;
         Ok(part)
     }
 
     fn unload(&self, p: i32) {
-        if lock(&self.loaded).remove(&p) {
+        if lock(&self.loaded).remove(&p).is_some() {
             self.forget_partition(p);
         }
     }
@@ -350,15 +384,16 @@ impl Coordinator {
 
     /// Replays offsets partition `p` into the table, once.
     async fn load(&self, p: i32, part: &Arc<Partition>) -> Result<(), ResponseError> {
-        if lock(&self.loaded).contains(&p) {
+        if lock(&self.loaded).contains_key(&p) {
             return Ok(());
         }
         let _one = self.loading.lock().await;
-        if lock(&self.loaded).contains(&p) {
+        if lock(&self.loaded).contains_key(&p) {
             return Ok(());
         }
+        let epoch = part.leadership().map(|l| l.epoch);
         let part = part.clone();
-        let replayed = tokio::task::spawn_blocking(move || replay(&part))
+        let replayed = tokio::task::spawn_blocking(move || replay(&part, None))
             .await
             .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
         match replayed {
@@ -370,7 +405,7 @@ impl Coordinator {
                     records += 1;
                 }
                 drop(mine);
-                lock(&self.loaded).insert(p);
+                lock(&self.loaded).insert(p, epoch);
                 tracing::info!(partition = p, offsets = records, "offsets partition loaded");
                 Ok(())
             }
@@ -677,13 +712,17 @@ impl Coordinator {
             .iter()
             .map(|(k, c)| (k.encode(), Some(c.encode())))
             .collect();
-        if let Err(e) = append(&part, &encoded, ctx.registry.as_ref()).await {
+        if let Err(e) = append(&part, &encoded, ctx.registry.as_ref(), None).await {
             return answers.into_iter().map(|a| a.or(Some(e))).collect();
         }
-        let mut table = lock(&self.offsets);
-        for (k, c) in records {
-            table.apply(k, Some(c));
+        {
+            let mut table = lock(&self.offsets);
+            for (k, c) in records {
+                table.apply(k, Some(c));
+            }
         }
+        self.compact_if_due(self.partition_of(ctx, group), &part, ctx.registry.as_ref())
+            .await;
         answers
     }
 
@@ -814,7 +853,7 @@ impl Coordinator {
         if !keys.is_empty() {
             let tombstones: Vec<(Bytes, Option<Bytes>)> =
                 keys.iter().map(|k| (k.encode(), None)).collect();
-            if let Err(e) = append(&part, &tombstones, ctx.registry.as_ref()).await {
+            if let Err(e) = append(&part, &tombstones, ctx.registry.as_ref(), None).await {
                 return Some(e);
             }
         }
@@ -852,19 +891,29 @@ fn partition_exists(ctx: &Context, topic: &str, partition: i32) -> bool {
 }
 
 /// Appends records (key, value or tombstone) to an offsets partition as
-/// one batch, and waits for the writer's answer.
+/// one batch (snapshot records carry [`SNAPSHOT_HEADER`] with `as_of`), and waits for the writer's answer and, in a cluster, for the
+/// in-sync replicas (as Kafka's commits use `acks=all`).
 async fn append(
     part: &Partition,
     records: &[(Bytes, Option<Bytes>)],
     registry: &Registry,
+    as_of: Option<i64>,
 ) -> Result<(), ResponseError> {
     let ts = now_ms();
     let mut builder = RecordBatchBuilder::new(Compression::None);
+    let as_of_bytes = as_of.map(i64::to_be_bytes);
+    let snapshot_header = as_of_bytes
+        .as_ref()
+        .map(|b| (SNAPSHOT_HEADER, Some(&b[..])));
+    let headers: &[(&[u8], Option<&[u8]>)] = match &snapshot_header {
+        Some(h) => std::slice::from_ref(h),
+        None => &[],
+    };
     for (k, v) in records {
         let record = NewRecord {
             key: Some(k),
             value: v.as_deref(),
-            headers: &[],
+            headers,
             timestamp: ts,
         };
         builder
@@ -874,6 +923,7 @@ async fn append(
     let batch = builder
         .finish()
         .map_err(|_| ResponseError::OffsetMetadataTooLarge)?;
+    let admitted = part.leadership();
     let answer = part.submit(Bytes::from(batch)).await.answer().await;
     if answer.error_code != 0 {
         tracing::warn!(code = answer.error_code, message = ?answer.error_message, "offsets append failed");
@@ -881,6 +931,14 @@ async fn append(
         return Err(ResponseError::CoordinatorNotAvailable);
     }
     registry.notify_appended();
+    if let Some(leadership) = admitted {
+        let end = answer.base_offset + records.len() as i64;
+        let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
+        if let Err(code) = leadership.wait_committed(end, deadline).await {
+            tracing::warn!(?code, "offsets commit not on the in-sync replicas in time");
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+    }
     Ok(())
 }
 
@@ -892,12 +950,13 @@ pub(crate) enum ReplayError {
     Storage(#[from] rill_storage::StorageError),
 }
 
-/// Reads a whole offsets partition into a table (a blocking call).
-fn replay(part: &Partition) -> Result<OffsetTable, ReplayError> {
+/// Reads an offsets partition (to `until`, or all of it) into a table (a
+/// blocking call).
+fn replay(part: &Partition, until: Option<u64>) -> Result<OffsetTable, ReplayError> {
     let log = part.log();
-    let mut table = OffsetTable::default();
+    let mut table = Replay::default();
     let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
+    let end = until.map_or(log.log_end_offset(), |u| u.min(log.log_end_offset()));
     while offset < end {
         let read = log.read(offset, REPLAY_READ_BYTES)?;
         if read.batches.is_empty() {
@@ -914,8 +973,14 @@ fn replay(part: &Partition) -> Result<OffsetTable, ReplayError> {
                 Ok(set) => {
                     for record in set.iter() {
                         match record {
-                            Ok(r) if r.offset >= offset as i64 => {
-                                table.apply_record(r.key, r.value)
+                            Ok(r) if r.offset >= offset as i64 && r.offset < end as i64 => {
+                                let as_of = r
+                                    .headers
+                                    .iter()
+                                    .find(|h| h.key == SNAPSHOT_HEADER)
+                                    .and_then(|h| h.value?.try_into().ok())
+                                    .map(i64::from_be_bytes);
+                                table.record(r.offset, r.key, r.value, as_of)
                             }
                             Ok(_) => {}
                             Err(e) => {
@@ -933,7 +998,84 @@ fn replay(part: &Partition) -> Result<OffsetTable, ReplayError> {
             break;
         }
     }
-    Ok(table)
+    Ok(table.table)
+}
+
+/// Most records in one snapshot batch.
+const SNAPSHOT_BATCH_RECORDS: usize = 10_000;
+
+impl Coordinator {
+    /// Compacts offsets partition `p` when it has grown past the threshold
+    /// (see [`GroupConfig::offsets_compact_after_bytes`]): replays it to its
+    /// end `E`, appends every live entry as a snapshot record "as of `E`"
+    /// (see [`offsets::Replay`]), then deletes the segments wholly below
+    /// `E`. A crash part way leaves the old segments, so nothing is lost;
+    /// the commit that triggered it waits for it (about one replay).
+    async fn compact_if_due(&self, p: i32, part: &Arc<Partition>, registry: &Registry) {
+        let size = part.log().size_bytes();
+        let after = lock(&self.compacted_size).get(&p).copied().unwrap_or(0);
+        if size
+            < self
+                .config
+                .offsets_compact_after_bytes
+                .max(after.saturating_mul(2))
+        {
+            return;
+        }
+        if !lock(&self.compacting).insert(p) {
+            return;
+        }
+        let result = self.write_snapshot(part, registry).await;
+        lock(&self.compacting).remove(&p);
+        match result {
+            Ok((as_of, entries, deleted)) => {
+                let size = part.log().size_bytes();
+                lock(&self.compacted_size).insert(p, size);
+                tracing::info!(
+                    partition = p,
+                    as_of,
+                    entries,
+                    segments_deleted = deleted,
+                    size,
+                    "offsets partition compacted"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, "offsets compaction failed; the log is kept whole")
+            }
+        }
+    }
+
+    async fn write_snapshot(
+        &self,
+        part: &Arc<Partition>,
+        registry: &Registry,
+    ) -> Result<(u64, usize, usize), String> {
+        let reader = part.clone();
+        let (as_of, table) = tokio::task::spawn_blocking(move || {
+            let end = reader.log().log_end_offset();
+            replay(&reader, Some(end)).map(|t| (end, t))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let entries: Vec<(Bytes, Option<Bytes>)> = table
+            .entries()
+            .map(|(k, c)| (k.encode(), Some(c.encode())))
+            .collect();
+        let as_of_i64 = i64::try_from(as_of).map_err(|e| e.to_string())?;
+        for chunk in entries.chunks(SNAPSHOT_BATCH_RECORDS) {
+            append(part, chunk, registry, Some(as_of_i64))
+                .await
+                .map_err(|e| format!("appending the snapshot: {e:?}"))?;
+        }
+        let owner = part.clone();
+        let deleted = tokio::task::spawn_blocking(move || owner.log().delete_segments_below(as_of))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok((as_of, entries.len(), deleted.segments_deleted))
+    }
 }
 
 #[cfg(test)]

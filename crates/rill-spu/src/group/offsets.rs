@@ -15,12 +15,11 @@
 //! unknown version are skipped on replay, as are records that do not
 //! decode: the log is read on every start and must never stop it.
 //!
-//! On open the SPU replays the whole partition in order (last record per
-//! key wins, tombstones remove). The log is not compacted yet: it grows by
-//! one record (about 60 bytes plus the group and topic names) per partition
-//! per commit, and is replayed whole on start. Kafka compacts the topic by
-//! key; Rill's storage cannot move a log's start yet, so this is left for
-//! later (the README says so).
+//! On open the SPU replays the partition in order (last record per key
+//! wins, tombstones remove). Instead of Kafka's compaction by key, the
+//! coordinator keeps the log bounded with snapshots: past a size it
+//! appends every live entry again, marked as a snapshot (see [`Replay`]),
+//! and deletes the segments before it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -162,6 +161,59 @@ impl Cursor<'_> {
         let bytes = self.0.get(..len).ok_or(OffsetsRecordError::Truncated)?;
         self.0 = self.0.get(len..).unwrap_or_default();
         String::from_utf8(bytes.to_vec()).map_err(|_| OffsetsRecordError::NotUtf8)
+    }
+}
+
+/// The record header that marks a snapshot record: its value is the
+/// offset (`i64`, big-endian) whose state the snapshot carries.
+pub const SNAPSHOT_HEADER: &[u8] = b"rill.offsets.snapshot-as-of";
+
+/// Rebuilds the table from the log in offset order, snapshots included.
+///
+/// A snapshot (written when the log grows, see `super::compact`) repeats
+/// every live entry as of log offset `E`, after which the segments wholly
+/// below `E` are deleted. It is appended after commits that came while it
+/// was built, so a snapshot record must not undo them: it applies only to
+/// a key no record at or past `E` has set. Keys last set below `E` get the
+/// same value again, and keys whose records were deleted get it back.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub table: OffsetTable,
+    /// The offset of the record that last set each key.
+    set_at: HashMap<OffsetKey, i64>,
+}
+
+impl Replay {
+    /// One stored record at `offset`; `as_of` is its snapshot header's
+    /// offset, if it is a snapshot record.
+    pub fn record(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        as_of: Option<i64>,
+    ) {
+        let Some(key) = key else { return };
+        let key = match OffsetKey::decode(key) {
+            Ok(k) => k,
+            Err(OffsetsRecordError::OtherKey(_)) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an offsets record");
+                return;
+            }
+        };
+        if let Some(e) = as_of {
+            if self.set_at.get(&key).is_some_and(|at| *at >= e) {
+                return;
+            }
+        }
+        match value.map(Committed::decode).transpose() {
+            Ok(v) => {
+                self.set_at.insert(key.clone(), offset);
+                self.table.apply(key, v);
+            }
+            Err(e) => tracing::warn!(error = %e, "skipping an offsets record"),
+        }
     }
 }
 
@@ -373,5 +425,38 @@ mod tests {
         let removed = t.remove_group("a");
         assert_eq!(removed.len(), 2);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn snapshot_records_never_undo_later_commits() {
+        let (a, b, c) = (key("g", "t", 0), key("g", "t", 1), key("h", "t", 0));
+        let enc = |k: &OffsetKey| k.encode();
+        let val = |o: i64| committed(o).encode();
+        let mut r = Replay::default();
+        // History: a=1 at 0, b=2 at 1, c=3 at 2, c deleted at 3.
+        r.record(0, Some(&enc(&a)), Some(&val(1)), None);
+        r.record(1, Some(&enc(&b)), Some(&val(2)), None);
+        r.record(2, Some(&enc(&c)), Some(&val(3)), None);
+        r.record(3, Some(&enc(&c)), None, None);
+        // A snapshot as of offset 4 is built; meanwhile a=10 lands at 4.
+        r.record(4, Some(&enc(&a)), Some(&val(10)), None);
+        // The snapshot (state at 4: a=1, b=2) lands at 5 and 6.
+        r.record(5, Some(&enc(&a)), Some(&val(1)), Some(4));
+        r.record(6, Some(&enc(&b)), Some(&val(2)), Some(4));
+        assert_eq!(r.table.get("g", "t", 0).map(|c| c.offset), Some(10));
+        assert_eq!(r.table.get("g", "t", 1).map(|c| c.offset), Some(2));
+        assert_eq!(
+            r.table.get("h", "t", 0),
+            None,
+            "a deleted group stays deleted"
+        );
+
+        // After offsets below 4 are deleted, replay sees only 4.. and gets
+        // the same table.
+        let mut after = Replay::default();
+        after.record(4, Some(&enc(&a)), Some(&val(10)), None);
+        after.record(5, Some(&enc(&a)), Some(&val(1)), Some(4));
+        after.record(6, Some(&enc(&b)), Some(&val(2)), Some(4));
+        assert_eq!(after.table, r.table);
     }
 }

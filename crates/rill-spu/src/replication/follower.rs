@@ -128,22 +128,27 @@ async fn follow_once(
         }
         let records = data.records.unwrap_or_default();
         let hw = data.high_watermark;
+        let leader_start = data.log_start_offset;
         let (part, stop) = (partition.clone(), stop.clone());
-        let stored = tokio::task::spawn_blocking(move || store(&part, &stop, &records, hw))
-            .await
-            .map_err(|e| FollowError::Storage(e.to_string()))?;
+        let stored =
+            tokio::task::spawn_blocking(move || store(&part, &stop, &records, hw, leader_start))
+                .await
+                .map_err(|e| FollowError::Storage(e.to_string()))?;
         stored?;
     }
     Ok(())
 }
 
 /// Appends what the leader sent (if anything) and takes its high
-/// watermark, as far as this copy reaches.
+/// watermark, as far as this copy reaches; segments wholly below the
+/// leader's log start (retention there, or the offsets topic's compaction)
+/// go here too, once this copy's high watermark is past them.
 fn store(
     partition: &Partition,
     stop: &AtomicBool,
     records: &Bytes,
     leader_hw: i64,
+    leader_start: i64,
 ) -> Result<(), FollowError> {
     let mut log = partition.log();
     // Checked under the log lock: once this SPU starts to lead the
@@ -162,6 +167,13 @@ fn store(
         }
     }
     raise_high_watermark(&mut log, leader_hw);
+    let below = u64::try_from(leader_start)
+        .unwrap_or(0)
+        .min(log.high_watermark());
+    if below > log.log_start_offset() {
+        log.delete_segments_below(below)
+            .map_err(|e| FollowError::Storage(e.to_string()))?;
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -16,9 +17,10 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+    BrokerId, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rill_spu::SpuConfig;
@@ -436,6 +438,103 @@ async fn committed_offsets_survive_a_crash_and_deletion_survives_a_restart() {
     assert_eq!(fetch_offset(&mut c, "gone", "t", 0, 7).await, -1);
     assert_eq!(fetch_offset(&mut c, "keep", "t", 0, 7).await, 12);
     spu.stop().await;
+}
+
+/// Bytes of the offsets topic's files under the SPU's data dir.
+fn offsets_bytes(dir: &std::path::Path) -> u64 {
+    fn walk(d: &std::path::Path, inside: bool) -> u64 {
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                let here = inside
+                    || e.file_name()
+                        .to_string_lossy()
+                        .contains("__consumer_offsets");
+                match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&path, here),
+                    Ok(m) if here => m.len(),
+                    _ => 0,
+                }
+            })
+            .sum()
+    }
+    walk(dir, false)
+}
+
+#[tokio::test]
+async fn the_offsets_log_is_compacted_and_replays_to_the_same_offsets() {
+    let mut spu = TestSpu::start_with(|c| {
+        quick(c);
+        c.groups.offsets_topic_partitions = 1;
+        c.groups.offsets_segment_bytes = 4096;
+        c.groups.offsets_compact_after_bytes = 16 * 1024;
+    })
+    .await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "t", 1, &[]).await;
+    // 10 groups commit 150 times each: ~1,500 records, far more than the
+    // threshold, while only 10 entries are live.
+    for round in 0..150i64 {
+        for g in 0..10 {
+            if g == 3 && round > 100 {
+                continue; // deleted at round 100
+            }
+            let r = c
+                .send(
+                    commit_req(&format!("g{g}"), "", -1, &[("t", 0, round * 10 + g)]),
+                    8,
+                )
+                .await;
+            assert_eq!(r.topics[0].partitions[0].error_code, 0);
+        }
+        if round == 100 {
+            let deleted = c
+                .send(
+                    DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g3"))]),
+                    1,
+                )
+                .await;
+            assert_eq!(deleted.results[0].error_code, 0);
+        }
+    }
+    let size = offsets_bytes(&spu.data_dir());
+    assert!(
+        size < 64 * 1024,
+        "the offsets log was not compacted: {size} bytes"
+    );
+    let earliest = c
+        .send(
+            ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(topic_name("__consumer_offsets"))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-2)])]),
+            1,
+        )
+        .await;
+    let start = earliest.topics[0].partitions[0].offset;
+    assert!(
+        start > 1000,
+        "segments before the snapshots were deleted: start {start}"
+    );
+    // kill -9, then a replay of what is left gives every last commit, and
+    // the deleted group stays deleted.
+    spu.crash_and_restart().await;
+    let mut c = spu.client().await;
+    for g in 0..10 {
+        let expected = if g == 3 { -1 } else { 149 * 10 + g };
+        assert_eq!(
+            fetch_offset(&mut c, &format!("g{g}"), "t", 0, 7).await,
+            expected,
+            "group g{g}"
+        );
+    }
 }
 
 #[tokio::test]

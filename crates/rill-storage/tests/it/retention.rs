@@ -84,3 +84,32 @@ fn no_retention_keeps_everything() {
     assert_eq!(log.apply_retention(i64::MAX).unwrap().segments_deleted, 0);
     assert_eq!(log.log_start_offset(), 0);
 }
+
+#[test]
+fn deleting_below_an_offset_takes_only_segments_wholly_below_it() {
+    let sim = SimBackend::new();
+    let cfg = small_segments(800);
+    let mut log = open(&sim, cfg.clone());
+    for i in 0..50 {
+        log.append(&mut batch(i, 2, 1)).unwrap();
+    }
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() > 4);
+    // An offset inside the third segment: the first two go, the third stays.
+    let cut = bases[2] + 1;
+    let outcome = log.delete_segments_below(cut).unwrap();
+    assert_eq!(outcome.segments_deleted, 2);
+    assert_eq!(log.log_start_offset(), bases[2]);
+    assert_eq!(read_all(&log).first().unwrap().0, bases[2]);
+    // Below the start again: nothing more.
+    assert_eq!(log.delete_segments_below(cut).unwrap().segments_deleted, 0);
+    // Past the end: every closed segment goes, the active one stays.
+    log.delete_segments_below(u64::MAX).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    let start = log.log_start_offset();
+    assert_eq!(start, *bases.last().unwrap());
+    log.close().unwrap();
+    let log = open(&sim, cfg);
+    assert_eq!(log.log_start_offset(), start, "the new start is durable");
+    assert_eq!(log.log_end_offset(), 100);
+}
