@@ -5,6 +5,7 @@ usage: group_check.py BOOTSTRAP trio TOPIC
        group_check.py BOOTSTRAP kafka-python TOPIC
        group_check.py BOOTSTRAP crash-before TOPIC STATEFILE
        group_check.py BOOTSTRAP crash-after TOPIC STATEFILE
+       group_check.py BOOTSTRAP mixed TOPIC RILL
 
 trio: three confluent-kafka consumers `subscribe()` to one 6-partition topic
   in one group (auto-commit every 500 ms). Once the group is stable with all
@@ -23,9 +24,18 @@ crash-before: a 1-partition topic of 1000 records; a confluent-kafka consumer
   interop/run kills the SPU with -9 and restarts it.
 crash-after: a consumer of the same group starts exactly at the committed
   offset (400) and reads to the end.
+mixed: one confluent-kafka consumer and one `rill consume -G` (the binary
+  RILL) in one group over a 4-partition topic: both use the range assignor
+  of Kafka's consumer protocol, whichever is the group's leader. 400
+  records are each read once, by the member holding the partition; then
+  `rill consume` is stopped with SIGTERM (it commits and leaves), and the
+  Kafka consumer takes all 4 partitions and reads the next 400 from Rill's
+  commits: none lost, none of the first 400 again.
 """
 
 import json
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -241,6 +251,86 @@ def crash_after(bootstrap, topic, state):
     return f"after kill -9 and restart the group resumed at its committed offset {committed} and read to 999"
 
 
+def mixed(bootstrap, topic, rill):
+    create_topic(bootstrap, topic, 4)
+    group = f"{topic}-group"
+    kafka = Member(bootstrap, group, topic, "kafka")
+    proc = subprocess.Popen(
+        [rill, "consume", topic, "-G", group, "-B", "-F", "{{partition}} {{value}}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"RILL_ADDR": bootstrap, "PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    )
+    rill_seen = []
+    lock = threading.Lock()
+
+    def pump():
+        for line in proc.stdout:
+            with lock:
+                rill_seen.append(line.split())
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        ok = deadline(30)
+        while ok():
+            if len(kafka.assigned) == 2:
+                break
+            time.sleep(0.1)
+        else:
+            fail(f"the mixed group never settled: the Kafka consumer holds {sorted(kafka.assigned)}")
+        kafka_parts = set(kafka.assigned)
+        produce(bootstrap, topic, 0, 400, 4)
+        want = {f"r{i}" for i in range(400)}
+        ok = deadline(20)
+        while ok():
+            with lock:
+                n = len(rill_seen)
+            if n + len(kafka.seen) >= 400:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        with lock:
+            by_rill = [(int(p), v) for p, v in rill_seen]
+        expect(all(p not in kafka_parts for p, _ in by_rill),
+               f"rill read partitions the Kafka consumer held ({sorted(kafka_parts)})")
+        first = [v for _, v in by_rill] + list(kafka.seen)
+        expect(len(first) == 400 and set(first) == want,
+               f"first batch: {len(first)} reads of {len(set(first))} distinct, expected 400 once each")
+        expect(by_rill and kafka.seen, f"both members read: rill {len(by_rill)}, kafka {len(kafka.seen)}")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(20)
+        expect(rc == 0, f"rill consume -G exited {rc}: {proc.stderr.read()[-500:]}")
+        with kafka.lock:
+            kafka.seen.clear()
+        ok = deadline(30)
+        while ok():
+            if len(kafka.assigned) == 4:
+                break
+            time.sleep(0.1)
+        else:
+            fail(f"after rill left, the Kafka consumer holds {sorted(kafka.assigned)}")
+        produce(bootstrap, topic, 400, 400, 4)
+        want2 = {f"r{i}" for i in range(400, 800)}
+        ok = deadline(30)
+        while ok():
+            if want2 <= set(kafka.seen):
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        second = list(kafka.seen)
+        missing = want2 - set(second)
+        expect(not missing, f"{len(missing)} records never read after rill left")
+        again = [x for x in second if x not in want2]
+        expect(not again, f"{len(again)} records read again after rill left (e.g. {again[:3]})")
+        return (f"rill consume -G and librdkafka shared 4 partitions (kafka {sorted(kafka_parts)}): "
+                f"400 read once ({len(by_rill)} by rill); rill left on SIGTERM, kafka read the next 400 once")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        kafka.close()
+
+
 def main():
     bootstrap, mode, topic = sys.argv[1:4]
     if mode == "trio":
@@ -251,6 +341,8 @@ def main():
         return crash_before(bootstrap, topic, sys.argv[4])
     if mode == "crash-after":
         return crash_after(bootstrap, topic, sys.argv[4])
+    if mode == "mixed":
+        return mixed(bootstrap, topic, sys.argv[4])
     fail(f"unknown mode {mode}")
 
 
