@@ -68,6 +68,11 @@ impl LeaderEpochs {
         self.entries.last().copied()
     }
 
+    /// The oldest epoch still in the history.
+    pub fn first(&self) -> Option<EpochEntry> {
+        self.entries.first().copied()
+    }
+
     /// Records that `epoch` starts at `start_offset` (a new leader, before
     /// its first append). An epoch not above the latest changes nothing.
     /// Says whether the history changed (then [`Self::save`] it).
@@ -134,25 +139,75 @@ impl LeaderEpochs {
     }
 }
 
-/// Where a follower must cut its log (ending at `follower_end`) given the
-/// leader's answer to OffsetForLeaderEpoch for the follower's latest
-/// epoch: nothing past the point both logs agree on survives.
-pub fn truncation_offset(
+/// One round of a follower finding where its log agrees with its
+/// leader's (Kafka's OffsetsForLeaderEpoch truncation, KIP-101/279).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// The logs agree up to here: cut the follower's log to end here.
+    At(u64),
+    /// The leader never had the epoch asked about, and this older epoch of
+    /// the follower's may also differ: ask the leader about it.
+    AskAgain(i32),
+}
+
+/// Given the leader's answer to OffsetForLeaderEpoch (its latest epoch at
+/// or before the one asked, and where that epoch ends on its side), where
+/// the follower (its log ending at `follower_end`) must cut, or which
+/// epoch to ask about next. Records written under the same epoch are the
+/// same on both sides (one leader per epoch), so the logs agree up to the
+/// end of the latest epoch both have, and no further.
+pub fn truncation_step(
     follower: &LeaderEpochs,
     follower_end: u64,
     leader_answer: Option<EpochEntry>,
-) -> u64 {
+) -> Truncation {
+    // Before the follower's first epoch (a log from before replication)
+    // nothing is stamped and nothing can be compared: it stays.
+    let first_start = follower.entries.first().map_or(0, |e| e.start_offset);
     let Some(answer) = leader_answer else {
-        // The leader has no epoch as old as ours: keep nothing of ours
-        // past our first epoch's start.
-        return follower.entries.first().map_or(0, |e| e.start_offset);
+        // The leader has no epoch that old: every stamped record differs.
+        return Truncation::At(first_start.min(follower_end));
     };
-    // Where the answered epoch ends on our side.
-    let ours = follower
-        .end_offset_for(answer.epoch, follower_end)
-        .filter(|e| e.epoch == answer.epoch)
-        .map_or(follower_end, |e| e.start_offset);
-    answer.start_offset.min(ours).min(follower_end)
+    match follower.end_offset_for(answer.epoch, follower_end) {
+        Some(ours) if ours.epoch == answer.epoch => {
+            Truncation::At(answer.start_offset.min(ours.start_offset).min(follower_end))
+        }
+        // Our latest epoch at or before the leader's is older than the
+        // leader's: the leader may have written over it in between.
+        Some(ours) => Truncation::AskAgain(ours.epoch),
+        None => Truncation::At(first_start.min(follower_end)),
+    }
+}
+
+/// Where a follower must cut its log (ending at `follower_end`): asks
+/// `leader` (the leader's OffsetForLeaderEpoch answer for an epoch) about
+/// its latest epoch, and again about older ones while the answers say the
+/// leader never had them. Each round asks about an older epoch, so it
+/// ends; a follower without epochs keeps its log (the caller decides what
+/// an unstamped log keeps).
+pub fn truncation_offset(
+    follower: &LeaderEpochs,
+    follower_end: u64,
+    mut leader: impl FnMut(i32) -> Option<EpochEntry>,
+) -> u64 {
+    let Some(mut asked) = follower.latest().map(|e| e.epoch) else {
+        return follower_end;
+    };
+    loop {
+        match truncation_step(follower, follower_end, leader(asked)) {
+            Truncation::At(at) => return at,
+            Truncation::AskAgain(older) if older < asked => asked = older,
+            // Cannot happen (the step only asks about older epochs); stop
+            // at the start of the stamped log rather than loop.
+            Truncation::AskAgain(_) => {
+                return follower
+                    .entries
+                    .first()
+                    .map_or(0, |e| e.start_offset)
+                    .min(follower_end)
+            }
+        }
+    }
 }
 
 fn encode(entries: &[EpochEntry]) -> String {
@@ -225,18 +280,53 @@ mod tests {
         // leader (epoch 3) took over when epoch 2 ended at 120 on its side.
         let leader = epochs(&[(1, 0), (2, 100), (3, 120)]);
         let follower = epochs(&[(1, 0), (2, 100)]);
-        let answer = leader.end_offset_for(2, 200);
-        assert_eq!(truncation_offset(&follower, 130, answer), 120);
+        let ask = |e| leader.end_offset_for(e, 200);
+        assert_eq!(truncation_offset(&follower, 130, ask), 120);
         // A follower that is simply behind keeps everything.
-        assert_eq!(truncation_offset(&follower, 110, answer), 110);
+        assert_eq!(truncation_offset(&follower, 110, ask), 110);
         // The leader never saw epoch 2: cut back to where epoch 1 ended.
         let other = epochs(&[(1, 0), (3, 90)]);
         assert_eq!(
-            truncation_offset(&follower, 130, other.end_offset_for(2, 200)),
+            truncation_offset(&follower, 130, |e| other.end_offset_for(e, 200)),
             90
         );
         // Nothing in common at all.
-        assert_eq!(truncation_offset(&follower, 130, None), 0);
+        assert_eq!(truncation_offset(&follower, 130, |_| None), 0);
+    }
+
+    #[test]
+    fn a_follower_whose_epoch_the_leader_never_had_asks_again() {
+        // Found by the replication simulation: the follower led epoch 1
+        // over an empty log (0..9); the leader kept epoch 0's records at
+        // 0..2, then led epoch 5 from 2. The leader's answer for epoch 1
+        // is "epoch 0, ends at 2", an epoch the follower never had: none
+        // of the follower's records is the leader's.
+        let leader = epochs(&[(0, 0), (5, 2), (7, 12)]);
+        let follower = epochs(&[(1, 0)]);
+        assert_eq!(
+            truncation_step(&follower, 9, leader.end_offset_for(1, 12)),
+            Truncation::At(0)
+        );
+        assert_eq!(
+            truncation_offset(&follower, 9, |e| leader.end_offset_for(e, 12)),
+            0
+        );
+        // Two rounds: the follower has epochs 0 and 3; the leader has 0 to
+        // 40, then 2 from 40. Asked about 3 it answers "2 ends at 90"; the
+        // follower's latest epoch at or before 2 is 0, so it asks about 0:
+        // "0 ends at 40", and the follower (epoch 0 to 50) cuts at 40.
+        let leader = epochs(&[(0, 0), (2, 40), (4, 90)]);
+        let follower = epochs(&[(0, 0), (3, 50)]);
+        assert_eq!(
+            truncation_step(&follower, 70, leader.end_offset_for(3, 120)),
+            Truncation::AskAgain(0)
+        );
+        let mut asked = Vec::new();
+        let cut = truncation_offset(&follower, 70, |e| {
+            asked.push(e);
+            leader.end_offset_for(e, 120)
+        });
+        assert_eq!((cut, asked), (40, vec![3, 0]));
     }
 
     #[test]

@@ -38,6 +38,9 @@ mod sim;
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
 pub use io::{Backend, FileBackend, OpenMode, StorageFile};
-pub use leader_epoch::{truncation_offset, EpochEntry, LeaderEpochs, MAX_LEADER_EPOCH_FILE_BYTES};
+pub use leader_epoch::{
+    truncation_offset, truncation_step, EpochEntry, LeaderEpochs, Truncation,
+    MAX_LEADER_EPOCH_FILE_BYTES,
+};
 pub use log::{AppendInfo, PartitionLog, ReadResult, RetentionOutcome, TimestampOffset};
 pub use sim::SimBackend;

@@ -27,7 +27,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
 use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::batch::{split_batches, BatchHeader};
-use rill_storage::{truncation_offset, EpochEntry};
+use rill_storage::{truncation_step, EpochEntry, Truncation};
 
 use super::peer::{Peer, PeerError};
 use crate::registry::{rebuild_producers, Partition};
@@ -198,9 +198,18 @@ async fn truncate_to_leader(
         // high watermark was never known committed.
         None => hw,
         Some(ours) => {
-            let answer = ask_epoch_end(me, target, peer, ours.epoch).await?;
             let epochs = partition.log().leader_epochs().clone();
-            truncation_offset(&epochs, log_end, answer)
+            // Each round asks about an older epoch; a history has at most
+            // as many rounds as it has epochs.
+            let mut asked = ours.epoch;
+            loop {
+                let answer = ask_epoch_end(me, target, peer, asked).await?;
+                match truncation_step(&epochs, log_end, answer) {
+                    Truncation::At(at) => break at,
+                    Truncation::AskAgain(older) if older < asked => asked = older,
+                    Truncation::AskAgain(_) => break epochs.first().map_or(0, |e| e.start_offset),
+                }
+            }
         }
     };
     if cut >= log_end || stop.load(Ordering::Acquire) {

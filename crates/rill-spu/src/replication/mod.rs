@@ -8,3 +8,5 @@ pub mod isr;
 pub mod leader;
 pub mod peer;
 pub mod roles;
+#[cfg(test)]
+mod sim;

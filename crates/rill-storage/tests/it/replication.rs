@@ -575,7 +575,9 @@ fn a_diverged_follower_truncates_to_a_prefix_of_the_new_leader() {
     assert_eq!(a_latest, 2);
     let answer = b.end_offset_for_epoch(a_latest);
     assert_eq!(answer, Some(entry(2, 12)));
-    let at = truncation_offset(a.leader_epochs(), a.log_end_offset(), answer);
+    let at = truncation_offset(a.leader_epochs(), a.log_end_offset(), |e| {
+        b.end_offset_for_epoch(e)
+    });
     assert_eq!(at, 12);
     assert_eq!(a.truncate_to(at).unwrap(), 12);
     let a_now = raw_batches(&a);
