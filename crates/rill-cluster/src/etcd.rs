@@ -21,6 +21,14 @@ use crate::store::{
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one etcd request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an HTTP/2 ping goes to etcd, busy or idle, and how long its
+/// answer may take: a connection that went silent without being closed (a
+/// partition that dropped it on the way, a middlebox that forgot it) is
+/// given up and a new one made. Without it every request times out on the
+/// dead connection until the kernel's retransmissions give up (~15 min),
+/// and an SPU whose session lapsed cannot register again meanwhile.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(2);
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A connection to an etcd cluster. Cheap to clone.
 #[derive(Clone)]
@@ -107,7 +115,9 @@ impl EtcdStore {
     pub async fn connect(endpoints: &[String]) -> Result<Self, StoreError> {
         let options = etcd_client::ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT);
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT)
+            .with_keep_alive_while_idle(true);
         let mut client =
             tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(endpoints, Some(options)))
                 .await

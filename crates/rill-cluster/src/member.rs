@@ -185,9 +185,22 @@ async fn controller_duty<S: MetadataStore + Clone>(
                 }
             }
         }
-        let result = match campaign(&store, &session).await {
-            Ok(leadership) => controller::run(&store, &session, leadership).await,
-            Err(e) => Err(ControllerError::Store(e)),
+        // A campaign waits (unbounded) for the controller key to go: a
+        // session that lapses meanwhile (the SPU lost the store for longer
+        // than the session timeout) must end it, or this SPU would never
+        // register again and stay out of the cluster for good.
+        let duty = async {
+            match campaign(&store, &session).await {
+                Ok(leadership) => controller::run(&store, &session, leadership).await,
+                Err(e) => Err(ControllerError::Store(e)),
+            }
+        };
+        let result = tokio::select! {
+            result = duty => result,
+            () = session.lost() => {
+                tracing::warn!(spu = id, "session lapsed: re-joining the cluster");
+                continue;
+            }
         };
         if let Err(e) = result {
             tracing::info!(spu = id, error = %e, "controller duty interrupted");

@@ -95,9 +95,11 @@ impl Session {
         *self.lost.borrow()
     }
 
-    /// Waits until the session lapses.
-    pub async fn lost(&mut self) {
-        let _ = self.lost.wait_for(|lost| *lost).await;
+    /// Waits until the session lapses. (Takes `&self`, so it can be awaited
+    /// alongside work that holds the session, such as a campaign.)
+    pub async fn lost(&self) {
+        let mut lost = self.lost.clone();
+        let _ = lost.wait_for(|lost| *lost).await;
     }
 
     /// Leaves at once: the registration (and the controller key, if held)

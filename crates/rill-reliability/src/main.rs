@@ -3,7 +3,8 @@
 //! data directory, and read its memory from `/proc/<pid>/status`.
 //!
 //! ```text
-//! rill-reliability-spu --data-dir DIR [--listen 127.0.0.1:0] [--flush always|never]
+//! rill-reliability-spu --data-dir DIR [--listen 127.0.0.1:0] [--advertise HOST:PORT]
+//!     [--flush always|never]
 //!     [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]
 //! ```
 //!
@@ -11,6 +12,9 @@
 //! crash, load and disk-full suites). With `--etcd` it is SPU `--id` of a
 //! cluster whose metadata is in that etcd (the failover suite), and it logs
 //! to stderr (`RILL_LOG` = error, warn, info (default), debug or trace).
+//! `--advertise` is the address it gives clients and the other SPUs
+//! (Metadata, its registration) instead of the one it listens on: the
+//! isolation suite puts a fault proxy there.
 //!
 //! The first line on stdout is `rill SPU listening on ADDR`. It runs until
 //! killed. (The `rill` binary's `cluster start --foreground` does the same
@@ -25,7 +29,8 @@ use rill_storage::FlushPolicy;
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "{problem}\nusage: rill-reliability-spu --data-dir DIR [--listen ADDR] [--flush always|never] \
+        "{problem}\nusage: rill-reliability-spu --data-dir DIR [--listen ADDR] [--advertise HOST:PORT] \
+         [--flush always|never] \
          [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]"
     );
     ExitCode::from(2)
@@ -35,6 +40,7 @@ fn usage(problem: &str) -> ExitCode {
 async fn main() -> ExitCode {
     let mut data_dir = None;
     let mut listen = "127.0.0.1:0".to_string();
+    let mut advertised: Option<(String, u16)> = None;
     let mut flush = FlushPolicy::Never;
     let mut id: Option<i32> = None;
     let mut etcd: Option<Vec<String>> = None;
@@ -48,6 +54,12 @@ async fn main() -> ExitCode {
         match arg.as_str() {
             "--data-dir" => data_dir = Some(value),
             "--listen" => listen = value,
+            "--advertise" => match value.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+                Some((host, Ok(port))) if !host.is_empty() => {
+                    advertised = Some((host.to_owned(), port))
+                }
+                _ => return usage(&format!("bad advertised address {value:?} (HOST:PORT)")),
+            },
             "--flush" => {
                 flush = match value.as_str() {
                     "always" => FlushPolicy::Always,
@@ -79,6 +91,7 @@ async fn main() -> ExitCode {
     };
     let mut config = SpuConfig::new(listen, data_dir);
     config.flush = flush;
+    config.advertised = advertised;
     match (etcd, id) {
         (Some(endpoints), Some(id)) => {
             init_tracing();

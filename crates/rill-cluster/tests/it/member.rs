@@ -87,3 +87,35 @@ async fn every_member_sees_placement_failures_and_a_new_controller() {
     store.delete(&keys::topic("t"), Expect::Any).await.unwrap();
     until(last, |v| v.topic_partitions("t").count() == 0).await;
 }
+
+/// A member that is not the controller and loses its session (it lost the
+/// store for longer than the session timeout, as an SPU cut off from etcd
+/// does) registers again once it can: it must not stay in its campaign,
+/// waiting for the live controller's key to go, out of the cluster for
+/// good (found by the reliability isolation suite).
+#[tokio::test(start_paused = true)]
+async fn a_member_whose_session_lapsed_registers_again() {
+    let store = MemoryStore::new();
+    let first = ClusterMember::start(store.clone(), 0, "127.0.0.1:9092", TIMEOUT)
+        .await
+        .unwrap();
+    until(&first, |v| v.controller == Some(0)).await;
+    let second = ClusterMember::start(store.clone(), 1, "127.0.0.1:9093", TIMEOUT)
+        .await
+        .unwrap();
+    until(&first, |v| v.spus.contains_key(&1)).await;
+    let lease = store
+        .get(&keys::spu(1))
+        .await
+        .unwrap()
+        .and_then(|e| e.lease)
+        .expect("SPU 1's registration has a lease");
+    // The session lapses (as at the session timeout).
+    store.revoke_lease(lease).await.unwrap();
+    until(&first, |v| !v.spus.contains_key(&1)).await;
+    let back = until(&first, |v| v.spus.contains_key(&1)).await;
+    assert_eq!(back.controller, Some(0), "the controller stays");
+    let again = store.get(&keys::spu(1)).await.unwrap().unwrap();
+    assert_ne!(again.lease, Some(lease), "a new session");
+    drop(second);
+}

@@ -103,7 +103,7 @@ async fn with_etcd_the_controller_fails_over_to_exactly_one_spu() {
 #[tokio::test(start_paused = true)]
 async fn a_session_cut_off_from_the_store_knows_it_is_lost() {
     let store = MemoryStore::new();
-    let mut session = Session::join(&store, 5, "127.0.0.1:1", TIMEOUT)
+    let session = Session::join(&store, 5, "127.0.0.1:1", TIMEOUT)
         .await
         .unwrap();
     // Someone (an operator, or etcd after a partition) ends the lease.

@@ -49,24 +49,24 @@ use crate::checker::{self, History, Promise, Stored};
 use crate::producers::{self, env_usize, Librdkafka, ProducerReport, RillProducer};
 use crate::spu::{ProcessSpu, STUCK};
 
-const TOPIC: &str = "failover";
-const PARTITIONS: i32 = 4;
-const SPUS: usize = 3;
-const REPLICATION: i16 = 3;
-const KEYS_PER_PRODUCER: usize = 12;
-const SESSION_TIMEOUT_MS: u64 = 1500;
-const REPLICA_LAG_TIME_MAX_MS: u64 = 2000;
+pub(crate) const TOPIC: &str = "failover";
+pub(crate) const PARTITIONS: i32 = 4;
+pub(crate) const SPUS: usize = 3;
+pub(crate) const REPLICATION: i16 = 3;
+pub(crate) const KEYS_PER_PRODUCER: usize = 12;
+pub(crate) const SESSION_TIMEOUT_MS: u64 = 1500;
+pub(crate) const REPLICA_LAG_TIME_MAX_MS: u64 = 2000;
 /// Longest a partition may stay without a live leader after its leader is
 /// killed: the session timeout, then an election.
-const ELECTION_BOUND: Duration = Duration::from_secs(20);
+pub(crate) const ELECTION_BOUND: Duration = Duration::from_secs(20);
 /// Longest the ISR may take to be whole again after a restart, and the
 /// copies to be identical once producing stopped.
-const REPAIR_BOUND: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const REPAIR_BOUND: Duration = Duration::from_secs(30);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// The producers, in key order (`p<index>-…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// Rill, idempotent, acks all.
     RillIdempotent,
     /// Rill, at least once, not idempotent, acks 1.
@@ -75,7 +75,7 @@ enum Kind {
     Librdkafka,
 }
 
-const PRODUCERS: [Kind; 4] = [
+pub(crate) const PRODUCERS: [Kind; 4] = [
     Kind::RillIdempotent,
     Kind::RillIdempotent,
     Kind::RillAcksOne,
@@ -83,7 +83,7 @@ const PRODUCERS: [Kind; 4] = [
 ];
 
 impl Kind {
-    fn promise(self) -> Promise {
+    pub(crate) fn promise(self) -> Promise {
         match self {
             Kind::RillIdempotent | Kind::Librdkafka => Promise {
                 no_loss: true,
@@ -96,7 +96,7 @@ impl Kind {
         }
     }
 
-    fn name(self, id: usize) -> String {
+    pub(crate) fn name(self, id: usize) -> String {
         match self {
             Kind::RillIdempotent => format!("p{id} Rill idempotent acks=all"),
             Kind::RillAcksOne => format!("p{id} Rill at-least-once acks=1"),
@@ -121,13 +121,13 @@ fn listening(port: u16) -> bool {
 }
 
 /// Debian's etcd on two free loopback ports, its data and log in `dir`.
-struct Etcd {
+pub(crate) struct Etcd {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Etcd {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         let (client, peer) = (free_port(), free_port());
         let url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
@@ -246,7 +246,7 @@ impl Drop for Cluster {
 
 /// The topic's partitions, asking a live SPU; `None` when it does not
 /// answer or the answer is partial.
-async fn describe(addr: &str) -> Option<Vec<PartitionDescription>> {
+pub(crate) async fn describe(addr: &str) -> Option<Vec<PartitionDescription>> {
     let ask = async {
         let rill = Rill::connect_to(addr).await.ok()?;
         let d = rill.admin().describe_topic(TOPIC).await.ok()?;
@@ -261,7 +261,7 @@ async fn describe(addr: &str) -> Option<Vec<PartitionDescription>> {
 /// Waits, up to `bound`, until every SPU's Metadata shows every partition
 /// with a leader and all three SPUs in its ISR; how long it took, or what
 /// was last seen.
-async fn wait_isr_whole(
+pub(crate) async fn wait_isr_whole(
     addrs: &[String],
     bound: Duration,
 ) -> Result<Duration, Option<Vec<PartitionDescription>>> {
@@ -313,7 +313,7 @@ fn log_bytes(data_dir: &Path, partition: u32) -> std::io::Result<Vec<u8>> {
 
 /// Every partition whose copies differ, with how: empty when the three
 /// copies of every partition are byte-identical.
-fn replica_differences(spus: &[ProcessSpu]) -> Vec<String> {
+pub(crate) fn replica_differences(spus: &[ProcessSpu]) -> Vec<String> {
     let mut out = Vec::new();
     for p in 0..PARTITIONS as u32 {
         let copies: Vec<std::io::Result<Vec<u8>>> =

@@ -2,7 +2,7 @@
 //! (`rill-reliability-spu`, alone or three of a cluster with etcd), killed
 //! with SIGKILL by PID.
 //!
-//! Short forms run in CI; `RILL_CRASH_ROUNDS`, `RILL_FAILOVER_ROUNDS` and
+//! Short forms run in CI; `RILL_CRASH_ROUNDS`, `RILL_FAILOVER_ROUNDS`, `RILL_ISOLATION_ROUNDS` and
 //! `RILL_LOAD_SECS` make them longer (see RELIABILITY.md at the repository
 //! root).
 
@@ -10,6 +10,8 @@ mod checker;
 mod crash;
 mod disk_full;
 mod failover;
+mod isolation;
 mod load;
+mod netfault;
 mod producers;
 mod spu;
