@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest, InitProducerIdRequest,
-    MetadataRequest, MetadataResponse, ProduceRequest,
+    BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
 };
 use rill_cluster::MemoryStore;
 use rill_protocol::Compression;
@@ -194,6 +195,74 @@ async fn partitions_spread_over_three_spus_and_each_serves_only_its_own() {
             read_all(at, "orders", p).await,
             (0, vec![format!("v{p}").into_bytes()])
         );
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+/// ListOffsets for the end of `topic`-0 at `spu` as `replica_id`: the
+/// error code and offset.
+async fn log_end(spu: &TestSpu, topic: &str, replica_id: i32) -> (i16, i64) {
+    let mut c = spu.client().await;
+    let resp = c
+        .send(
+            ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(replica_id))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1)])]),
+            7,
+        )
+        .await;
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+#[tokio::test]
+async fn any_replica_answers_the_debugging_replica_id_with_its_log_end_clients_only_the_leader() {
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    eventually("SPU 0 sees all three members", || async {
+        let mut c = spus[0].client().await;
+        (metadata(&mut c, "none").await.brokers.len() == 3).then_some(())
+    })
+    .await;
+    let resp = c
+        .send(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![creatable("copied", 1, 3, &[])]),
+            7,
+        )
+        .await;
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "{:?}",
+        resp.topics[0].error_message
+    );
+    let leader = leaders(&spus[0], "copied", 1).await[0] as usize;
+    for i in 0..3 {
+        send_ok(&spus[leader], "copied", 0, format!("v{i}").as_bytes()).await;
+    }
+    for (id, spu) in spus.iter().enumerate() {
+        // A follower's copy reaches the leader's end as it fetches.
+        let end = eventually("the copy caught up", || async {
+            let (code, end) = log_end(spu, "copied", -2).await;
+            assert_eq!(code, 0, "SPU {id} answers the debugging id");
+            (end == 3).then_some(end)
+        })
+        .await;
+        assert_eq!(end, 3);
+        let (code, _) = log_end(spu, "copied", -1).await;
+        if id == leader {
+            assert_eq!(code, 0);
+        } else {
+            assert_eq!(code, ResponseError::NotLeaderOrFollower.code(), "SPU {id}");
+        }
     }
     for s in spus {
         s.stop().await;

@@ -265,3 +265,66 @@ async fn with_too_few_replicas_in_sync_acks_all_is_refused_and_acks_one_goes_on(
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn each_replica_reports_its_own_log_end_and_lags_nothing_once_caught_up() {
+    let store = MemoryStore::new();
+    let mut spus = three(&store).await;
+    let rill = Rill::connect_to(&spus[0].addr()).await.unwrap();
+    replicated(&rill, "tracked", 2, "2").await;
+    let producer = rill
+        .topic_producer_with_config("tracked", committed().build().unwrap())
+        .await
+        .unwrap();
+    const N: i64 = 300;
+    let mut outputs = Vec::new();
+    for i in 0..N {
+        outputs.push(producer.send(format!("k{i}"), "v").await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for o in outputs {
+        o.wait().await.unwrap();
+    }
+    // Every copy ends where its leader's does: lag 0 for all three.
+    let admin = rill.admin();
+    let caught_up = eventually("every replica caught up", || async {
+        let d = admin.describe_topic("tracked").await.ok()?;
+        let mut all = Vec::new();
+        for p in &d.partition_details {
+            let ends = admin.replica_log_ends("tracked", p).await;
+            let leader_end = ends.iter().find(|e| Some(e.replica) == p.leader)?.log_end?;
+            let caught_up = ends.len() == 3
+                && ends
+                    .iter()
+                    .all(|e| e.log_end == Some(leader_end) && e.lag == Some(0));
+            if !caught_up {
+                return None;
+            }
+            all.push(leader_end);
+        }
+        Some(all)
+    })
+    .await;
+    assert_eq!(caught_up.iter().sum::<i64>(), N, "log ends {caught_up:?}");
+    // A follower's SPU gone: its copy is unknown, the others still known.
+    let d = admin.describe_topic("tracked").await.unwrap();
+    let p = &d.partition_details[0];
+    let follower = *p
+        .replicas
+        .iter()
+        .find(|r| Some(**r) != p.leader && **r != 0)
+        .unwrap();
+    spus[follower as usize].crash();
+    let ends = admin.replica_log_ends("tracked", p).await;
+    for e in &ends {
+        if e.replica == follower {
+            assert_eq!((e.log_end, e.lag), (None, None), "{ends:?}");
+        } else {
+            let end = caught_up[p.partition as usize];
+            assert_eq!((e.log_end, e.lag), (Some(end), Some(0)), "{ends:?}");
+        }
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
