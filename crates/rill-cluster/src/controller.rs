@@ -3,8 +3,9 @@
 //! small loop ([`run`]) lists, plans, writes and waits for the next change.
 //!
 //! What it decides:
-//! - a topic whose partitions have no state yet gets them placed
-//!   ([`crate::place`]), each led by its first replica;
+//! - a topic whose partitions have no state yet gets them placed: on the
+//!   replicas its creator assigned, else by [`crate::place`]; each led by
+//!   its first replica;
 //! - a partition whose topic is gone is deleted;
 //! - a partition whose leader is not live gets a new leader: the first
 //!   live member of its ISR, and the ISR loses its dead members; with no
@@ -83,22 +84,33 @@ pub fn plan(view: &View) -> Vec<Action> {
         if missing.is_empty() {
             continue;
         }
-        match place(
-            &live,
-            spec.partitions,
-            usize::from(spec.replication),
-            start_for(name),
-        ) {
-            Ok(placed) => {
-                for p in missing {
-                    actions.push(Action::Create {
-                        topic: name.clone(),
-                        partition: p,
-                        state: PartitionState::new(placed[p as usize].clone()),
-                    });
+        // Partitions beyond the creator's assignment (added later, or
+        // none given) are placed over the live SPUs.
+        let assigned = |p: u32| spec.assignment.get(p as usize);
+        let placed = if missing.iter().all(|p| assigned(*p).is_some()) {
+            Vec::new()
+        } else {
+            match place(
+                &live,
+                spec.partitions,
+                usize::from(spec.replication),
+                start_for(name),
+            ) {
+                Ok(placed) => placed,
+                Err(e) => {
+                    tracing::warn!(topic = %name, error = %e, "cannot place the topic yet");
+                    continue;
                 }
             }
-            Err(e) => tracing::warn!(topic = %name, error = %e, "cannot place the topic yet"),
+        };
+        for p in missing {
+            if let Some(replicas) = assigned(p).or_else(|| placed.get(p as usize)) {
+                actions.push(Action::Create {
+                    topic: name.clone(),
+                    partition: p,
+                    state: PartitionState::new(replicas.clone()),
+                });
+            }
         }
     }
     for ((name, p), (state, revision)) in &view.partitions {
@@ -336,6 +348,7 @@ mod tests {
             partitions,
             replication,
             configs: vec![],
+            assignment: vec![],
         }
     }
 
@@ -360,6 +373,35 @@ mod tests {
             })
             .collect();
         assert_eq!(leaders.len(), 3, "every SPU leads some");
+    }
+
+    #[test]
+    fn an_assigned_topic_is_created_on_its_replicas_led_by_the_first() {
+        let mut v = view(&[0, 1, 2]);
+        let assigned = TopicSpec {
+            assignment: vec![vec![2, 1], vec![2, 0]],
+            ..spec(3, 2)
+        };
+        v.topics.insert("t".into(), (assigned, 1));
+        let actions = plan(&v);
+        let states: Vec<(u32, &PartitionState)> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Create {
+                    partition, state, ..
+                } => (*partition, state),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(states.len(), 3);
+        assert_eq!(states[0].1.replicas, [2, 1]);
+        assert_eq!(states[0].1.leader, 2);
+        assert_eq!(states[1].1.replicas, [2, 0]);
+        assert_eq!(
+            states[2].1.replicas.len(),
+            2,
+            "a partition beyond the assignment is placed"
+        );
     }
 
     #[test]

@@ -186,6 +186,17 @@ impl ClusterLink {
         spec: &TopicSpec,
         wait: Duration,
     ) -> Result<uuid::Uuid, TopicError> {
+        self.create_topic_assigned(spec, Vec::new(), wait).await
+    }
+
+    /// [`Self::create_topic`] with the replicas of each partition chosen
+    /// by the caller (checked already; empty: the controller places them).
+    pub async fn create_topic_assigned(
+        &self,
+        spec: &TopicSpec,
+        assignment: Vec<Vec<u32>>,
+        wait: Duration,
+    ) -> Result<uuid::Uuid, TopicError> {
         let id = crate::registry::topic_id(&spec.name);
         let defaults = TopicConfig::default().pairs();
         let stored = rill_cluster::TopicSpec {
@@ -199,6 +210,7 @@ impl ClusterLink {
                 .filter(|pair| !defaults.contains(pair))
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
+            assignment,
         };
         match self
             .store
