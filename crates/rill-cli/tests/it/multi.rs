@@ -158,8 +158,8 @@ fn three_spus_with_etcd_start_answer_show_a_dead_spu_and_stop() {
     }
     // Each replica's log end is asked of its own SPU: SPU 2's copies are
     // unknown (null), the others' lag nothing.
-    let out = rill(home.path(), &["partition", "list", "walk", "-O", "json"]);
-    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    let listed = rill(home.path(), &["partition", "list", "walk", "-O", "json"]);
+    let json = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert_eq!(
         json.matches(r#""replica_log_end":{"2":null},"replica_lag":{"2":null}"#)
             .count(),
