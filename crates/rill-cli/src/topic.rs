@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use rill::{Offset, ResponseError, Rill, RillError, TopicDescription};
+use rill::{Offset, ReplicaLogEnd, ResponseError, Rill, RillError, TopicDescription};
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = ResponseError::UnknownTopicOrPartition.code();
 const TOPIC_ALREADY_EXISTS: i16 = ResponseError::TopicAlreadyExists.code();
@@ -57,7 +57,9 @@ pub enum TopicCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PartitionCommand {
-    /// List the partitions of every topic (or of one) with their offsets.
+    /// List the partitions of every topic (or of one) with their offsets,
+    /// replicas, in-sync replicas, and each replica's log end and lag
+    /// (`replica:records`, `-` for an SPU that is down).
     #[command(after_help = "Examples:
   rill partition list
   rill partition list orders -O json")]
@@ -333,7 +335,7 @@ async fn list(rill: &Rill, format: Format) -> anyhow::Result<()> {
 
 async fn describe(rill: &Rill, name: &str, format: Format) -> anyhow::Result<()> {
     let d = rill.admin().describe_topic(name).await?;
-    let rows = offsets(rill, name).await?;
+    let rows = offsets(rill, name, false).await?;
     let text = match format {
         Format::Json => {
             let configs = d.configs.iter().map(|(k, v, set)| {
@@ -412,6 +414,9 @@ struct PartitionRow {
     /// The SPUs holding a copy, and those of them in sync with the leader.
     replicas: Vec<i32>,
     isr: Vec<i32>,
+    /// Each replica's log end and lag behind the leader's, as its own SPU
+    /// said (only asked for by `partition list`).
+    replica_ends: Vec<ReplicaLogEnd>,
 }
 
 fn ids_text(ids: &[i32]) -> String {
@@ -420,6 +425,30 @@ fn ids_text(ids: &[i32]) -> String {
 
 fn ids_json(ids: &[i32]) -> String {
     format!("[{}]", ids_text(ids))
+}
+
+/// `replica:value` pairs for a table cell, `-` where unknown.
+fn per_replica_text(ends: &[ReplicaLogEnd], value: fn(&ReplicaLogEnd) -> Option<i64>) -> String {
+    ends.iter()
+        .map(|e| {
+            let v = value(e).map_or("-".to_owned(), |v| v.to_string());
+            format!("{}:{v}", e.replica)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A JSON object from replica id (as a string key) to value, `null` where
+/// unknown.
+fn per_replica_json(ends: &[ReplicaLogEnd], value: fn(&ReplicaLogEnd) -> Option<i64>) -> String {
+    ends.iter()
+        .fold(JsonObject::new(), |o, e| {
+            o.raw(
+                &e.replica.to_string(),
+                value(e).map_or("null".to_owned(), |v| v.to_string()),
+            )
+        })
+        .finish()
 }
 
 impl PartitionRow {
@@ -455,6 +484,14 @@ impl PartitionRow {
             .raw("records", records)
             .raw("replicas", ids_json(&self.replicas))
             .raw("isr", ids_json(&self.isr))
+            .raw(
+                "replica_log_end",
+                per_replica_json(&self.replica_ends, |e| e.log_end),
+            )
+            .raw(
+                "replica_lag",
+                per_replica_json(&self.replica_ends, |e| e.lag),
+            )
     }
 }
 
@@ -465,7 +502,8 @@ const OFFSETS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Each partition's leader and its first stored and next offsets; a
 /// partition without a leader (its SPU down) is listed without offsets
 /// rather than waited for.
-async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> {
+/// With `per_replica`, also each replica's log end and lag.
+async fn offsets(rill: &Rill, topic: &str, per_replica: bool) -> anyhow::Result<Vec<PartitionRow>> {
     let details = rill.admin().describe_topic(topic).await?.partition_details;
     let mut rows = Vec::new();
     for d in details {
@@ -485,6 +523,11 @@ async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> 
             .and_then(Result::ok),
             None => None,
         };
+        let replica_ends = if per_replica {
+            rill.admin().replica_log_ends(topic, &d).await
+        } else {
+            Vec::new()
+        };
         rows.push(PartitionRow {
             topic: topic.to_owned(),
             partition: d.partition,
@@ -492,6 +535,7 @@ async fn offsets(rill: &Rill, topic: &str) -> anyhow::Result<Vec<PartitionRow>> 
             offsets,
             replicas: d.replicas.clone(),
             isr: d.isr.clone(),
+            replica_ends,
         });
     }
     Ok(rows)
@@ -512,7 +556,7 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
     };
     let mut rows = Vec::new();
     for topic in topics {
-        rows.extend(offsets(&rill, &topic).await?);
+        rows.extend(offsets(&rill, &topic, true).await?);
     }
     let text = match output {
         Format::Json => {
@@ -532,6 +576,8 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
                 "RECORDS",
                 "REPLICAS",
                 "ISR",
+                "LOG END",
+                "LAG",
             ],
             &rows
                 .iter()
@@ -546,6 +592,8 @@ pub async fn run_partition(cmd: PartitionCommand, global: &Global) -> anyhow::Re
                         records,
                         ids_text(&r.replicas),
                         ids_text(&r.isr),
+                        per_replica_text(&r.replica_ends, |e| e.log_end),
+                        per_replica_text(&r.replica_ends, |e| e.lag),
                     ]
                 })
                 .collect::<Vec<_>>(),

@@ -3,8 +3,9 @@
 //! small loop ([`run`]) lists, plans, writes and waits for the next change.
 //!
 //! What it decides:
-//! - a topic whose partitions have no state yet gets them placed
-//!   ([`crate::place`]), each led by its first replica;
+//! - a topic whose partitions have no state yet gets them placed: on the
+//!   replicas its creator assigned, else by [`crate::place`]; each led by
+//!   its first replica;
 //! - a partition whose topic is gone is deleted;
 //! - a partition whose leader is not live gets a new leader: the first
 //!   live member of its ISR, and the ISR loses its dead members; with no
@@ -14,8 +15,14 @@
 //!   enables unclean election. Every leader change bumps `leader_epoch`;
 //! - a follower that is not live leaves the ISR of a partition whose
 //!   leader is (at the same leader epoch);
+//! - a partition led by an SPU that is stopping gracefully (its mark under
+//!   [`keys::STOPPING`]) is handed to the first other live member of its
+//!   ISR not stopping too, and the stopping SPU leaves the ISR (controlled
+//!   shutdown: producers see a retriable `NOT_LEADER_OR_FOLLOWER`, never
+//!   a leaderless partition); with no such member it keeps leading;
 //! - a partition led by another replica while its preferred one (the
-//!   first) is alive and in the ISR goes back to the preferred one.
+//!   first) is alive, not stopping and in the ISR goes back to the
+//!   preferred one.
 //!
 //! Every write is guarded on the controller's own election key, so a
 //! deposed controller (its session lapsed while it was paused, say) writes
@@ -37,6 +44,8 @@ const IDLE_RECHECK: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct View {
     pub live: BTreeSet<u32>,
+    /// Live SPUs stopping gracefully: they lead nothing they can hand over.
+    pub stopping: BTreeSet<u32>,
     pub topics: BTreeMap<String, (TopicSpec, Revision)>,
     pub partitions: BTreeMap<(String, u32), (PartitionState, Revision)>,
     /// The store's revision when listed (the last of the three listings).
@@ -83,24 +92,37 @@ pub fn plan(view: &View) -> Vec<Action> {
         if missing.is_empty() {
             continue;
         }
-        match place(
-            &live,
-            spec.partitions,
-            usize::from(spec.replication),
-            start_for(name),
-        ) {
-            Ok(placed) => {
-                for p in missing {
-                    actions.push(Action::Create {
-                        topic: name.clone(),
-                        partition: p,
-                        state: PartitionState::new(placed[p as usize].clone()),
-                    });
+        // Partitions beyond the creator's assignment (added later, or
+        // none given) are placed over the live SPUs.
+        let assigned = |p: u32| spec.assignment.get(p as usize);
+        let placed = if missing.iter().all(|p| assigned(*p).is_some()) {
+            Vec::new()
+        } else {
+            match place(
+                &live,
+                spec.partitions,
+                usize::from(spec.replication),
+                start_for(name),
+            ) {
+                Ok(placed) => placed,
+                Err(e) => {
+                    tracing::warn!(topic = %name, error = %e, "cannot place the topic yet");
+                    continue;
                 }
             }
-            Err(e) => tracing::warn!(topic = %name, error = %e, "cannot place the topic yet"),
+        };
+        for p in missing {
+            if let Some(replicas) = assigned(p).or_else(|| placed.get(p as usize)) {
+                actions.push(Action::Create {
+                    topic: name.clone(),
+                    partition: p,
+                    state: PartitionState::new(replicas.clone()),
+                });
+            }
         }
     }
+    // Where leadership may go back to: not to an SPU about to stop.
+    let staying: BTreeSet<u32> = view.live.difference(&view.stopping).copied().collect();
     for ((name, p), (state, revision)) in &view.partitions {
         let Some((spec, _)) = view.topics.get(name) else {
             actions.push(Action::Delete {
@@ -111,8 +133,9 @@ pub fn plan(view: &View) -> Vec<Action> {
             continue;
         };
         let next = elect(state, &view.live, spec.unclean_election())
+            .or_else(|| hand_over(state, &view.live, &view.stopping))
             .or_else(|| fence(state, &view.live))
-            .or_else(|| prefer(state, &view.live));
+            .or_else(|| prefer(state, &staying));
         if let Some(next) = next {
             actions.push(Action::Update {
                 topic: name.clone(),
@@ -178,6 +201,35 @@ fn fence(state: &PartitionState, live: &BTreeSet<u32>) -> Option<PartitionState>
     })
 }
 
+/// Leadership away from an SPU stopping gracefully, before it goes: to the
+/// first other live ISR member that is not stopping too, at the next
+/// leader epoch (the stopping leader's last appends are fenced). The
+/// stopping SPU leaves the ISR, so `acks=all` does not wait on a copy that
+/// is about to stop fetching. Without another live in-sync replica the
+/// partition stays where it is: a leader for a while more is better than
+/// none (it goes through [`elect`] once the SPU's session is gone).
+fn hand_over(
+    state: &PartitionState,
+    live: &BTreeSet<u32>,
+    stopping: &BTreeSet<u32>,
+) -> Option<PartitionState> {
+    let leader = state.leader()?;
+    if !stopping.contains(&leader) {
+        return None;
+    }
+    let next = *state
+        .isr
+        .iter()
+        .find(|r| **r != leader && live.contains(r) && !stopping.contains(r))?;
+    Some(PartitionState {
+        leader: next as i32,
+        isr: state.isr.iter().copied().filter(|r| *r != leader).collect(),
+        leader_epoch: state.leader_epoch + 1,
+        partition_epoch: state.partition_epoch + 1,
+        replicas: state.replicas.clone(),
+    })
+}
+
 /// Leadership back to the partition's preferred replica (its first, where
 /// placement spread leaders over the SPUs) once that replica is alive and
 /// in sync again after a failover, so leaders do not pile up on the SPUs
@@ -207,6 +259,8 @@ pub async fn load_view<S: MetadataStore>(store: &S) -> Result<View, StoreError> 
     for e in listing.entries {
         if let Some(id) = keys::spu_id(&e.key) {
             view.live.insert(id);
+        } else if let Some(id) = keys::stopping_id(&e.key) {
+            view.stopping.insert(id);
         } else if let Some(name) = e.key.strip_prefix(keys::TOPICS) {
             view.topics.insert(
                 name.to_owned(),
@@ -336,6 +390,7 @@ mod tests {
             partitions,
             replication,
             configs: vec![],
+            assignment: vec![],
         }
     }
 
@@ -360,6 +415,35 @@ mod tests {
             })
             .collect();
         assert_eq!(leaders.len(), 3, "every SPU leads some");
+    }
+
+    #[test]
+    fn an_assigned_topic_is_created_on_its_replicas_led_by_the_first() {
+        let mut v = view(&[0, 1, 2]);
+        let assigned = TopicSpec {
+            assignment: vec![vec![2, 1], vec![2, 0]],
+            ..spec(3, 2)
+        };
+        v.topics.insert("t".into(), (assigned, 1));
+        let actions = plan(&v);
+        let states: Vec<(u32, &PartitionState)> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Create {
+                    partition, state, ..
+                } => (*partition, state),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(states.len(), 3);
+        assert_eq!(states[0].1.replicas, [2, 1]);
+        assert_eq!(states[0].1.leader, 2);
+        assert_eq!(states[1].1.replicas, [2, 0]);
+        assert_eq!(
+            states[2].1.replicas.len(),
+            2,
+            "a partition beyond the assignment is placed"
+        );
     }
 
     #[test]
@@ -412,6 +496,60 @@ mod tests {
         assert_eq!(*expect, 9);
         assert_eq!((state.leader, state.leader_epoch), (0, 5));
         assert_eq!(state.isr, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_stopping_leader_hands_over_to_another_live_isr_member_and_does_not_get_it_back() {
+        let mut v = view(&[0, 1, 2]);
+        v.stopping.insert(0);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        let state = PartitionState {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 2,
+            isr: vec![0, 1, 2],
+            partition_epoch: 3,
+        };
+        v.partitions.insert(("t".into(), 0), (state.clone(), 5));
+        let actions = plan(&v);
+        let [Action::Update {
+            state: next,
+            expect,
+            ..
+        }] = actions.as_slice()
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*expect, 5);
+        assert_eq!(
+            (next.leader, next.leader_epoch, next.partition_epoch),
+            (1, 3, 4)
+        );
+        assert_eq!(next.isr, [1, 2], "the stopping SPU leaves the ISR");
+        assert_eq!(next.replicas, [0, 1, 2]);
+        // Caught up again as a follower, the preferred replica still does
+        // not lead while it is stopping.
+        let rejoined = PartitionState {
+            isr: vec![1, 2, 0],
+            partition_epoch: 5,
+            ..next.clone()
+        };
+        v.partitions.insert(("t".into(), 0), (rejoined, 6));
+        assert!(plan(&v).is_empty(), "{:?}", plan(&v));
+        // A stopping SPU is not handed leadership either: 1 stops too, 2
+        // is the only one left to lead.
+        let mut stopping: BTreeSet<u32> = [0, 1].into();
+        let to_two = hand_over(&state, &v.live, &stopping).unwrap();
+        assert_eq!((to_two.leader, to_two.isr.as_slice()), (2, &[1, 2][..]));
+        // Nobody else in sync and alive: it keeps leading until it goes.
+        stopping.insert(2);
+        assert_eq!(hand_over(&state, &v.live, &stopping), None);
+        let alone = PartitionState {
+            isr: vec![0],
+            ..state.clone()
+        };
+        assert_eq!(hand_over(&alone, &v.live, &[0].into()), None);
+        assert_eq!(hand_over(&state, &[0].into(), &[0].into()), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `/rill/controller` | the controller's SPU id | the SPU elected | its session |
 //! | `/rill/topics/<name>` | [`crate::model::TopicSpec`] | the SPU that took CreateTopics; deleted by DeleteTopics | none |
 //! | `/rill/partitions/<name>/<p>` | [`crate::model::PartitionState`] | the controller (placement, leaders), guarded on its election | none |
+//! | `/rill/stopping/<id>` | empty: the SPU is stopping gracefully, hand its leaderships over | that SPU | the SPU's session |
 //! | `/rill/producer_ids` | the next producer id not yet given out | any SPU taking a block, with CAS | none |
 
 /// Every key of Rill's lives under this prefix.
@@ -45,6 +46,20 @@ pub fn spu(id: u32) -> String {
     format!("{SPUS}{id:010}")
 }
 
+/// Marks of SPUs stopping gracefully (controlled shutdown), one key per
+/// SPU id.
+pub const STOPPING: &str = "/rill/stopping/";
+
+/// The mark of SPU `id` stopping gracefully.
+pub fn stopping(id: u32) -> String {
+    format!("{STOPPING}{id:010}")
+}
+
+/// The SPU id of a stopping mark.
+pub fn stopping_id(key: &str) -> Option<u32> {
+    key.strip_prefix(STOPPING)?.parse().ok()
+}
+
 /// The SPU id of a registration key.
 pub fn spu_id(key: &str) -> Option<u32> {
     key.strip_prefix(SPUS)?.parse().ok()
@@ -59,6 +74,8 @@ mod tests {
         assert!(spu(9) < spu(10));
         assert_eq!(spu_id(&spu(42)), Some(42));
         assert_eq!(spu_id("/rill/spus/x"), None);
+        assert_eq!(stopping_id(&stopping(7)), Some(7));
+        assert_eq!(spu_id(&stopping(7)), None);
         assert!(partition("t", 9) < partition("t", 10));
         assert_eq!(
             parse_partition(&partition("a.b-c", 12)),

@@ -8,7 +8,7 @@
 //! `tokio::sync::watch` channel: readers take the latest `Arc<ClusterView>`
 //! without locks or waiting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::controller::{self, ControllerError};
 use crate::keys;
 use crate::membership::{campaign, MembershipError, Session};
 use crate::model::{PartitionState, TopicSpec};
-use crate::store::{LeaseId, MetadataStore, Revision, StoreError};
+use crate::store::{Expect, LeaseId, MetadataStore, Revision, StoreError};
 
 /// How long the view loop waits before listing again after a failure
 /// (the store away).
@@ -32,6 +32,8 @@ const IDLE_RELIST: Duration = Duration::from_secs(5);
 pub struct ClusterView {
     /// Live SPUs and their advertised addresses.
     pub spus: BTreeMap<u32, String>,
+    /// Live SPUs stopping gracefully (handing their leaderships over).
+    pub stopping: BTreeSet<u32>,
     pub topics: BTreeMap<String, TopicSpec>,
     pub partitions: BTreeMap<(String, u32), PartitionState>,
     /// The controller's SPU id.
@@ -67,6 +69,8 @@ pub async fn load<S: MetadataStore>(store: &S) -> Result<ClusterView, StoreError
         if let Some(id) = keys::spu_id(&e.key) {
             view.spus
                 .insert(id, String::from_utf8_lossy(&e.value).into_owned());
+        } else if let Some(id) = keys::stopping_id(&e.key) {
+            view.stopping.insert(id);
         } else if e.key == keys::CONTROLLER {
             view.controller = std::str::from_utf8(&e.value)
                 .ok()
@@ -80,6 +84,21 @@ pub async fn load<S: MetadataStore>(store: &S) -> Result<ClusterView, StoreError
         }
     }
     Ok(view)
+}
+
+/// Marks SPU `id` as stopping gracefully, under its session's `lease` (the
+/// mark goes when it leaves or its session lapses): the controller hands
+/// the leadership of its partitions to other in-sync replicas (controlled
+/// shutdown).
+pub async fn mark_stopping<S: MetadataStore>(
+    store: &S,
+    id: u32,
+    lease: LeaseId,
+) -> Result<(), StoreError> {
+    store
+        .put(&keys::stopping(id), Vec::new(), Expect::Any, Some(lease))
+        .await
+        .map(|_| ())
 }
 
 /// An SPU's part in the cluster; dropping it stops its tasks (its
@@ -135,6 +154,12 @@ impl ClusterMember {
             Ok(()) | Err(StoreError::LeaseNotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The current session's lease: keys written under it go when this
+    /// SPU leaves or its session lapses.
+    pub fn lease(&self) -> LeaseId {
+        *self.lease.borrow()
     }
 
     /// This SPU's id.

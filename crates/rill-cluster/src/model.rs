@@ -20,6 +20,11 @@ pub struct TopicSpec {
     pub replication: u16,
     /// Kafka config names and values (`retention.ms`, ...), sorted.
     pub configs: Vec<(String, String)>,
+    /// Replicas chosen by whoever created the topic (CreateTopics'
+    /// assignments), by partition, preferred leader first; empty when the
+    /// controller places them. Partitions added later beyond it are placed
+    /// by the controller.
+    pub assignment: Vec<Vec<u32>>,
 }
 
 impl TopicSpec {
@@ -46,6 +51,12 @@ impl TopicSpec {
         for (k, v) in &self.configs {
             out.push_str(&format!("config {k}={v}\n"));
         }
+        // Only written when given, so topics placed by the controller keep
+        // the encoding older SPUs read.
+        for (p, replicas) in self.assignment.iter().enumerate() {
+            let ids: Vec<String> = replicas.iter().map(u32::to_string).collect();
+            out.push_str(&format!("assign {p}={}\n", ids.join(",")));
+        }
         out.into_bytes()
     }
 
@@ -56,6 +67,7 @@ impl TopicSpec {
             partitions: 0,
             replication: 0,
             configs: Vec::new(),
+            assignment: Vec::new(),
         };
         for (name, value) in lines {
             match name {
@@ -70,6 +82,21 @@ impl TopicSpec {
                         .split_once('=')
                         .ok_or_else(|| corrupt(format!("config line {value:?}")))?;
                     spec.configs.push((k.to_owned(), v.to_owned()));
+                }
+                "assign" => {
+                    let (p, ids) = value
+                        .split_once('=')
+                        .ok_or_else(|| corrupt(format!("assign line {value:?}")))?;
+                    // Written in partition order, so each line's number is
+                    // the count before it.
+                    if number::<usize>(name, p)? != spec.assignment.len() {
+                        return Err(corrupt(format!("assign line {value:?} out of order")));
+                    }
+                    let replicas = ids
+                        .split(',')
+                        .map(|id| number(name, id))
+                        .collect::<Result<Vec<u32>, _>>()?;
+                    spec.assignment.push(replicas);
                 }
                 other => return Err(corrupt(format!("unknown topic field {other:?}"))),
             }
@@ -195,9 +222,20 @@ mod tests {
                 ("retention.ms".into(), "1000".into()),
                 ("unclean.leader.election.enable".into(), "true".into()),
             ],
+            assignment: vec![],
         };
         assert_eq!(TopicSpec::decode(&topic.encode()).unwrap(), topic);
         assert!(topic.unclean_election());
+        let assigned = TopicSpec {
+            partitions: 2,
+            assignment: vec![vec![2, 0, 1], vec![1, 2, 0]],
+            ..topic.clone()
+        };
+        assert_eq!(TopicSpec::decode(&assigned.encode()).unwrap(), assigned);
+        assert!(TopicSpec::decode(
+            b"rill-topic 1\nid 1\npartitions 2\nreplication 1\nassign 1=0\n"
+        )
+        .is_err());
         let state = PartitionState {
             replicas: vec![2, 0, 1],
             leader: 0,

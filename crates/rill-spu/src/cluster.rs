@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use rill_cluster::{
-    keys, producer_ids, AnyStore, ClusterMember, ClusterView, EtcdStore, Expect, MembershipError,
-    MetadataStore, StoreError,
+    keys, member, producer_ids, AnyStore, ClusterMember, ClusterView, EtcdStore, Expect,
+    MembershipError, MetadataStore, StoreError,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +35,11 @@ const MAX_ADMIN_WAIT: Duration = Duration::from_secs(10);
 /// Reads and CAS writes tried for one update of a topic's entry before
 /// giving up (each retry follows another writer's change).
 const TOPIC_UPDATE_ATTEMPTS: usize = 10;
+
+/// Longest a graceful stop waits for the controller to hand the
+/// leadership of this SPU's partitions to other in-sync replicas
+/// (controlled shutdown) before it leaves anyway.
+pub(crate) const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// Beyond the session timeout, how long a starting SPU waits for a
 /// registration of its id to lapse.
@@ -157,6 +162,56 @@ impl ClusterLink {
         *self.isr_writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(isr);
     }
 
+    /// Controlled shutdown: marks this SPU as stopping in the store, so the
+    /// controller moves the leadership of every partition it leads to
+    /// another in-sync replica at a new leader epoch, and waits until the
+    /// store shows it leads nothing that another live in-sync replica
+    /// could (at most [`CONTROLLED_SHUTDOWN_WAIT`]). Meanwhile the SPU
+    /// keeps serving: requests for partitions handed over are answered
+    /// `NOT_LEADER_OR_FOLLOWER` (retriable; clients move to the new leader).
+    pub async fn hand_over(&self) {
+        let lease = match self
+            .member
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            Some(m) => m.lease(),
+            None => return,
+        };
+        if let Err(e) = member::mark_stopping(&self.store, self.id, lease).await {
+            tracing::warn!(error = %e, "cannot mark this SPU as stopping; leaving without handing leadership over");
+            return;
+        }
+        let me = self.id;
+        let handed = |v: &ClusterView| {
+            v.partitions.values().all(|s| {
+                s.leader() != Some(me)
+                    || !s
+                        .isr
+                        .iter()
+                        .any(|r| *r != me && v.spus.contains_key(r) && !v.stopping.contains(r))
+            })
+        };
+        let mut rx = self.subscribe();
+        let started = tokio::time::Instant::now();
+        // The view's read guard is let go at once, not held while logging.
+        let done = tokio::time::timeout(CONTROLLED_SHUTDOWN_WAIT, rx.wait_for(|v| handed(v)))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if done {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "leadership handed over"
+            );
+        } else {
+            tracing::warn!(
+                wait = ?CONTROLLED_SHUTDOWN_WAIT,
+                "leadership not all handed over in time; leaving anyway"
+            );
+        }
+    }
+
     /// Leaves the cluster at once (graceful shutdown).
     pub async fn leave(&self) {
         self.stop_tasks();
@@ -186,6 +241,17 @@ impl ClusterLink {
         spec: &TopicSpec,
         wait: Duration,
     ) -> Result<uuid::Uuid, TopicError> {
+        self.create_topic_assigned(spec, Vec::new(), wait).await
+    }
+
+    /// [`Self::create_topic`] with the replicas of each partition chosen
+    /// by the caller (checked already; empty: the controller places them).
+    pub async fn create_topic_assigned(
+        &self,
+        spec: &TopicSpec,
+        assignment: Vec<Vec<u32>>,
+        wait: Duration,
+    ) -> Result<uuid::Uuid, TopicError> {
         let id = crate::registry::topic_id(&spec.name);
         let defaults = TopicConfig::default().pairs();
         let stored = rill_cluster::TopicSpec {
@@ -199,6 +265,7 @@ impl ClusterLink {
                 .filter(|pair| !defaults.contains(pair))
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
+            assignment,
         };
         match self
             .store

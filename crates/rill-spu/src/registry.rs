@@ -421,6 +421,16 @@ impl Registry {
         }
     }
 
+    /// Partition `index` of `topic` if this SPU holds a copy of it, leader
+    /// or follower (for Kafka's debugging replica id, which may ask any
+    /// replica); otherwise [`Self::leading`]'s error.
+    pub fn hosting(&self, topic: &str, index: i32) -> Result<Arc<Partition>, ResponseError> {
+        match self.topic(topic).and_then(|t| t.partition(index).cloned()) {
+            Some(p) => Ok(p),
+            None => self.leading(topic, index),
+        }
+    }
+
     fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
         self.topics.write().unwrap_or_else(|p| p.into_inner())
     }

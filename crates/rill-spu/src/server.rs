@@ -27,6 +27,9 @@ pub struct Spu;
 pub struct SpuHandle {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    /// Closes the connections: set by the server once it has handed its
+    /// leaderships over, after `shutdown`.
+    close: watch::Receiver<bool>,
     task: tokio::task::JoinHandle<()>,
     /// What [`SpuHandle::serve_stream`] needs to serve a connection the
     /// listener did not accept.
@@ -81,6 +84,7 @@ impl Spu {
             groups: Arc::new(Coordinator::new(config.groups)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (close_tx, close) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(config.max_connections));
         tracing::info!(addr = %local_addr, data = %config.data_dir.display(), "SPU listening");
         let task = tokio::spawn(run(
@@ -89,10 +93,12 @@ impl Spu {
             config.clone(),
             slots.clone(),
             shutdown_rx,
+            close_tx,
         ));
         Ok(SpuHandle {
             local_addr,
             shutdown,
+            close,
             task,
             ctx,
             config,
@@ -128,7 +134,7 @@ impl SpuHandle {
             peer,
             self.ctx.clone(),
             self.config.clone(),
-            self.shutdown.subscribe(),
+            self.close.clone(),
             permit,
         )))
     }
@@ -140,8 +146,11 @@ impl SpuHandle {
         self.task.abort();
     }
 
-    /// Stops accepting, lets connections finish the request they are serving
-    /// (within the request timeout), flushes and closes every log.
+    /// In a cluster, first hands the leadership of its partitions to other
+    /// in-sync replicas while still serving (controlled shutdown, bounded
+    /// by `CONTROLLED_SHUTDOWN_WAIT`). Then stops accepting, lets
+    /// connections finish the request they are serving (within the request
+    /// timeout), leaves the cluster, flushes and closes every log.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
@@ -154,15 +163,28 @@ async fn run(
     config: Arc<SpuConfig>,
     slots: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
+    close: watch::Sender<bool>,
 ) {
     let mut connections = JoinSet::new();
     let mut housekeeping = tokio::time::interval(config.retention_check_interval);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut group_tick = tokio::time::interval(TICK);
     group_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The controlled shutdown under way: the SPU goes on accepting and
+    // serving until it ends, so clients are told NOT_LEADER_OR_FOLLOWER
+    // (and move) rather than lose their connection to a leader.
+    let mut handing_over: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed(), if handing_over.is_none() => match &ctx.cluster {
+                Some(link) => {
+                    let link = link.clone();
+                    handing_over = Some(tokio::spawn(async move { link.hand_over().await }));
+                }
+                None => break,
+            },
+            _ = async { if let Some(h) = handing_over.as_mut() { let _ = h.await; } },
+                if handing_over.is_some() => break,
             _ = housekeeping.tick() => {
                 let registry = ctx.registry.clone();
                 // File work off the async threads.
@@ -174,7 +196,7 @@ async fn run(
                     Ok(permit) => {
                         let _ = stream.set_nodelay(true);
                         connections.spawn(connection::serve(
-                            stream, peer, ctx.clone(), config.clone(), shutdown.clone(), permit,
+                            stream, peer, ctx.clone(), config.clone(), close.subscribe(), permit,
                         ));
                     }
                     Err(_) => {
@@ -192,6 +214,7 @@ async fn run(
         }
     }
     drop(listener);
+    let _ = close.send(true);
     // Parked JoinGroup and SyncGroup requests are answered now, so their
     // connections can finish.
     ctx.groups.shutdown();

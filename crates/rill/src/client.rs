@@ -174,6 +174,22 @@ impl ClientInner {
         }
     }
 
+    /// The connection to SPU `id` if the last Metadata answer listed it
+    /// as alive (`None` otherwise), trying to connect once. With one SPU
+    /// that is the SPU the client was given, as it was reached.
+    pub(crate) async fn spu_connection(&self, id: i32) -> Option<Arc<Connection>> {
+        if !self.is_cluster() {
+            return self.connection().await.ok();
+        }
+        let addr = self.routes().live_addr(id)?;
+        let addr = if addr == self.addr {
+            self.addr.clone()
+        } else {
+            addr
+        };
+        self.connection_to(&addr, 1).await.ok()
+    }
+
     /// The connection for `route`; a partition with no leader is
     /// `LEADER_NOT_AVAILABLE` (retriable) for `what`.
     pub(crate) async fn route_connection(

@@ -39,7 +39,7 @@ pub use admin::{Admin, TopicDescription, TopicInfo};
 pub use admin_changes::ConfigChange;
 pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupPartition, ResetTo};
 pub use client::{discover_addr, Rill, DEFAULT_ADDR};
-pub use cluster_info::{ClusterInfo, SpuInfo};
+pub use cluster_info::{ClusterInfo, ReplicaLogEnd, SpuInfo};
 pub use config::{DeliverySemantic, Isolation, TopicProducerConfig, TopicProducerConfigBuilder};
 pub use consumer::{
     ConsumerConfig, ConsumerRecord, ConsumerStream, MultiPartitionStream, Offset,

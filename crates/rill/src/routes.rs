@@ -78,6 +78,12 @@ impl Routes {
         }
     }
 
+    /// The advertised address of SPU `id` if the last answer listed it
+    /// (it is alive).
+    pub(crate) fn live_addr(&self, id: i32) -> Option<String> {
+        self.brokers.get(&id).cloned()
+    }
+
     /// Whether the client follows leaders (an answer listed several SPUs).
     pub(crate) fn is_cluster(&self) -> bool {
         self.cluster

@@ -156,6 +156,26 @@ fn three_spus_with_etcd_start_answer_show_a_dead_spu_and_stop() {
         assert!(std::time::Instant::now() < deadline, "leaders {now:?}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    // Each replica's log end is asked of its own SPU: SPU 2's copies are
+    // unknown (null), the others' lag nothing.
+    let listed = rill(home.path(), &["partition", "list", "walk", "-O", "json"]);
+    let json = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(
+        json.matches(r#""replica_log_end":{"2":null},"replica_lag":{"2":null}"#)
+            .count(),
+        2,
+        "{json}"
+    );
+    assert_eq!(
+        json.matches(r#""replica_lag":{"0":0}"#).count(),
+        2,
+        "{json}"
+    );
+    assert_eq!(
+        json.matches(r#""replica_lag":{"1":0}"#).count(),
+        2,
+        "{json}"
+    );
     assert!(
         text(&out).contains("1 of 3 SPUs are down"),
         "{}",

@@ -68,11 +68,18 @@ fn topic_lifecycle() {
     assert_eq!(rows.len(), 3, "{partitions}");
     assert_eq!(
         rows[2].split_whitespace().collect::<Vec<_>>(),
-        ["orders", "2", "0", "0", "0", "0", "0", "0"],
-        "TOPIC PARTITION LEADER START END RECORDS REPLICAS ISR"
+        ["orders", "2", "0", "0", "0", "0", "0", "0", "0:0", "0:0"],
+        "TOPIC PARTITION LEADER START END RECORDS REPLICAS ISR LOG-END LAG"
     );
     let every = spu.ok(&["partition", "list", "-O", "json"]);
     assert_eq!(every.matches("\"partition\":").count(), 4, "{every}");
+    // One copy each, on SPU 0, which is its own leader: no lag.
+    assert_eq!(every.matches(r#""replica_log_end":{"0":"#).count(), 4);
+    assert_eq!(
+        every.matches(r#""replica_lag":{"0":0}"#).count(),
+        4,
+        "{every}"
+    );
 
     assert_eq!(
         spu.ok(&["topic", "delete", "orders"]),

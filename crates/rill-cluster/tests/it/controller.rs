@@ -69,6 +69,7 @@ async fn the_controller_places_fails_over_and_gives_leadership_back() {
         partitions: 6,
         replication: 1,
         configs: vec![],
+        assignment: vec![],
     };
     store
         .put(&keys::topic("orders"), topic.encode(), Expect::Absent, None)

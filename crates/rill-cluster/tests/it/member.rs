@@ -42,6 +42,7 @@ async fn every_member_sees_placement_failures_and_a_new_controller() {
         partitions: 6,
         replication: 1,
         configs: vec![],
+        assignment: vec![],
     };
     store
         .put(&keys::topic("t"), spec.encode(), Expect::Absent, None)

@@ -15,7 +15,83 @@ use super::reader::{Reader, Result};
 use super::Context;
 use crate::registry::TopicError;
 use crate::topic::{TopicConfig, TopicSpec};
+use std::collections::BTreeSet;
 use std::time::Duration;
+
+/// Most partitions an explicit assignment may list (the SPU's limit on a
+/// topic's partitions).
+const MAX_ASSIGNED_PARTITIONS: usize = crate::registry::MAX_PARTITIONS_PER_TOPIC as usize;
+
+/// CreateTopics' explicit replica assignments as replicas by partition
+/// (preferred leader first), if valid: every partition 0..n listed once,
+/// each with the same number of distinct SPU ids, all of them `members`.
+/// Otherwise the reason, for `INVALID_REPLICA_ASSIGNMENT`.
+fn check_assignment(
+    assignments: &[CreatableReplicaAssignment],
+    members: &BTreeSet<u32>,
+) -> std::result::Result<Vec<Vec<u32>>, String> {
+    if assignments.len() > MAX_ASSIGNED_PARTITIONS {
+        return Err(format!(
+            "{} partitions assigned, over the limit of {MAX_ASSIGNED_PARTITIONS}",
+            assignments.len()
+        ));
+    }
+    let mut by_partition: Vec<Option<Vec<u32>>> = vec![None; assignments.len()];
+    for a in assignments {
+        let p = a.partition_index;
+        let slot = usize::try_from(p)
+            .ok()
+            .and_then(|i| by_partition.get_mut(i))
+            .ok_or_else(|| {
+                format!(
+                    "partition {p} is outside 0..{}: assignments must list partitions 0..n",
+                    assignments.len()
+                )
+            })?;
+        if slot.is_some() {
+            return Err(format!("partition {p} is assigned twice"));
+        }
+        let mut replicas = Vec::with_capacity(a.broker_ids.len());
+        for b in &a.broker_ids {
+            let id = u32::try_from(b.0)
+                .ok()
+                .filter(|id| members.contains(id))
+                .ok_or_else(|| {
+                    format!(
+                        "partition {p}: SPU {} is not a member of the cluster (members: {})",
+                        b.0,
+                        members
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                })?;
+            if replicas.contains(&id) {
+                return Err(format!("partition {p}: SPU {id} is named twice"));
+            }
+            replicas.push(id);
+        }
+        if replicas.is_empty() {
+            return Err(format!("partition {p} has no replicas"));
+        }
+        *slot = Some(replicas);
+    }
+    // Every slot is filled: n distinct indexes in 0..n.
+    let assignment: Vec<Vec<u32>> = by_partition.into_iter().flatten().collect();
+    let copies = assignment.first().map_or(0, Vec::len);
+    if let Some((p, r)) = assignment
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.len() != copies)
+    {
+        return Err(format!(
+            "partition {p} has {} replicas, partition 0 has {copies}: every partition needs the same number",
+            r.len()
+        ));
+    }
+    Ok(assignment)
+}
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<CreateTopicsRequest> {
     r.set_flexible(v >= 5);
@@ -81,6 +157,9 @@ async fn create_one(
                     .with_error_code(code)
                     .with_error_message(msg(m))
             };
+            // Replicas the request chose, by partition; empty when the
+            // controller (or the single SPU) places them.
+            let mut assignment: Vec<Vec<u32>> = Vec::new();
             let (partitions, replication_factor) = if t.assignments.is_empty() {
                 let p = if t.num_partitions == -1 {
                     registry.config().default_partitions
@@ -100,31 +179,18 @@ async fn create_one(
                         "give either assignments or partitions and replication factor".into(),
                     );
                 }
-                let mut sorted: Vec<i32> =
-                    t.assignments.iter().map(|a| a.partition_index).collect();
-                sorted.sort_unstable();
-                let dense = sorted.iter().enumerate().all(|(i, p)| *p == i as i32);
-                let on_this_spu = t
-                    .assignments
-                    .iter()
-                    .all(|a| a.broker_ids.iter().all(|b| b.0 == node));
-                if ctx.cluster.is_some() {
-                    return fail(
-                        ResponseError::InvalidReplicaAssignment.code(),
-                        "explicit replica assignments are not supported in a cluster yet: give partitions and a replication factor".into(),
-                    );
-                }
-                if !dense || !on_this_spu {
-                    return fail(
-                        ResponseError::InvalidReplicaAssignment.code(),
-                        format!("assignments must name partitions 0..n on SPU {node}"),
-                    );
-                }
-                let r = t
-                    .assignments
-                    .first()
-                    .map_or(1, |a| a.broker_ids.len() as i16);
-                (t.assignments.len() as i32, r)
+                // The SPUs a replica may be on: the cluster's live members,
+                // or this SPU alone.
+                let members: BTreeSet<u32> = match &ctx.cluster {
+                    Some(link) => link.view().spus.keys().copied().collect(),
+                    None => u32::try_from(node).into_iter().collect(),
+                };
+                assignment = match check_assignment(&t.assignments, &members) {
+                    Ok(a) => a,
+                    Err(m) => return fail(ResponseError::InvalidReplicaAssignment.code(), m),
+                };
+                let r = assignment.first().map_or(1, |a| a.len() as i16);
+                (assignment.len() as i32, r)
             };
             let mut config = TopicConfig::default();
             for c in &t.configs {
@@ -144,7 +210,10 @@ async fn create_one(
                 registry.validate(&spec).map(|()| None)
             } else if let Some(link) = &ctx.cluster {
                 match registry.validate(&spec) {
-                    Ok(()) => link.create_topic(&spec, wait).await.map(Some),
+                    Ok(()) => link
+                        .create_topic_assigned(&spec, assignment, wait)
+                        .await
+                        .map(Some),
                     Err(e) => Err(e),
                 }
             } else {
@@ -212,6 +281,38 @@ mod tests {
                             .with_value(None),
                     ])]);
             same(req, v, decode);
+        }
+    }
+
+    fn assigned(rows: &[(i32, &[i32])]) -> Vec<CreatableReplicaAssignment> {
+        rows.iter()
+            .map(|(p, ids)| {
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(*p)
+                    .with_broker_ids(ids.iter().map(|i| BrokerId(*i)).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn assignments_must_list_each_partition_once_with_the_same_distinct_members() {
+        let members: BTreeSet<u32> = [0, 1, 2].into();
+        assert_eq!(
+            check_assignment(&assigned(&[(1, &[0, 2]), (0, &[2, 1])]), &members),
+            Ok(vec![vec![2, 1], vec![0, 2]]),
+            "by partition, in the given order (the first leads)"
+        );
+        for (bad, why) in [
+            (assigned(&[(0, &[0]), (2, &[1])]), "outside 0..2"),
+            (assigned(&[(0, &[0]), (0, &[1])]), "assigned twice"),
+            (assigned(&[(0, &[0, 0])]), "named twice"),
+            (assigned(&[(0, &[0, 3])]), "SPU 3 is not a member"),
+            (assigned(&[(0, &[-1])]), "SPU -1 is not a member"),
+            (assigned(&[(0, &[0, 1]), (1, &[2])]), "the same number"),
+            (assigned(&[(0, &[])]), "no replicas"),
+        ] {
+            let e = check_assignment(&bad, &members).unwrap_err();
+            assert!(e.contains(why), "{e:?} should say {why:?}");
         }
     }
 }

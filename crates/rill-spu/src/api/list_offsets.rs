@@ -15,6 +15,10 @@ use crate::registry::{LogAccess, Registry};
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// Kafka's debugging replica id: any replica of a partition answers it,
+/// with its own log's offsets (how `rill partition list` shows each
+/// replica's log end and lag). Ordinary clients (-1) are sent to the leader.
+const DEBUGGING_REPLICA: i32 = -2;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<ListOffsetsRequest> {
     r.set_flexible(v >= 6);
@@ -72,7 +76,12 @@ fn lookup(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(if version >= 4 { 0 } else { -1 });
-                    let partition = match registry.leading(&topic.name, lp.partition_index) {
+                    let found = if req.replica_id.0 == DEBUGGING_REPLICA {
+                        registry.hosting(&topic.name, lp.partition_index)
+                    } else {
+                        registry.leading(&topic.name, lp.partition_index)
+                    };
+                    let partition = match found {
                         Ok(p) => p,
                         Err(code) => {
                             out.error_code = code.code();
@@ -90,13 +99,15 @@ fn lookup(
                         EARLIEST => out.offset = log.log_start_offset() as i64,
                         // Clients see the log up to the high watermark at
                         // either isolation (no transactions: the last stable
-                        // offset is the high watermark); a replica, the end.
+                        // offset is the high watermark); a replica or the
+                        // debugging id, the end of this copy's log.
                         LATEST => {
-                            out.offset = if req.replica_id.0 >= 0 {
-                                log.log_end_offset() as i64
-                            } else {
-                                log.high_watermark() as i64
-                            }
+                            out.offset =
+                                if req.replica_id.0 >= 0 || req.replica_id.0 == DEBUGGING_REPLICA {
+                                    log.log_end_offset() as i64
+                                } else {
+                                    log.high_watermark() as i64
+                                }
                         }
                         MAX_TIMESTAMP => match log.max_timestamp_offset() {
                             Ok(Some(found)) => {

@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest, InitProducerIdRequest,
-    MetadataRequest, MetadataResponse, ProduceRequest,
+    BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, FetchRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, ProduceRequest,
 };
 use rill_cluster::MemoryStore;
 use rill_protocol::Compression;
@@ -193,6 +195,170 @@ async fn partitions_spread_over_three_spus_and_each_serves_only_its_own() {
         assert_eq!(
             read_all(at, "orders", p).await,
             (0, vec![format!("v{p}").into_bytes()])
+        );
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+/// ListOffsets for the end of `topic`-0 at `spu` as `replica_id`: the
+/// error code and offset.
+async fn log_end(spu: &TestSpu, topic: &str, replica_id: i32) -> (i16, i64) {
+    let mut c = spu.client().await;
+    let resp = c
+        .send(
+            ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(replica_id))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1)])]),
+            7,
+        )
+        .await;
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+#[tokio::test]
+async fn any_replica_answers_the_debugging_replica_id_with_its_log_end_clients_only_the_leader() {
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    eventually("SPU 0 sees all three members", || async {
+        let mut c = spus[0].client().await;
+        (metadata(&mut c, "none").await.brokers.len() == 3).then_some(())
+    })
+    .await;
+    let resp = c
+        .send(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![creatable("copied", 1, 3, &[])]),
+            7,
+        )
+        .await;
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "{:?}",
+        resp.topics[0].error_message
+    );
+    let leader = leaders(&spus[0], "copied", 1).await[0] as usize;
+    for i in 0..3 {
+        send_ok(&spus[leader], "copied", 0, format!("v{i}").as_bytes()).await;
+    }
+    for (id, spu) in spus.iter().enumerate() {
+        // A follower's copy reaches the leader's end as it fetches.
+        let end = eventually("the copy caught up", || async {
+            let (code, end) = log_end(spu, "copied", -2).await;
+            assert_eq!(code, 0, "SPU {id} answers the debugging id");
+            (end == 3).then_some(end)
+        })
+        .await;
+        assert_eq!(end, 3);
+        let (code, _) = log_end(spu, "copied", -1).await;
+        if id == leader {
+            assert_eq!(code, 0);
+        } else {
+            assert_eq!(code, ResponseError::NotLeaderOrFollower.code(), "SPU {id}");
+        }
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+/// Explicit replicas by partition, as CreateTopics gives them.
+type Rows<'a> = [(i32, &'a [i32])];
+
+/// CreateTopics for `name` with explicit replicas per partition.
+fn assigned(name: &str, rows: &[(i32, &[i32])]) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(topic_name(name))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(
+            rows.iter()
+                .map(|(p, ids)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(*p)
+                        .with_broker_ids(ids.iter().map(|i| BrokerId(*i)).collect())
+                })
+                .collect(),
+        )
+}
+
+#[tokio::test]
+async fn explicit_replica_assignments_are_obeyed_and_invalid_ones_refused() {
+    let store = MemoryStore::new();
+    let spus = three(&store).await;
+    let mut c = spus[0].client().await;
+    eventually("SPU 0 sees all three members", || async {
+        let mut c = spus[0].client().await;
+        (metadata(&mut c, "none").await.brokers.len() == 3).then_some(())
+    })
+    .await;
+    let rows: [(i32, &[i32]); 3] = [(1, &[1, 2]), (0, &[2, 0]), (2, &[2, 1])];
+    let resp = c
+        .send(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![assigned("placed", &rows)]),
+            7,
+        )
+        .await;
+    let t = &resp.topics[0];
+    assert_eq!(t.error_code, 0, "{:?}", t.error_message);
+    assert_eq!((t.num_partitions, t.replication_factor), (3, 2));
+    // Every partition on the replicas asked for, led by the first.
+    assert_eq!(leaders(&spus[1], "placed", 3).await, [2, 1, 2]);
+    let m = metadata(&mut c, "placed").await;
+    for (p, ids) in rows {
+        let part = m.topics[0]
+            .partitions
+            .iter()
+            .find(|x| x.partition_index == p)
+            .unwrap();
+        let replicas: Vec<i32> = part.replica_nodes.iter().map(|b| b.0).collect();
+        assert_eq!(replicas, ids, "partition {p}");
+    }
+    // The assigned leader takes records; SPU 0 holds no copy of partition 2.
+    assert_eq!(send_ok(&spus[2], "placed", 0, b"first").await, 0);
+    let (code, _) = send(&spus[0], "placed", 2, b"misdirected").await;
+    assert_eq!(code, ResponseError::NotLeaderOrFollower.code());
+
+    let bad: [(&Rows<'_>, &str); 5] = [
+        (&[(0, &[0, 1]), (2, &[1, 2])], "outside 0..2"),
+        (&[(0, &[0, 1]), (0, &[1, 2])], "assigned twice"),
+        (&[(0, &[1, 1])], "named twice"),
+        (&[(0, &[0, 7])], "SPU 7 is not a member"),
+        (&[(0, &[0, 1]), (1, &[2])], "the same number"),
+    ];
+    for (i, (rows, why)) in bad.into_iter().enumerate() {
+        let name = format!("refused-{i}");
+        let resp = c
+            .send(
+                CreateTopicsRequest::default()
+                    .with_timeout_ms(10_000)
+                    .with_topics(vec![assigned(&name, rows)]),
+                7,
+            )
+            .await;
+        let t = &resp.topics[0];
+        assert_eq!(
+            t.error_code,
+            ResponseError::InvalidReplicaAssignment.code(),
+            "{rows:?}"
+        );
+        let message = t.error_message.as_deref().unwrap_or_default();
+        assert!(message.contains(why), "{message:?} should say {why:?}");
+        let m = metadata(&mut c, &name).await;
+        assert_eq!(
+            m.topics[0].error_code,
+            ResponseError::UnknownTopicOrPartition.code(),
+            "{name} was not created"
         );
     }
     for s in spus {

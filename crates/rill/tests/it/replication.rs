@@ -265,3 +265,159 @@ async fn with_too_few_replicas_in_sync_acks_all_is_refused_and_acks_one_goes_on(
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn each_replica_reports_its_own_log_end_and_lags_nothing_once_caught_up() {
+    let store = MemoryStore::new();
+    let mut spus = three(&store).await;
+    let rill = Rill::connect_to(&spus[0].addr()).await.unwrap();
+    replicated(&rill, "tracked", 2, "2").await;
+    let producer = rill
+        .topic_producer_with_config("tracked", committed().build().unwrap())
+        .await
+        .unwrap();
+    const N: i64 = 300;
+    let mut outputs = Vec::new();
+    for i in 0..N {
+        outputs.push(producer.send(format!("k{i}"), "v").await.unwrap());
+    }
+    producer.flush().await.unwrap();
+    for o in outputs {
+        o.wait().await.unwrap();
+    }
+    // Every copy ends where its leader's does: lag 0 for all three.
+    let admin = rill.admin();
+    let caught_up = eventually("every replica caught up", || async {
+        let d = admin.describe_topic("tracked").await.ok()?;
+        let mut all = Vec::new();
+        for p in &d.partition_details {
+            let ends = admin.replica_log_ends("tracked", p).await;
+            let leader_end = ends.iter().find(|e| Some(e.replica) == p.leader)?.log_end?;
+            let caught_up = ends.len() == 3
+                && ends
+                    .iter()
+                    .all(|e| e.log_end == Some(leader_end) && e.lag == Some(0));
+            if !caught_up {
+                return None;
+            }
+            all.push(leader_end);
+        }
+        Some(all)
+    })
+    .await;
+    assert_eq!(caught_up.iter().sum::<i64>(), N, "log ends {caught_up:?}");
+    // A follower's SPU gone: its copy is unknown, the others still known.
+    let d = admin.describe_topic("tracked").await.unwrap();
+    let p = &d.partition_details[0];
+    let follower = *p
+        .replicas
+        .iter()
+        .find(|r| Some(**r) != p.leader && **r != 0)
+        .unwrap();
+    spus[follower as usize].crash();
+    let ends = admin.replica_log_ends("tracked", p).await;
+    for e in &ends {
+        if e.replica == follower {
+            assert_eq!((e.log_end, e.lag), (None, None), "{ends:?}");
+        } else {
+            let end = caught_up[p.partition as usize];
+            assert_eq!((e.log_end, e.lag), (Some(end), Some(0)), "{ends:?}");
+        }
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_gracefully_stopped_leader_hands_over_first_and_producers_see_no_error() {
+    let store = MemoryStore::new();
+    let mut spus = three(&store).await;
+    let rill = Rill::connect_to(&spus[0].addr()).await.unwrap();
+    replicated(&rill, "handover", 3, "2").await;
+    let before = rill.admin().describe_topic("handover").await.unwrap();
+    // A leader other than the bootstrap SPU (the client keeps its first
+    // connection); placement spreads three leaders over the three SPUs.
+    let victim = before
+        .partition_details
+        .iter()
+        .filter_map(|p| p.leader)
+        .find(|l| *l != 0)
+        .expect("a partition led by SPU 1 or 2");
+    let mut config = patient();
+    config.isolation = Isolation::ReadCommitted;
+    config.idempotent = true;
+    let producer = rill
+        .topic_producer_with_config("handover", config)
+        .await
+        .unwrap();
+    const KEYS: usize = 12;
+    const N: usize = 1200;
+    let mut outputs = Vec::new();
+    let mut stopping = None;
+    for i in 0..N {
+        if i == N / 4 {
+            // The server's own shutdown path, as SIGTERM and `rill cluster
+            // stop` take it, while the producer goes on.
+            let handle = spus[victim as usize].handle.take().unwrap();
+            stopping = Some(tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                handle.shutdown().await;
+                started.elapsed()
+            }));
+        }
+        outputs.push(
+            producer
+                .send(format!("key-{}", i % KEYS), format!("{}", i / KEYS))
+                .await
+                .expect("send takes the record"),
+        );
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    producer.flush().await.unwrap();
+    let mut failed = Vec::new();
+    for (i, o) in outputs.into_iter().enumerate() {
+        if let Err(e) = o.wait().await {
+            failed.push((i, e.to_string()));
+        }
+    }
+    assert!(failed.is_empty(), "not acknowledged: {failed:?}");
+    // The stop ended as soon as the controller had moved its leaderships,
+    // not at the bound of the wait for that.
+    let took = stopping.unwrap().await.unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "the graceful stop took {took:?}: leadership was not handed over"
+    );
+    // Each partition the stopped SPU led has another leader, at a newer
+    // epoch; once its session is gone it is in no ISR.
+    let after = eventually("the stopped SPU out of every ISR", || async {
+        let d = rill.admin().describe_topic("handover").await.ok()?;
+        d.partition_details
+            .iter()
+            .all(|p| !p.isr.contains(&victim))
+            .then_some(d)
+    })
+    .await;
+    for (b, a) in before
+        .partition_details
+        .iter()
+        .zip(&after.partition_details)
+    {
+        let leader = a.leader.expect("every partition has a leader");
+        assert_ne!(leader, victim, "partition {}", a.partition);
+        if b.leader == Some(victim) {
+            assert!(a.leader_epoch > b.leader_epoch, "{b:?} -> {a:?}");
+        }
+    }
+    // Every acknowledged record once, each key in order.
+    let by_key = read_by_key(&rill, "handover", N).await;
+    for (key, seqs) in &by_key {
+        assert_eq!(seqs, &(0..N / KEYS).collect::<Vec<_>>(), "{key}");
+    }
+    for s in spus {
+        s.stop().await;
+    }
+}
