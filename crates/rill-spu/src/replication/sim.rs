@@ -169,6 +169,7 @@ impl Sim {
                 partitions: 1,
                 replication: 3,
                 configs: Vec::new(),
+                assignment: Vec::new(),
             },
             next_value: 0,
             pending: Vec::new(),
@@ -191,6 +192,7 @@ impl Sim {
     fn control(&mut self) {
         let view = View {
             live: self.live(),
+            stopping: BTreeSet::new(),
             topics: BTreeMap::from([(TOPIC.to_owned(), (self.spec.clone(), 1))]),
             partitions: BTreeMap::from([(
                 (TOPIC.to_owned(), 0),
