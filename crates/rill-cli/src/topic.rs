@@ -474,7 +474,8 @@ impl PartitionRow {
             Some((s, e)) => (s.to_string(), e.to_string(), (e - s).to_string()),
             None => ("null".into(), "null".into(), "null".into()),
         };
-        obj.raw("partition", self.partition)
+        let obj = obj
+            .raw("partition", self.partition)
             .raw(
                 "leader",
                 self.leader.map_or("null".to_owned(), |l| l.to_string()),
@@ -483,15 +484,20 @@ impl PartitionRow {
             .raw("end_offset", end)
             .raw("records", records)
             .raw("replicas", ids_json(&self.replicas))
-            .raw("isr", ids_json(&self.isr))
-            .raw(
-                "replica_log_end",
-                per_replica_json(&self.replica_ends, |e| e.log_end),
-            )
-            .raw(
-                "replica_lag",
-                per_replica_json(&self.replica_ends, |e| e.lag),
-            )
+            .raw("isr", ids_json(&self.isr));
+        // Only `partition list` asks each replica; `topic describe` does
+        // not, and says nothing rather than empty maps.
+        if self.replica_ends.is_empty() {
+            return obj;
+        }
+        obj.raw(
+            "replica_log_end",
+            per_replica_json(&self.replica_ends, |e| e.log_end),
+        )
+        .raw(
+            "replica_lag",
+            per_replica_json(&self.replica_ends, |e| e.lag),
+        )
     }
 }
 
