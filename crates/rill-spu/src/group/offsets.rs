@@ -244,24 +244,6 @@ impl OffsetTable {
         }
     }
 
-    /// Applies one stored record (key and value bytes); records that are
-    /// not offset commits are skipped, and so are broken ones (logged).
-    pub fn apply_record(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
-        let Some(key) = key else { return };
-        let key = match OffsetKey::decode(key) {
-            Ok(k) => k,
-            Err(OffsetsRecordError::OtherKey(_)) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "skipping an offsets record");
-                return;
-            }
-        };
-        match value.map(Committed::decode).transpose() {
-            Ok(v) => self.apply(key, v),
-            Err(e) => tracing::warn!(error = %e, "skipping an offsets record"),
-        }
-    }
-
     pub fn group(&self, group: &str) -> Option<&BTreeMap<(String, i32), Committed>> {
         self.groups.get(group)
     }
@@ -389,7 +371,7 @@ mod tests {
 
     #[test]
     fn replay_keeps_the_last_record_per_key_and_honours_tombstones() {
-        let mut t = OffsetTable::default();
+        let mut r = Replay::default();
         let records: Vec<(Bytes, Option<Bytes>)> = vec![
             (key("a", "t", 0).encode(), Some(committed(5).encode())),
             (key("a", "t", 1).encode(), Some(committed(7).encode())),
@@ -403,10 +385,11 @@ mod tests {
                 Some(Bytes::from_static(&[0, 3, 1])),
             ),
         ];
-        for (k, v) in &records {
-            t.apply_record(Some(k), v.as_deref());
+        for (at, (k, v)) in records.iter().enumerate() {
+            r.record(at as i64, Some(k), v.as_deref(), None);
         }
-        t.apply_record(None, None);
+        r.record(99, None, None, None);
+        let mut t = r.table;
         assert_eq!(t.get("a", "t", 0).map(|c| c.offset), Some(9));
         assert_eq!(t.get("a", "t", 1).map(|c| c.offset), Some(7));
         assert_eq!(t.get("b", "t", 0), None);
@@ -417,11 +400,11 @@ mod tests {
         ids.sort();
         assert_eq!(ids, ["a"]);
         // A snapshot of the entries replays to the same table.
-        let mut again = OffsetTable::default();
+        let mut again = Replay::default();
         for (k, c) in t.entries() {
-            again.apply_record(Some(&k.encode()), Some(&c.encode()));
+            again.record(0, Some(&k.encode()), Some(&c.encode()), Some(0));
         }
-        assert_eq!(again, t);
+        assert_eq!(again.table, t);
         let removed = t.remove_group("a");
         assert_eq!(removed.len(), 2);
         assert_eq!(t.len(), 0);
