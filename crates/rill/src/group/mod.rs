@@ -331,6 +331,11 @@ impl GroupConsumer {
     pub async fn next(&mut self) -> Result<GroupRecord, RillError> {
         loop {
             self.maintain().await?;
+            // Records already fetched come without building a future per
+            // topic (the common case while reading a backlog).
+            if let Some((i, record)) = self.take_buffered() {
+                return Ok(self.returned(i, record));
+            }
             let mut told = self.trouble.subscribe();
             if told.borrow().rejoin {
                 continue;
@@ -429,6 +434,15 @@ impl GroupConsumer {
             idle: Some(self),
             pending: None,
         }
+    }
+
+    /// A record already fetched, from the topic whose turn it is on.
+    fn take_buffered(&mut self) -> Option<(usize, ConsumerRecord)> {
+        let n = self.assigned.len();
+        (0..n).find_map(|k| {
+            let i = (self.turn + k) % n;
+            self.assigned[i].stream.next_buffered().map(|r| (i, r))
+        })
     }
 
     fn returned(&mut self, i: usize, record: ConsumerRecord) -> GroupRecord {
