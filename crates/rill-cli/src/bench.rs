@@ -24,6 +24,12 @@ pub enum BenchmarkCommand {
   rill benchmark produce --partitions 4 --producers 2 --key-strategy random --compression lz4
   rill benchmark produce --delivery-semantic at-most-once --isolation read_committed -O json")]
     Produce(BenchArgs),
+    /// Read a topic from its beginning to its end as fast as the consumer
+    /// can and report records/s and MB/s.
+    #[command(after_help = "Examples:
+  rill benchmark consume --topic t
+  rill benchmark consume --topic t -p 0 -p 1 --count 1000000 -O json")]
+    Consume(crate::bench_consume::ConsumeBenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,7 +164,10 @@ fn xorshift(state: &mut u64) -> u64 {
 }
 
 pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
-    let BenchmarkCommand::Produce(args) = cmd;
+    let args = match cmd {
+        BenchmarkCommand::Produce(args) => args,
+        BenchmarkCommand::Consume(args) => return crate::bench_consume::run(args, global).await,
+    };
     let mut builder = args.producer.builder()?;
     builder.partitioner(match args.partitioner {
         PartitionerArg::RoundRobin => Partitioner::RoundRobin,

@@ -1,6 +1,7 @@
 //! The `rill` command line. Thin: it parses flags and calls the libraries.
 
 mod bench;
+mod bench_consume;
 mod cluster;
 mod consume;
 mod group;

@@ -159,6 +159,10 @@ pub(crate) struct Context {
     pub groups: Arc<crate::group::Coordinator>,
 }
 
+/// Most bytes a response buffer is given before encoding: the SPU's own
+/// cap on a Fetch answer (`max_fetch_bytes` defaults to 55 MiB) plus room.
+const MAX_PRESIZED_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A response frame: size, header, body.
 fn encode<M: Encodable>(
     api: ApiKey,
@@ -167,9 +171,15 @@ fn encode<M: Encodable>(
     version: i16,
     body: &M,
 ) -> Outcome {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0); // size, filled below
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    // Sized once up front: a Fetch answer of a megabyte grown from a small
+    // buffer would be copied over a dozen times on the way.
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| body.compute_size(version).map(|b| h + b))
+        .unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(4 + size.min(MAX_PRESIZED_RESPONSE_BYTES));
+    buf.put_i32(0); // size, filled below
     let encoded = header
         .encode(&mut buf, header_version)
         .and_then(|()| body.encode(&mut buf, version));

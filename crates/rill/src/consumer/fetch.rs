@@ -200,6 +200,12 @@ impl MultiPartitionStream {
     pub async fn next(&mut self) -> Result<ConsumerRecord, RillError> {
         loop {
             if let Some(r) = self.buffer.pop_front() {
+                // The next Fetch runs while these records are taken, as
+                // Kafka consumers prefetch: at most one Fetch per partition
+                // is under way, so this holds at most two answers.
+                if self.fetches.is_empty() {
+                    self.launch();
+                }
                 return Ok(r);
             }
             self.round(true).await?;
@@ -528,6 +534,18 @@ async fn fetch(
     Ok(out)
 }
 
+/// `part` as a view of `frame` when it lies inside it (records of an
+/// uncompressed batch: no allocation, no copy), else a copy (records
+/// decompressed into a buffer of their own).
+fn share(frame: &Bytes, part: &[u8]) -> Bytes {
+    let outer = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
+    let start = part.as_ptr() as usize;
+    if part.is_empty() || !outer.contains(&start) || start + part.len() > outer.end {
+        return Bytes::copy_from_slice(part);
+    }
+    frame.slice_ref(part)
+}
+
 /// Decodes fetched batches into `out`, skipping records before `from`;
 /// returns the offset to fetch next.
 fn decode_records(
@@ -552,8 +570,8 @@ fn decode_records(
                     partition,
                     offset: r.offset,
                     timestamp: r.timestamp,
-                    key: r.key.map(Bytes::copy_from_slice),
-                    value: Bytes::copy_from_slice(r.value.unwrap_or_default()),
+                    key: r.key.map(|k| share(records, k)),
+                    value: share(records, r.value.unwrap_or_default()),
                     headers: r
                         .headers
                         .iter()
