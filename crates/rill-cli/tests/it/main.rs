@@ -1,6 +1,7 @@
 //! End-to-end tests of the `rill` binary. Each test starts its own SPU
 //! (`rill cluster start --foreground` on 127.0.0.1:0) and stops it by pid.
 
+mod bench_consume;
 mod cluster;
 mod consume;
 mod everyday;
