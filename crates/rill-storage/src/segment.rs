@@ -486,10 +486,7 @@ impl Segment {
     ) -> Result<Vec<u8>, StorageError> {
         let available = self.size.saturating_sub(pos);
         let want = available.min(max_bytes.max(HEADER_BYTES) as u64) as usize;
-        let mut buf = vec![0u8; want];
-        self.file
-            .read_exact_at(&mut buf, pos)
-            .ctx("read", &self.path)?;
+        let mut buf = self.file.read_vec_at(want, pos).ctx("read", &self.path)?;
         let mut keep = 0usize;
         loop {
             let rest = buf.get(keep..).unwrap_or_default();

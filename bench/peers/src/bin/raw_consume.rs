@@ -93,7 +93,9 @@ fn main() -> anyhow::Result<()> {
                     got += n as u64;
                 }
                 let secs = started.elapsed().as_secs_f64();
-                sender.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
+                sender
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("sender panicked"))??;
                 if got != bytes {
                     bail!("read {got} bytes of {bytes}");
                 }
