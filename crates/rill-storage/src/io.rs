@@ -155,3 +155,37 @@ pub(crate) fn discard_stale(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real file's `read_vec_at` (through the cursor, into unfilled
+    /// capacity) gives what the zero-filling default gives, wherever it
+    /// reads, with positional writes in between; a read past the end is
+    /// `UnexpectedEof` either way.
+    #[test]
+    fn read_vec_at_matches_positional_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = FileBackend.open(&path, OpenMode::Create).unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all_at(&data, 0).unwrap();
+        for (pos, len) in [
+            (0, 0),
+            (0, 1),
+            (7, 65_536),
+            (123_457, 100_000),
+            (0, 300_000),
+        ] {
+            let mut expected = vec![0u8; len];
+            file.read_exact_at(&mut expected, pos).unwrap();
+            let got = file.read_vec_at(len, pos).unwrap();
+            assert_eq!(got, expected, "{len} at {pos}");
+            assert_eq!(got, data[pos as usize..pos as usize + len]);
+            file.write_all_at(&data[299_990..], 299_990).unwrap();
+        }
+        let err = file.read_vec_at(2, 299_999).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}
