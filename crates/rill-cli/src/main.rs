@@ -1,6 +1,7 @@
 //! The `rill` command line. Thin: it parses flags and calls the libraries.
 
 mod bench;
+mod bench_e2e;
 mod cluster;
 mod consume;
 mod group;
