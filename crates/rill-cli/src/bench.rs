@@ -262,18 +262,11 @@ async fn measure(
         let key_strategy = args.key_strategy;
         let keys = args.keys;
         let progress = progress.clone();
-        let rate = args
-            .rate
-            .map(|r| (r / u64::from(args.producers)).max(1));
+        let rate = args.rate.map(|r| (r / u64::from(args.producers)).max(1));
         tasks.push(tokio::spawn(async move {
             if let Some(rate) = rate {
                 return crate::bench_e2e::produce_paced(
-                    producer,
-                    share,
-                    values,
-                    rate,
-                    in_flight,
-                    None,
+                    producer, share, values, rate, in_flight, None,
                 )
                 .await;
             }

@@ -200,23 +200,25 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
                 .finish()
                 + "\n"
         }
-        Format::Table => {
-            format!(
-                "{} records of {} B to {topic} at {} records/s; {received} consumed in {secs:.3} s\n\n",
-                args.count, args.record_size, args.rate
-            ) + &table(
-                &["LATENCY", "P50", "P99", "P99.9", "MAX"],
-                &[
-                    latency_row("end to end", &e2e),
-                    latency_row("acknowledgement", &acks.latency_us),
-                ],
-            )
-        }
+        Format::Table => format!(
+            "{} records of {} B to {topic} at {} records/s; {received} consumed in {secs:.3} s\n\n",
+            args.count, args.record_size, args.rate
+        ) + &table(
+            &["LATENCY", "P50", "P99", "P99.9", "MAX"],
+            &[
+                latency_row("end to end", &e2e),
+                latency_row("acknowledgement", &acks.latency_us),
+            ],
+        ),
     };
     output::print(&text)?;
     match acks.first_error {
         None if received == args.count => Ok(()),
-        None => anyhow::bail!("{} of {} records were not consumed", args.count - received, args.count),
+        None => anyhow::bail!(
+            "{} of {} records were not consumed",
+            args.count - received,
+            args.count
+        ),
         Some(e) => Err(anyhow::Error::from(e).context(format!(
             "{} of {} records were not acknowledged",
             acks.failed, args.count
