@@ -200,16 +200,18 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
                 .finish()
                 + "\n"
         }
-        Format::Table => format!(
-            "{} records of {} B to {topic} at {} records/s; {received} consumed in {secs:.3} s\n\n",
-            args.count, args.record_size, args.rate
-        ) + &table(
-            &["LATENCY", "P50", "P99", "P99.9", "MAX"],
-            &[
+        Format::Table => {
+            let head = format!(
+                "{} records of {} B to {topic} at {} records/s; ",
+                args.count, args.record_size, args.rate
+            );
+            let rows = [
                 latency_row("end to end", &e2e),
                 latency_row("acknowledgement", &acks.latency_us),
-            ],
-        ),
+            ];
+            head + &format!("{received} consumed in {secs:.3} s\n\n")
+                + &table(&["LATENCY", "P50", "P99", "P99.9", "MAX"], &rows)
+        }
     };
     output::print(&text)?;
     match acks.first_error {
