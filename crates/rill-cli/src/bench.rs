@@ -30,6 +30,12 @@ pub enum BenchmarkCommand {
   rill benchmark consume --topic t
   rill benchmark consume --topic t -p 0 -p 1 --count 1000000 -O json")]
     Consume(crate::bench_consume::ConsumeBenchArgs),
+    /// Produce at a fixed rate and consume the same partition; latency from
+    /// each record's send to its arrival at the consumer.
+    #[command(after_help = "Examples:
+  rill benchmark e2e --rate 10000 --linger 0
+  rill benchmark e2e --rate 100000 -n 1000000 -O json")]
+    E2e(crate::bench_e2e::E2eArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +92,10 @@ pub struct BenchArgs {
     /// 1 measures the latency of one record at a time.
     #[arg(long, default_value_t = MAX_PENDING_OUTPUTS, value_parser = parse_positive_usize)]
     in_flight: usize,
+    /// Send this many records per second in all, on a fixed schedule (open
+    /// loop); latency then runs from each record's due instant.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "RECORDS_PER_S")]
+    rate: Option<u64>,
     /// Output format of the results.
     #[arg(short = 'O', long, value_enum, default_value_t)]
     output: Format,
@@ -94,16 +104,16 @@ pub struct BenchArgs {
 }
 
 /// What one producer saw.
-struct Outcome {
-    latency_us: Histogram<u64>,
-    failed: u64,
-    first_error: Option<rill::RillError>,
+pub(crate) struct Outcome {
+    pub latency_us: Histogram<u64>,
+    pub failed: u64,
+    pub first_error: Option<rill::RillError>,
 }
 
 impl Outcome {
     /// Counts one record's answer; its latency runs from its send to the
     /// instant its answer arrived, however late it is looked at.
-    fn settle(
+    pub(crate) fn settle(
         &mut self,
         sent_at: Instant,
         answer: Result<rill::RecordMetadata, rill::RillError>,
@@ -126,14 +136,14 @@ const PROGRESS_STEP: u64 = 1024;
 
 /// Values are windows into one block of random alphanumerics: distinct
 /// records, compressible like text, and no generating cost while timing.
-struct Values {
+pub(crate) struct Values {
     pool: Vec<u8>,
     size: usize,
     rng: u64,
 }
 
 impl Values {
-    fn new(size: usize, seed: u64) -> Self {
+    pub(crate) fn new(size: usize, seed: u64) -> Self {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let len = (1 << 20).max(size * 2);
@@ -143,7 +153,7 @@ impl Values {
         Self { pool, size, rng }
     }
 
-    fn next(&mut self) -> &[u8] {
+    pub(crate) fn next(&mut self) -> &[u8] {
         let room = (self.pool.len() - self.size + 1) as u64;
         let at = (xorshift(&mut self.rng) % room) as usize;
         &self.pool[at..at + self.size]
@@ -167,6 +177,7 @@ pub async fn run(cmd: BenchmarkCommand, global: &Global) -> anyhow::Result<()> {
     let args = match cmd {
         BenchmarkCommand::Produce(args) => args,
         BenchmarkCommand::Consume(args) => return crate::bench_consume::run(args, global).await,
+        BenchmarkCommand::E2e(args) => return crate::bench_e2e::run_e2e(args, global).await,
     };
     let mut builder = args.producer.builder()?;
     builder.partitioner(match args.partitioner {
@@ -258,7 +269,14 @@ async fn measure(
         let key_strategy = args.key_strategy;
         let keys = args.keys;
         let progress = progress.clone();
+        let rate = args.rate.map(|r| (r / u64::from(args.producers)).max(1));
         tasks.push(tokio::spawn(async move {
+            if let Some(rate) = rate {
+                return crate::bench_e2e::produce_paced(
+                    producer, share, values, rate, in_flight, None,
+                )
+                .await;
+            }
             produce_share(
                 producer,
                 share,
@@ -291,7 +309,7 @@ async fn measure(
     Ok((total, elapsed))
 }
 
-fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     // Microseconds from 1 µs to 10 minutes, 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).context("creating a latency histogram")
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_consume;
+mod bench_e2e;
 mod cluster;
 mod consume;
 mod group;

@@ -19,7 +19,7 @@ struct SeenBatch {
     base_offset: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<SeenBatch>,
@@ -41,6 +41,10 @@ pub(crate) enum Verdict {
 pub(crate) struct ProducerTable {
     producers: HashMap<i64, ProducerEntry>,
 }
+
+/// Producers' entries as they were before a group's provisional records.
+#[derive(Debug)]
+pub(crate) struct SavedProducers(HashMap<i64, Option<ProducerEntry>>);
 
 fn last_seq(h: &BatchHeader) -> i32 {
     // Sequences wrap at i32::MAX back to 0, as in Kafka.
@@ -127,6 +131,33 @@ impl ProducerTable {
             };
         }
         Verdict::Append
+    }
+
+    /// The state of the producers in `ids`, for [`ProducerTable::restore`]:
+    /// a group commit records its batches provisionally to check the next
+    /// ones from the same producer, then puts the table back.
+    pub fn save(&self, ids: impl IntoIterator<Item = i64>) -> SavedProducers {
+        let mut saved = HashMap::new();
+        for id in ids {
+            saved
+                .entry(id)
+                .or_insert_with(|| self.producers.get(&id).cloned());
+        }
+        SavedProducers(saved)
+    }
+
+    /// Puts back the producers [`ProducerTable::save`] saved.
+    pub fn restore(&mut self, saved: SavedProducers) {
+        for (id, entry) in saved.0 {
+            match entry {
+                Some(e) => {
+                    self.producers.insert(id, e);
+                }
+                None => {
+                    self.producers.remove(&id);
+                }
+            }
+        }
     }
 
     /// Remembers a batch stored at `base_offset`.

@@ -15,10 +15,12 @@
 //! Group commit (`FlushPolicy::Always`): the record sets taken together are
 //! checked (idempotence) one by one, then stored by one `PartitionLog::append`
 //! of their concatenation, so one write and one fsync cover them all, and
-//! each is answered with its own base offset once that fsync returned. A
-//! group holds at most one record set per idempotent producer (its sequence
-//! check needs the one before recorded) and at most [`MAX_GROUP_BYTES`]
-//! (it is copied into one buffer), and if the log refuses the whole
+//! each is answered with its own base offset once that fsync returned. An
+//! idempotent producer's record sets in one group (it keeps up to five in
+//! flight) are checked in order, each against the ones before it recorded
+//! provisionally at the offsets the append will give them. A group holds at
+//! most [`MAX_GROUP_BYTES`] (it is copied into one buffer), and if the log
+//! refuses the whole
 //! (a bad batch in one record set: nothing is written then) the writer
 //! appends them one at a time so each gets its own answer. Without
 //! `Always` the log does not fsync per append and record sets are appended
@@ -27,7 +29,6 @@
 //! Being the only writer of its partition, it also owns the idempotence
 //! check: check, append and record happen with no other append in between.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -242,9 +243,8 @@ fn headers(records: &[u8]) -> Vec<BatchHeader> {
         .collect()
 }
 
-/// Group commit of everything in `group`, in chunks that hold one record
-/// set per idempotent producer and stay within [`MAX_GROUP_BATCHES`] and
-/// [`MAX_GROUP_BYTES`]; leaves `group` empty.
+/// Group commit of everything in `group`, in chunks that stay within
+/// [`MAX_GROUP_BATCHES`] and [`MAX_GROUP_BYTES`]; leaves `group` empty.
 fn commit_group(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
@@ -252,25 +252,15 @@ fn commit_group(
     group: &mut Vec<Append>,
 ) {
     let mut chunk: Vec<(Append, Vec<BatchHeader>)> = Vec::with_capacity(group.len());
-    let mut producer_ids = HashSet::new();
     let (mut batches, mut bytes) = (0, 0);
     for append in group.drain(..) {
         let hs = headers(&append.records);
-        let clash = hs
-            .iter()
-            .any(|h| h.has_producer_id() && producer_ids.contains(&h.producer_id));
         let full = batches + hs.len() > MAX_GROUP_BATCHES
             || bytes + append.records.len() > MAX_GROUP_BYTES;
-        if !chunk.is_empty() && (clash || full) {
+        if !chunk.is_empty() && full {
             commit_chunk(log, producers, leader, std::mem::take(&mut chunk));
-            producer_ids.clear();
             (batches, bytes) = (0, 0);
         }
-        producer_ids.extend(
-            hs.iter()
-                .filter(|h| h.has_producer_id())
-                .map(|h| h.producer_id),
-        );
         batches += hs.len();
         bytes += append.records.len();
         chunk.push((append, hs));
@@ -278,8 +268,14 @@ fn commit_group(
     commit_chunk(log, producers, leader, chunk);
 }
 
-/// Record sets with no idempotent producer twice: checked one by one, then
-/// appended (and fsynced) as one.
+/// Record sets checked one by one, then appended (and fsynced) as one.
+///
+/// One idempotent producer may have several record sets in the chunk (up
+/// to five in flight): each accepted one is recorded provisionally, at the
+/// offset the log will give it, so the next one's sequence is checked
+/// against it; the table is put back before the append and recorded for
+/// real once the append is done. A retry of a record set of this same chunk
+/// is answered only after the chunk is durable.
 fn commit_chunk(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
@@ -287,25 +283,43 @@ fn commit_chunk(
     chunk: Vec<(Append, Vec<BatchHeader>)>,
 ) {
     let mut table = lock(producers);
+    let (start, log_start_offset) = {
+        let l = lock(log);
+        (l.log_end_offset() as i64, l.log_start_offset() as i64)
+    };
+    let saved = table.save(
+        chunk
+            .iter()
+            .flat_map(|(_, hs)| hs.iter().filter(|h| h.has_producer_id()))
+            .map(|h| h.producer_id),
+    );
     let mut accepted = Vec::with_capacity(chunk.len());
+    // Retries of record sets in this chunk, answered after it.
+    let mut retries = Vec::new();
+    let mut next = start;
     for (append, hs) in chunk {
-        match check(&table, &hs, log) {
+        match check(&table, &hs, log_start_offset) {
+            Some(answer) if answer.base_offset >= start => retries.push((append, answer)),
             Some(answer) => {
                 let _ = append.reply.send(answer);
             }
-            None => accepted.push((append, hs)),
+            None => {
+                for h in &hs {
+                    table.record(h, next);
+                    next += i64::from(h.records_count.unsigned_abs());
+                }
+                accepted.push((append, hs));
+            }
         }
     }
-    if accepted.len() <= 1 {
+    table.restore(saved);
+    if accepted.len() <= 1 || leader.refusal().is_some() {
         drop(table);
         for (Append { records, reply }, _) in accepted {
             let _ = reply.send(write(log, producers, leader, &records));
         }
-        return;
-    }
-    if let Some(refused) = leader.refusal() {
-        for (append, _) in accepted {
-            let _ = append.reply.send(refused.clone());
+        for (Append { records, reply }, _) in retries {
+            let _ = reply.send(write(log, producers, leader, &records));
         }
         return;
     }
@@ -334,6 +348,12 @@ fn commit_chunk(
                         .with_log_start_offset(log_start_offset),
                 );
             }
+            drop(table);
+            // Checked again now that the chunk is recorded: a duplicate's
+            // answer, or (had the offsets moved) its own append.
+            for (Append { records, reply }, _) in retries {
+                let _ = reply.send(write(log, producers, leader, &records));
+            }
         }
         // Refused before anything was written: one at a time, so only the
         // bad record set is refused.
@@ -342,16 +362,22 @@ fn commit_chunk(
         ) => {
             drop(log_guard);
             drop(table);
-            for (Append { records, reply }, _) in accepted {
+            for (Append { records, reply }, _) in accepted
+                .into_iter()
+                .chain(retries.into_iter().map(|(a, _)| (a, Vec::new())))
+            {
                 let _ = reply.send(write(log, producers, leader, &records));
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, dir = %log_guard.dir().display(), "produce refused");
-            for (append, _) in accepted {
-                let _ = append
-                    .reply
-                    .send(failure_code(storage_error_code(&e), e.to_string()));
+            let answer = failure_code(storage_error_code(&e), e.to_string());
+            for append in accepted
+                .into_iter()
+                .map(|(a, _)| a)
+                .chain(retries.into_iter().map(|(a, _)| a))
+            {
+                let _ = append.reply.send(answer.clone());
             }
         }
     }
@@ -362,7 +388,7 @@ fn commit_chunk(
 fn check(
     table: &ProducerTable,
     hs: &[BatchHeader],
-    log: &Mutex<PartitionLog>,
+    log_start_offset: i64,
 ) -> Option<PartitionProduceResponse> {
     // Clients send one batch per partition per request; each batch is
     // checked against what is stored.
@@ -375,7 +401,7 @@ fn check(
                         .with_error_code(ResponseError::DuplicateSequenceNumber.code())
                         .with_base_offset(base_offset)
                         .with_log_append_time_ms(-1)
-                        .with_log_start_offset(lock(log).log_start_offset() as i64),
+                        .with_log_start_offset(log_start_offset),
                 );
             }
             Verdict::Refuse { code, message } => return Some(failure(code, message)),
@@ -395,7 +421,8 @@ fn write(
     // offset, a gap or a stale epoch is refused.
     let headers = headers(records);
     let mut producers = lock(producers);
-    if let Some(answer) = check(&producers, &headers, log) {
+    let log_start_offset = lock(log).log_start_offset() as i64;
+    if let Some(answer) = check(&producers, &headers, log_start_offset) {
         return answer;
     }
     if let Some(refused) = leader.refusal() {

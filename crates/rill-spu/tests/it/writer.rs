@@ -412,15 +412,76 @@ async fn group_commit_refuses_only_the_bad_record_set() {
     }
     const CORRUPT_MESSAGE: i16 = 2;
     assert_eq!(acks, vec![(0, 1), (CORRUPT_MESSAGE, -1), (0, 3), (0, 4)]);
-    // Groups [s0-s1, bad] (refused whole, so one at a time: one fsync) and
-    // [s2, plain] (one fsync).
-    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 2);
+    // One group [s0-s1, bad, s2, plain] (producer 7 twice: s2 is checked
+    // against s0-s1 recorded provisionally), refused whole, so one at a
+    // time: an fsync each for s0-s1, s2 and plain.
+    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 3);
     let stored: Vec<Vec<u8>> = read_all(&mut admin, "mixed")
         .await
         .into_iter()
         .map(|(_, v)| v)
         .collect();
     assert_eq!(stored, [&b"a0"[..], b"s0", b"s1", b"s2", b"plain"]);
+    gate.check_not_forced();
+    spu.stop().await;
+}
+
+/// One idempotent producer with five record sets in flight (the client's
+/// limit), all queued behind an fsync, plus a retry of one of them: the
+/// five share one fsync, get dense offsets in sequence order, and the retry
+/// is answered as a duplicate with its original offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotent_producers_pipeline_shares_one_fsync() {
+    let gate = Arc::new(Gate::default());
+    let spu = TestSpu::builder()
+        .storage(Arc::new(SlowSyncDisk(gate.clone())))
+        .flush(FlushPolicy::Always)
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "pipeline", 1, &[]).await;
+
+    gate.set_closed(true);
+    let mut first = KafkaClient::connect(spu.addr).await;
+    let (_, frame) = first.encode(&produce_req("pipeline", &[b"a0"]), 9);
+    first.send_raw(&frame).await;
+    until_waiting(&gate, 1).await;
+    let syncs_before = gate.syncs.load(Ordering::SeqCst);
+
+    // Sequences 0-1, 2-3, 4-5, 6-7, 8-9, then 4-5 again.
+    let mut clients = Vec::new();
+    for seq in [0, 2, 4, 6, 8, 4] {
+        let mut c = KafkaClient::connect(spu.addr).await;
+        let (_, frame) = c.encode(
+            &produce_records("pipeline", idempotent_batch(9, 0, seq, 2)),
+            9,
+        );
+        c.send_raw(&frame).await;
+        clients.push(c);
+        // Into the writer's queue in this order.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gate.set_closed(false);
+    assert_eq!(ack(first.read_frame().await), (0, 0));
+    let mut acks = Vec::new();
+    for c in &mut clients {
+        acks.push(ack(c.read_frame().await));
+    }
+    const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+    assert_eq!(
+        acks,
+        vec![
+            (0, 1),
+            (0, 3),
+            (0, 5),
+            (0, 7),
+            (0, 9),
+            (DUPLICATE_SEQUENCE_NUMBER, 5)
+        ]
+    );
+    // The first append's fsync, then one for the whole pipeline.
+    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 1);
+    assert_eq!(read_all(&mut admin, "pipeline").await.len(), 11);
     gate.check_not_forced();
     spu.stop().await;
 }

@@ -1,0 +1,149 @@
+//! The most any broker can do on this machine: a client sends ready-made
+//! batches (64 KiB unless told) over loopback TCP, a server appends each to a
+//! file and answers it with 8 bytes. No protocol, no parsing, no copies but
+//! the socket's and the file's. With `--flush always` the server fdatasyncs
+//! before it answers, covering every batch it has read by then (group
+//! commit: while a sync runs, batches queue in the socket and the next sync
+//! covers them all).
+//!
+//! Usage: raw_produce --dir DIR [--size 1024] [--count 500000]
+//!        [--batch-bytes 65536] [--in-flight 5] [--flush never|always]
+//! Prints `raw records_per_s=.. mb_per_s=.. batches=.. syncs=..`.
+
+use std::fs::OpenOptions;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+/// Size of the server's socket read buffer.
+const READ_BUFFER_BYTES: usize = 1 << 20;
+
+struct Opts {
+    dir: PathBuf,
+    size: usize,
+    count: u64,
+    batch_bytes: usize,
+    in_flight: usize,
+    always: bool,
+}
+
+fn opts() -> anyhow::Result<Opts> {
+    let mut o = Opts {
+        dir: std::env::temp_dir(),
+        size: 1024,
+        count: 500_000,
+        batch_bytes: 64 * 1024,
+        in_flight: 5,
+        always: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--dir" => o.dir = value.into(),
+            "--size" => o.size = value.parse()?,
+            "--count" => o.count = value.parse()?,
+            "--batch-bytes" => o.batch_bytes = value.parse()?,
+            "--in-flight" => o.in_flight = value.parse()?,
+            "--flush" => {
+                o.always = match value.as_str() {
+                    "always" => true,
+                    "never" => false,
+                    other => bail!("--flush never|always, not {other}"),
+                }
+            }
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if o.size == 0 || o.batch_bytes < o.size || o.in_flight == 0 {
+        bail!("need 0 < size <= batch-bytes and in-flight >= 1");
+    }
+    Ok(o)
+}
+
+/// Appends every frame to `path`; answers each with its sequence number.
+/// Returns the number of fdatasyncs.
+fn serve(listener: TcpListener, path: PathBuf, always: bool) -> anyhow::Result<u64> {
+    let (s, _) = listener.accept()?;
+    s.set_nodelay(true)?;
+    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut rd = BufReader::with_capacity(READ_BUFFER_BYTES, s.try_clone()?);
+    let mut wr = BufWriter::new(s);
+    let mut frame = Vec::new();
+    let (mut seq, mut answered, mut syncs) = (0u64, 0u64, 0u64);
+    loop {
+        let mut len = [0u8; 4];
+        if rd.read_exact(&mut len).is_err() {
+            break;
+        }
+        frame.resize(u32::from_be_bytes(len) as usize, 0);
+        rd.read_exact(&mut frame)?;
+        file.write_all(&frame)?;
+        seq += 1;
+        // Answer once nothing more is already read: one sync for all.
+        if rd.buffer().is_empty() {
+            if always {
+                file.sync_data()?;
+                syncs += 1;
+            }
+            while answered < seq {
+                answered += 1;
+                wr.write_all(&answered.to_be_bytes())?;
+            }
+            wr.flush()?;
+        }
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(syncs)
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = opts()?;
+    let per_batch = o.batch_bytes / o.size;
+    let batches = o.count.div_ceil(per_batch as u64);
+    let payload: Vec<u8> = (0..per_batch * o.size).map(|i| b'a' + (i % 26) as u8).collect();
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let path = o.dir.join(format!("raw-produce-{}.log", std::process::id()));
+    let always = o.always;
+    let server = std::thread::spawn(move || serve(listener, path, always));
+
+    let s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let mut acks = BufReader::new(s.try_clone()?);
+    let (slots, freed) = sync_channel::<()>(o.in_flight);
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut ack = [0u8; 8];
+        for _ in 0..batches {
+            acks.read_exact(&mut ack)?;
+            freed.recv()?;
+        }
+        Ok(())
+    });
+    let mut w = s;
+    let len = (payload.len() as u32).to_be_bytes();
+    for _ in 0..batches {
+        slots.send(())?;
+        w.write_all(&len)?;
+        w.write_all(&payload)?;
+    }
+    reader.join().map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    let secs = started.elapsed().as_secs_f64();
+    w.shutdown(std::net::Shutdown::Both)?;
+    let syncs = server
+        .join()
+        .map_err(|_| anyhow::anyhow!("server panicked"))??;
+    let records = batches * per_batch as u64;
+    println!(
+        "raw records_per_s={:.0} mb_per_s={:.1} batches={batches} syncs={syncs}",
+        records as f64 / secs,
+        (records * o.size as u64) as f64 / secs / 1e6
+    );
+    Ok(())
+}
