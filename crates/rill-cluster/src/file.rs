@@ -165,6 +165,12 @@ impl FileStore {
     /// runtime.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
+        // The directory's own name must be durable too, or a power cut can
+        // drop it with the fsynced log inside (the power-cut suite found
+        // this for the SPU's directories). Idempotent, so done every open.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         let path = dir.join(LOG_NAME);
         let mut bytes = Vec::new();
         match File::open(&path) {
