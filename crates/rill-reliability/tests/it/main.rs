@@ -2,7 +2,7 @@
 //! (`rill-reliability-spu`, alone or three of a cluster with etcd), killed
 //! with SIGKILL by PID.
 //!
-//! Short forms run in CI; `RILL_CRASH_ROUNDS`, `RILL_FAILOVER_ROUNDS`, `RILL_ISOLATION_ROUNDS` and
+//! Short forms run in CI; `RILL_CRASH_ROUNDS`, `RILL_FAILOVER_ROUNDS`, `RILL_ISOLATION_ROUNDS`, `RILL_POWERCUT_CUTS` and
 //! `RILL_LOAD_SECS` make them longer (see RELIABILITY.md at the repository
 //! root).
 
@@ -13,5 +13,6 @@ mod failover;
 mod isolation;
 mod load;
 mod netfault;
+mod power_cut;
 mod producers;
 mod spu;
