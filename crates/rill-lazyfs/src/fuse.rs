@@ -96,7 +96,7 @@ impl LazyFs {
         let mut out = std::io::stdout();
         let _ = writeln!(
             out,
-            "rill-lazyfs: cut {} (seed {seed:?}): dropped {} bytes and {} files or directories, kept {} torn bytes",
+            "rill-lazyfs: cut {} (seed {seed:?}): dropped {} unsynced bytes and {} files or directories no durable name reaches, kept {} torn bytes",
             self.cuts, report.bytes_dropped, report.nodes_dropped, report.bytes_torn_kept
         );
         let _ = out.flush();

@@ -96,7 +96,8 @@ pub struct CutReport {
     pub bytes_dropped: u64,
     /// Unsynced bytes kept by a torn cut (a prefix of the pending writes).
     pub bytes_torn_kept: u64,
-    /// Files and directories that existed only in unsynced directory entries.
+    /// Files and directories no durable name reaches: created without a
+    /// directory fsync, or unlinked and that made durable.
     pub nodes_dropped: u64,
 }
 
@@ -354,8 +355,6 @@ impl Model {
         let before = self.nodes.len();
         self.nodes.retain(|ino, _| reachable.contains(ino));
         report.nodes_dropped = (before - self.nodes.len()) as u64;
-        // Entries naming a node that is gone (never possible for durable
-        // ones, which reach only kept nodes) would dangle: none remain.
         report
     }
 }

@@ -266,8 +266,19 @@ async fn run(flush: &str, cuts: usize) -> Option<Figures> {
 }
 
 async fn read_all(rill: &Rill) -> Vec<Stored> {
+    read_from(rill, TOPIC).await
+}
+
+/// Every record of `topic`, read from the beginning through the SPU at
+/// `addr` (the cluster power-cut suite's too).
+pub(crate) async fn read_topic(addr: &str, topic: &str) -> Vec<Stored> {
+    let rill = Rill::connect_to(addr).await.unwrap();
+    read_from(&rill, topic).await
+}
+
+async fn read_from(rill: &Rill, topic: &str) -> Vec<Stored> {
     let mut stream = rill
-        .consumer(TOPIC, None, Offset::beginning(), ConsumerConfig::default())
+        .consumer(topic, None, Offset::beginning(), ConsumerConfig::default())
         .await
         .unwrap();
     let mut stored = Vec::new();

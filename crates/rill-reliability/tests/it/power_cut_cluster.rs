@@ -1,0 +1,168 @@
+//! Power cuts in a 3-SPU cluster (issue #21, part 3): etcd as in the
+//! failover suite, each SPU on its own `rill-lazyfs` mount, replication
+//! factor 3, `min.insync.replicas=2`, `--flush never`, two idempotent Rill
+//! producers with acks all. Round after round one SPU (rotating) is killed
+//! with SIGKILL and its mount cut at once; it restarts on what survived,
+//! and the suite waits until every ISR is whole again. Nothing acknowledged
+//! may be lost: the other replicas had it in memory when the cut SPU lost
+//! its unsynced tail.
+//!
+//! `RILL_POWERCUT_CLUSTER_CUTS` (default 3) sets the rounds.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill::{Isolation, Rill};
+use rill_lazyfs::mount::{unavailable, Mount};
+
+use crate::checker::{self, History, Promise};
+use crate::failover::{
+    wait_isr_whole, Etcd, PARTITIONS, POLL, REPAIR_BOUND, REPLICATION, SESSION_TIMEOUT_MS, SPUS,
+    TOPIC,
+};
+use crate::producers::{self, env_usize, RillProducer};
+use crate::spu::{ProcessSpu, STUCK};
+
+const PRODUCERS: usize = 2;
+const KEYS_PER_PRODUCER: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let cuts = env_usize("RILL_POWERCUT_CLUSTER_CUTS", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = Etcd::start(dir.path());
+    // Mounts first: dropped last, after the SPUs on them are killed.
+    let mut mounts = Vec::new();
+    for id in 0..SPUS {
+        let at = dir.path().join(format!("disk-{id}"));
+        std::fs::create_dir(&at).unwrap();
+        let mount = Mount::new(&at).unwrap();
+        std::fs::create_dir(mount.path().join("data")).unwrap();
+        std::fs::File::open(mount.path())
+            .unwrap()
+            .sync_all()
+            .unwrap();
+        mounts.push(mount);
+    }
+    let mut spus: Vec<ProcessSpu> = (0..SPUS)
+        .map(|id| {
+            ProcessSpu::bare(env!("CARGO_BIN_EXE_rill-reliability-spu"))
+                .args([
+                    "--flush",
+                    "never",
+                    "--id",
+                    &id.to_string(),
+                    "--etcd",
+                    &etcd.url,
+                ])
+                .args(["--session-timeout-ms", &SESSION_TIMEOUT_MS.to_string()])
+                .stderr_to(dir.path().join(format!("spu-{id}.log")))
+                .start(mounts[id].path().join("data"))
+        })
+        .collect();
+    let addrs: Vec<String> = spus.iter().map(ProcessSpu::addr).collect();
+    let rill = Rill::connect_to(&addrs[0]).await.unwrap();
+    let asked = Instant::now();
+    while rill
+        .admin()
+        .describe_cluster()
+        .await
+        .map_or(true, |c| c.spus.len() != SPUS)
+    {
+        assert!(
+            asked.elapsed() < REPAIR_BOUND,
+            "SPU 0 does not see the others"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    rill.admin()
+        .create_topic(
+            TOPIC,
+            PARTITIONS,
+            REPLICATION,
+            &[("min.insync.replicas", "2"), ("segment.bytes", "65536")],
+        )
+        .await
+        .unwrap();
+    wait_isr_whole(&addrs, REPAIR_BOUND)
+        .await
+        .expect("the new topic's ISRs whole");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let restarts = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..PRODUCERS)
+        .map(|id| {
+            let p = RillProducer {
+                addr: addrs[id % SPUS].clone(),
+                topic: TOPIC,
+                id,
+                keys: KEYS_PER_PRODUCER,
+                isolation: Isolation::ReadCommitted,
+                idempotent: Some(true),
+                semantic: producers::at_least_once(10_000, Duration::from_millis(50)),
+            };
+            tokio::spawn(producers::produce(p, stop.clone(), restarts.clone(), cuts))
+        })
+        .collect();
+
+    let started = Instant::now();
+    for round in 1..=cuts {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let victim = round % SPUS;
+        let seed = 0x5eed_u64 ^ ((round as u64) << 8) ^ u64::from(std::process::id());
+        println!("cluster power cut {round}/{cuts}: SPU {victim}, seed {seed}");
+        spus[victim].kill();
+        mounts[victim].cut(Some(seed)).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        spus[victim].restart();
+        restarts.store(round, Ordering::Relaxed);
+        if let Err(last) = wait_isr_whole(&addrs, REPAIR_BOUND).await {
+            panic!("ISRs not whole {REPAIR_BOUND:?} after cut {round}: {last:#?}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut reports = Vec::new();
+    for t in tasks {
+        reports.push(
+            tokio::time::timeout(STUCK, t)
+                .await
+                .expect("stuck")
+                .unwrap(),
+        );
+    }
+    let stored = crate::power_cut::read_topic(&addrs[0], TOPIC).await;
+    let histories: Vec<History<'_>> = reports
+        .iter()
+        .enumerate()
+        .map(|(id, r)| History {
+            name: format!("p{id} idempotent acks=all"),
+            promise: Promise {
+                no_loss: true,
+                no_duplicates: true,
+            },
+            acked: &r.acked,
+        })
+        .collect();
+    let outcome = checker::check(&stored, &histories);
+    let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
+    println!(
+        "cluster power cuts (one SPU at a time, flush never, acks all): {cuts} cuts in {:.1} s, \
+         acknowledged {acked}, read {}, lost {}",
+        started.elapsed().as_secs_f64(),
+        stored.len(),
+        outcome.lost_promised()
+    );
+    for spu in &mut spus {
+        spu.kill();
+    }
+    drop(spus);
+    drop(mounts);
+    outcome.assert_ok();
+    assert!(acked > 0);
+}
