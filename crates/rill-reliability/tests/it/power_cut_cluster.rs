@@ -1,13 +1,18 @@
 //! Power cuts in a 3-SPU cluster (issue #21, part 3): etcd as in the
 //! failover suite, each SPU on its own `rill-lazyfs` mount, replication
-//! factor 3, `min.insync.replicas=2`, `--flush never`, two idempotent Rill
-//! producers with acks all. Round after round one SPU (rotating) is killed
-//! with SIGKILL and its mount cut at once; it restarts on what survived,
-//! and the suite waits until every ISR is whole again. Nothing acknowledged
-//! may be lost: the other replicas had it in memory when the cut SPU lost
-//! its unsynced tail.
+//! factor 3, `min.insync.replicas=2`, two idempotent Rill producers with
+//! acks all. Round after round SPUs are killed with SIGKILL and their
+//! mounts cut at once; they restart on what survived, and the suite waits
+//! until every ISR is whole again.
 //!
-//! `RILL_POWERCUT_CLUSTER_CUTS` (default 3) sets the rounds.
+//! - One SPU (rotating) per round, `--flush never`: nothing acknowledged
+//!   may be lost, the other replicas had it when the cut one lost its
+//!   unsynced tail.
+//! - All three at once, `--flush always`: nothing acknowledged lost.
+//! - All three at once, `--flush never`: the loss is measured; the log
+//!   must still read back whole (contiguous offsets, order, no duplicates).
+//!
+//! `RILL_POWERCUT_CLUSTER_CUTS` (default 3) sets the rounds of each.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,9 +34,52 @@ const KEYS_PER_PRODUCER: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() {
+    if let Some(outcome) = run(Cut::OneSpu, "never").await {
+        outcome.assert_ok();
+    }
+}
+
+/// Open finding: 2,028 of 7,561 acknowledged records lost in its first
+/// run (see RELIABILITY.md, Bugs found). Ignored until it is fixed, so CI
+/// stays green; run it with `--run-ignored all`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open bug: all SPUs cut at once with flush always lose acknowledged records"]
+async fn all_spus_cut_at_once_lose_nothing_acknowledged_with_flush_always() {
+    if let Some(outcome) = run(Cut::AllSpus, "always").await {
+        outcome.assert_ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_spus_cut_at_once_with_flush_never_lose_records_but_no_log_breaks() {
+    if let Some(outcome) = run(Cut::AllSpus, "never").await {
+        let broken: Vec<&String> = outcome
+            .offset_errors
+            .iter()
+            .chain(&outcome.foreign)
+            .chain(&outcome.split_keys)
+            .chain(&outcome.order_errors)
+            .collect();
+        assert!(broken.is_empty(), "{broken:#?}");
+        for p in &outcome.producers {
+            assert_eq!(p.duplicates, 0, "{}: duplicates", p.name);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// One SPU per round, rotating.
+    OneSpu,
+    /// All three SPUs at once.
+    AllSpus,
+}
+
+/// Runs the rounds; `None` when FUSE is not available here (skipped).
+async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
     if let Some(why) = unavailable() {
         println!("SKIPPED: {why}");
-        return;
+        return None;
     }
     let cuts = env_usize("RILL_POWERCUT_CLUSTER_CUTS", 3);
     let dir = tempfile::tempdir().unwrap();
@@ -113,13 +161,23 @@ async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() 
     let started = Instant::now();
     for round in 1..=cuts {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let victim = round % SPUS;
+        let victims: Vec<usize> = match mode {
+            Cut::OneSpu => vec![round % SPUS],
+            Cut::AllSpus => (0..SPUS).collect(),
+        };
         let seed = 0x5eed_u64 ^ ((round as u64) << 8) ^ u64::from(std::process::id());
-        println!("cluster power cut {round}/{cuts}: SPU {victim}, seed {seed}");
-        spus[victim].kill();
-        mounts[victim].cut(Some(seed)).unwrap();
+        println!("cluster power cut {round}/{cuts}: SPUs {victims:?}, seed {seed}");
+        // All killed before any is cut: one power failure for them all.
+        for &v in &victims {
+            spus[v].kill();
+        }
+        for &v in &victims {
+            mounts[v].cut(Some(seed ^ v as u64)).unwrap();
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        spus[victim].restart();
+        for &v in &victims {
+            spus[v].restart();
+        }
         restarts.store(round, Ordering::Relaxed);
         if let Err(last) = wait_isr_whole(&addrs, REPAIR_BOUND).await {
             panic!("ISRs not whole {REPAIR_BOUND:?} after cut {round}: {last:#?}");
@@ -143,7 +201,7 @@ async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() 
         .map(|(id, r)| History {
             name: format!("p{id} idempotent acks=all"),
             promise: Promise {
-                no_loss: true,
+                no_loss: mode == Cut::OneSpu || flush == "always",
                 no_duplicates: true,
             },
             acked: &r.acked,
@@ -151,18 +209,18 @@ async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() 
         .collect();
     let outcome = checker::check(&stored, &histories);
     let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
+    let lost: usize = outcome.producers.iter().map(|p| p.lost.len()).sum();
     println!(
-        "cluster power cuts (one SPU at a time, flush never, acks all): {cuts} cuts in {:.1} s, \
-         acknowledged {acked}, read {}, lost {}",
+        "cluster power cuts ({mode:?}, flush {flush}, acks all): {cuts} cuts in {:.1} s, \
+         acknowledged {acked}, read {}, lost {lost}",
         started.elapsed().as_secs_f64(),
         stored.len(),
-        outcome.lost_promised()
     );
     for spu in &mut spus {
         spu.kill();
     }
     drop(spus);
     drop(mounts);
-    outcome.assert_ok();
-    assert!(acked > 0);
+    assert!(acked > 0, "nothing acknowledged");
+    Some(outcome)
 }
