@@ -14,8 +14,9 @@
 //!
 //! - `always`: every acknowledged record at its acknowledged offset (lost
 //!   = 0) and the group offsets committed before each cut still committed;
-//! - `interval:MS`: only records acknowledged within MS (plus the gap
-//!   between two appends) before a cut may be lost;
+//! - `interval:MS`: only records acknowledged shortly before a cut may be
+//!   lost (asserted: within MS + `INTERVAL_SLACK_MS`; the oldest loss is
+//!   printed);
 //! - `never`: the loss is measured, never a broken log.
 //!
 //! `RILL_POWERCUT_CUTS` (default 16) sets the cuts of the `always` run;
