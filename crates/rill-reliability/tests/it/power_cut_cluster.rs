@@ -39,11 +39,10 @@ async fn one_spu_cut_loses_nothing_acknowledged_with_acks_all_and_flush_never() 
     }
 }
 
-/// Open finding: 2,028 of 7,561 acknowledged records lost in its first
-/// run (see RELIABILITY.md, Bugs found). Ignored until it is fixed, so CI
-/// stays green; run it with `--run-ignored all`.
+/// Its first runs lost acknowledged records (bug 7 in RELIABILITY.md):
+/// the SPUs had been started with `--flush never`, not `always`.
+/// `assert_flush` now checks every SPU process's command line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open bug: all SPUs cut at once with flush always lose acknowledged records"]
 async fn all_spus_cut_at_once_lose_nothing_acknowledged_with_flush_always() {
     if let Some(outcome) = run(Cut::AllSpus, "always").await {
         outcome.assert_ok();
@@ -106,7 +105,7 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
             ProcessSpu::bare(env!("CARGO_BIN_EXE_rill-reliability-spu"))
                 .args([
                     "--flush",
-                    "never",
+                    flush,
                     "--id",
                     &id.to_string(),
                     "--etcd",
@@ -117,6 +116,9 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
                 .start(mounts[id].path().join("data"))
         })
         .collect();
+    for spu in &spus {
+        assert_flush(spu, flush);
+    }
     let addrs: Vec<String> = spus.iter().map(ProcessSpu::addr).collect();
     let rill = Rill::connect_to(&addrs[0]).await.unwrap();
     let asked = Instant::now();
@@ -181,6 +183,7 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         for &v in &victims {
             spus[v].restart();
+            assert_flush(&spus[v], flush);
         }
         restarts.store(round, Ordering::Relaxed);
         if let Err(last) = wait_isr_whole(&addrs, REPAIR_BOUND).await {
@@ -227,4 +230,21 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
     drop(mounts);
     assert!(acked > 0, "nothing acknowledged");
     Some(outcome)
+}
+
+/// Asserts that the running SPU process was started with `--flush
+/// flush`, read from its command line in `/proc`: the all-SPU `always`
+/// test once started its SPUs with `never` (a literal where `flush`
+/// belonged), and its loss was reported as a bug in the SPUs (bug 7 in
+/// RELIABILITY.md).
+fn assert_flush(spu: &ProcessSpu, flush: &str) {
+    let pid = spu.pid().expect("the SPU is running");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let given: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == b"--flush")
+        .map(|w| String::from_utf8_lossy(w[1]).into_owned())
+        .collect();
+    assert_eq!(given, [flush], "the SPU's --flush (pid {pid})");
 }
