@@ -187,6 +187,7 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
         }
         restarts.store(round, Ordering::Relaxed);
         if let Err(last) = wait_isr_whole(&addrs, REPAIR_BOUND).await {
+            print_log_tails(dir.path());
             panic!("ISRs not whole {REPAIR_BOUND:?} after cut {round}: {last:#?}");
         }
     }
@@ -247,4 +248,19 @@ fn assert_flush(spu: &ProcessSpu, flush: &str) {
         .map(|w| String::from_utf8_lossy(w[1]).into_owned())
         .collect();
     assert_eq!(given, [flush], "the SPU's --flush (pid {pid})");
+}
+
+/// Prints the last lines of every SPU's log (kept in the temporary
+/// directory, removed when the test ends), for a failure to explain.
+fn print_log_tails(dir: &std::path::Path) {
+    const LINES: usize = 60;
+    for id in 0..SPUS {
+        let path = dir.join(format!("spu-{id}.log"));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        println!("--- {} (last {LINES} lines)", path.display());
+        for line in &lines[lines.len().saturating_sub(LINES)..] {
+            println!("{line}");
+        }
+    }
 }
