@@ -13,6 +13,10 @@
 //!   keeps its last ISR, so the replica that had everything leads again
 //!   when it returns. A replica outside the ISR leads only if the topic
 //!   enables unclean election. Every leader change bumps `leader_epoch`;
+//! - a partition whose state was written before its (live) leader's
+//!   current session began gets the next leader epoch, same leader: the
+//!   leader restarted with nobody elected in between (all replicas down)
+//!   and must not go on at its old epoch ([`rejoined`]);
 //! - a follower that is not live leaves the ISR of a partition whose
 //!   leader is (at the same leader epoch);
 //! - a partition led by an SPU that is stopping gracefully (its mark under
@@ -44,6 +48,11 @@ const IDLE_RECHECK: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct View {
     pub live: BTreeSet<u32>,
+    /// The revision at which each live SPU's current session registered
+    /// (its registration key's, written once per session): a partition
+    /// state written before its leader's session began was written for an
+    /// earlier run of that SPU.
+    pub joined: BTreeMap<u32, Revision>,
     /// Live SPUs stopping gracefully: they lead nothing they can hand over.
     pub stopping: BTreeSet<u32>,
     pub topics: BTreeMap<String, (TopicSpec, Revision)>,
@@ -133,6 +142,7 @@ pub fn plan(view: &View) -> Vec<Action> {
             continue;
         };
         let next = elect(state, &view.live, spec.unclean_election())
+            .or_else(|| rejoined(state, *revision, &view.joined, &view.live))
             .or_else(|| hand_over(state, &view.live, &view.stopping))
             .or_else(|| fence(state, &view.live))
             .or_else(|| prefer(state, &staying));
@@ -177,6 +187,40 @@ fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<
         leader_epoch: state.leader_epoch + i32::from(leader != state.leader),
         partition_epoch: state.partition_epoch + 1,
         replicas: state.replicas.clone(),
+    })
+}
+
+/// A new leader epoch for a leader that came back: the partition's state
+/// was last written before its leader's current session began, so the SPU
+/// restarted (or lost its session) since it was made leader, and nobody
+/// was elected in between (every replica was down with it, or the
+/// controller was). Its log may have lost a tail on the way (a power cut
+/// under `flush never`) that followers still hold, so it must not go on
+/// writing at the old epoch: followers compare logs by epoch (KIP-101), and
+/// records written at offsets of the lost tail under the same epoch would
+/// look like theirs. As Kafka bumps the leader epoch when a restarted
+/// broker (a new broker epoch) leads again, the same leader gets the next
+/// epoch; dead followers leave the ISR in the same write (as [`fence`]).
+fn rejoined(
+    state: &PartitionState,
+    revision: Revision,
+    joined: &BTreeMap<u32, Revision>,
+    live: &BTreeSet<u32>,
+) -> Option<PartitionState> {
+    let leader = state.leader()?;
+    if revision >= *joined.get(&leader)? {
+        return None;
+    }
+    Some(PartitionState {
+        isr: state
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| *r == leader || live.contains(r))
+            .collect(),
+        leader_epoch: state.leader_epoch + 1,
+        partition_epoch: state.partition_epoch + 1,
+        ..state.clone()
     })
 }
 
@@ -259,6 +303,7 @@ pub async fn load_view<S: MetadataStore>(store: &S) -> Result<View, StoreError> 
     for e in listing.entries {
         if let Some(id) = keys::spu_id(&e.key) {
             view.live.insert(id);
+            view.joined.insert(id, e.mod_revision);
         } else if let Some(id) = keys::stopping_id(&e.key) {
             view.stopping.insert(id);
         } else if let Some(name) = e.key.strip_prefix(keys::TOPICS) {
@@ -573,6 +618,51 @@ mod tests {
             (state.leader, state.leader_epoch, state.partition_epoch),
             (0, 2, 4)
         );
+    }
+
+    /// Bug 8 (RELIABILITY.md): all three SPUs lost power at once; SPU 0,
+    /// recorded as leader at epoch 0, came back first and went on at epoch
+    /// 0 from a log that had lost its unsynced tail, writing new records at
+    /// offsets its followers still held from before. Their epoch history
+    /// could not tell the two apart, and a follower fetching from inside a
+    /// new batch of the leader was stuck out of the ISR for good.
+    #[test]
+    fn a_leader_back_in_a_new_session_with_nobody_elected_between_gets_the_next_epoch() {
+        let mut v = view(&[0]);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        let state = PartitionState {
+            replicas: vec![0, 1, 2],
+            leader: 0,
+            leader_epoch: 0,
+            isr: vec![0, 1, 2],
+            partition_epoch: 2,
+        };
+        // The state was written at revision 40, SPU 0's session began at 57.
+        v.partitions.insert(("t".into(), 0), (state.clone(), 40));
+        v.joined.insert(0, 57);
+        let actions = plan(&v);
+        let [Action::Update {
+            state: next,
+            expect: 40,
+            ..
+        }] = actions.as_slice()
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            (next.leader, next.leader_epoch, next.partition_epoch),
+            (0, 1, 3)
+        );
+        assert_eq!(next.isr, [0], "the dead followers left in the same write");
+        // Written after its session began: nothing more to do.
+        v.partitions.insert(("t".into(), 0), (next.clone(), 58));
+        assert!(plan(&v).is_empty());
+        // A leader whose session is older than the state is left alone.
+        let mut v = view(&[0, 1, 2]);
+        v.topics.insert("t".into(), (spec(1, 3), 1));
+        v.partitions.insert(("t".into(), 0), (state, 40));
+        v.joined.extend([(0, 12), (1, 45), (2, 46)]);
+        assert!(plan(&v).is_empty());
     }
 
     #[test]

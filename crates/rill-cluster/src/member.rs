@@ -36,6 +36,10 @@ pub struct ClusterView {
     pub stopping: BTreeSet<u32>,
     pub topics: BTreeMap<String, TopicSpec>,
     pub partitions: BTreeMap<(String, u32), PartitionState>,
+    /// The revision of each partition state's last write.
+    pub state_revisions: BTreeMap<(String, u32), Revision>,
+    /// The revision at which each live SPU's current session registered.
+    pub joined: BTreeMap<u32, Revision>,
     /// The controller's SPU id.
     pub controller: Option<u32>,
     /// The store's revision this view reflects.
@@ -48,6 +52,19 @@ impl ClusterView {
         self.partitions
             .range((topic.to_owned(), 0)..=(topic.to_owned(), u32::MAX))
             .map(|((_, p), s)| (*p, s))
+    }
+
+    /// Whether `partition`'s state names `spu` as leader from before its
+    /// current session: the SPU restarted since, and the controller will
+    /// give it the next leader epoch (`controller::rejoined`); until then
+    /// it must not lead at the old one.
+    pub fn leader_from_before_session(&self, topic: &str, partition: u32, spu: u32) -> bool {
+        let at = (topic.to_owned(), partition);
+        self.partitions.get(&at).and_then(PartitionState::leader) == Some(spu)
+            && matches!(
+                (self.state_revisions.get(&at), self.joined.get(&spu)),
+                (Some(written), Some(joined)) if written < joined
+            )
     }
 
     /// The leader of one partition, if it has one.
@@ -69,6 +86,7 @@ pub async fn load<S: MetadataStore>(store: &S) -> Result<ClusterView, StoreError
         if let Some(id) = keys::spu_id(&e.key) {
             view.spus
                 .insert(id, String::from_utf8_lossy(&e.value).into_owned());
+            view.joined.insert(id, e.mod_revision);
         } else if let Some(id) = keys::stopping_id(&e.key) {
             view.stopping.insert(id);
         } else if e.key == keys::CONTROLLER {
@@ -79,6 +97,7 @@ pub async fn load<S: MetadataStore>(store: &S) -> Result<ClusterView, StoreError
             view.topics
                 .insert(name.to_owned(), TopicSpec::decode(&e.value)?);
         } else if let Some(at) = keys::parse_partition(&e.key) {
+            view.state_revisions.insert(at.clone(), e.mod_revision);
             view.partitions
                 .insert(at, PartitionState::decode(&e.value)?);
         }

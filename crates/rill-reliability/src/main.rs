@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! rill-reliability-spu --data-dir DIR [--listen 127.0.0.1:0] [--advertise HOST:PORT]
-//!     [--flush always|never]
+//!     [--flush always|never|interval:MS]
 //!     [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]
 //! ```
 //!
@@ -30,7 +30,7 @@ use rill_storage::FlushPolicy;
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
         "{problem}\nusage: rill-reliability-spu --data-dir DIR [--listen ADDR] [--advertise HOST:PORT] \
-         [--flush always|never] \
+         [--flush always|never|interval:MS] \
          [--id N --etcd URL[,URL...] [--session-timeout-ms MS] [--replica-lag-time-max-ms MS]]"
     );
     ExitCode::from(2)
@@ -64,7 +64,14 @@ async fn main() -> ExitCode {
                 flush = match value.as_str() {
                     "always" => FlushPolicy::Always,
                     "never" => FlushPolicy::Never,
-                    other => return usage(&format!("unknown flush policy {other:?}")),
+                    // `interval:MS`: fsync at least every MS milliseconds.
+                    other => match other.strip_prefix("interval:").map(str::parse::<u64>) {
+                        Some(Ok(ms)) if ms > 0 => FlushPolicy::Interval {
+                            messages: u64::MAX,
+                            interval: Duration::from_millis(ms),
+                        },
+                        _ => return usage(&format!("unknown flush policy {other:?}")),
+                    },
                 }
             }
             "--id" => match value.parse() {

@@ -551,6 +551,12 @@ fn reconcile(
             Ok(partition) => {
                 seen.insert(name.clone());
                 match state.leader() {
+                    // Made leader by an earlier run of this SPU: not at
+                    // that epoch (its log may have lost a tail its
+                    // followers hold); the controller gives the next one.
+                    Some(l) if l == me && view.leader_from_before_session(name, p as u32, me) => {
+                        roles.follow(name, p, &partition, None, state.leader_epoch)
+                    }
                     Some(l) if l == me => {
                         roles.lead(name, p, &partition, state, spec.config.min_insync_replicas)
                     }

@@ -25,7 +25,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SpuError + '_ {
 impl MetaStore {
     pub fn open(data_dir: &Path) -> Result<Self, SpuError> {
         let dir = data_dir.join("__rill_meta").join("topics");
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        // Not plain create_dir_all: see create_dir_all_durable.
+        rill_storage::create_dir_all_durable(&dir).map_err(io_err(&dir))?;
         Ok(Self { dir })
     }
 

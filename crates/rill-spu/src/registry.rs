@@ -705,7 +705,16 @@ impl Registry {
                         tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "retention failed")
                     }
                 }
-                if let Err(e) = log.flush_if_due(std::time::Instant::now()) {
+            }
+        }
+        self.flush_due();
+    }
+
+    /// fsyncs the logs whose flush interval has passed (`FlushPolicy::Interval`).
+    pub fn flush_due(&self) {
+        for topic in self.topics() {
+            for (i, p) in topic.hosted() {
+                if let Err(e) = p.log().flush_if_due(std::time::Instant::now()) {
                     tracing::warn!(topic = %topic.spec.name, partition = i, error = %e, "flush failed");
                 }
             }

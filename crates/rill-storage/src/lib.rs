@@ -37,7 +37,7 @@ mod sim;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
-pub use io::{Backend, FileBackend, OpenMode, StorageFile};
+pub use io::{create_dir_all_durable, Backend, FileBackend, OpenMode, StorageFile};
 pub use leader_epoch::{
     truncation_offset, truncation_step, EpochEntry, LeaderEpochs, Truncation,
     MAX_LEADER_EPOCH_FILE_BYTES,

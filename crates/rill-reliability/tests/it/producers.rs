@@ -23,6 +23,9 @@ pub const PYTHON: &str = "/usr/bin/python3";
 #[derive(Debug, Default)]
 pub struct ProducerReport {
     pub acked: Vec<Acked>,
+    /// When each of `acked` was acknowledged (Rill producers only; the
+    /// power-cut suite bounds `--flush interval` losses with it).
+    pub acked_at: Vec<std::time::Instant>,
     pub failed: usize,
     /// `wait()` calls that never resolved (librdkafka: records still
     /// undelivered after its final flush).
@@ -133,6 +136,7 @@ pub async fn produce(
             };
             match answer {
                 Ok(meta) => {
+                    report.acked_at.push(std::time::Instant::now());
                     report.acked.push(Acked {
                         key,
                         value,
