@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::{ConsumerConfig, DeliverySemantic, Isolation, Offset, Rill};
+use rill::{DeliverySemantic, Isolation, Rill};
 
-use crate::checker::{self, History, Promise, Stored};
+use crate::checker::{self, History, Promise};
 use crate::producers::{self, env_usize, Librdkafka, RillProducer};
 use crate::spu::{self, STUCK};
 
@@ -162,23 +162,7 @@ async fn acknowledged_records_survive_kill_9() {
 
     // Read everything back.
     let rill = Rill::connect_to(&addr).await.unwrap();
-    let mut stream = rill
-        .consumer(TOPIC, None, Offset::beginning(), ConsumerConfig::default())
-        .await
-        .unwrap();
-    let mut stored = Vec::new();
-    while let Some(r) = tokio::time::timeout(STUCK, stream.try_next())
-        .await
-        .unwrap_or_else(|_| panic!("the consumer is stuck after {} records", stored.len()))
-        .unwrap()
-    {
-        stored.push(Stored {
-            partition: r.partition,
-            offset: r.offset,
-            key: String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
-            value: String::from_utf8(r.value.to_vec()).unwrap(),
-        });
-    }
+    let stored = producers::read_back(&rill, TOPIC).await;
     // Every acknowledged record where it was acknowledged (all producers
     // write with acks all), offsets contiguous, keys in one partition,
     // order per key, no duplicates from idempotent and at-most-once.

@@ -43,9 +43,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::{ConsumerConfig, Isolation, Offset, PartitionDescription, Rill};
+use rill::{Isolation, PartitionDescription, Rill};
 
-use crate::checker::{self, History, Promise, Stored};
+use crate::checker::{self, History, Promise};
 use crate::producers::{self, env_usize, Librdkafka, ProducerReport, RillProducer};
 use crate::spu::{ProcessSpu, STUCK};
 
@@ -550,23 +550,7 @@ async fn acknowledged_records_survive_leader_failover() {
 
     // Read everything back.
     let rill = Rill::connect_to(&addrs[0]).await.unwrap();
-    let mut stream = rill
-        .consumer(TOPIC, None, Offset::beginning(), ConsumerConfig::default())
-        .await
-        .unwrap();
-    let mut stored = Vec::new();
-    while let Some(r) = tokio::time::timeout(STUCK, stream.try_next())
-        .await
-        .unwrap_or_else(|_| panic!("the consumer is stuck after {} records", stored.len()))
-        .unwrap()
-    {
-        stored.push(Stored {
-            partition: r.partition,
-            offset: r.offset,
-            key: String::from_utf8(r.key.expect("a key").to_vec()).unwrap(),
-            value: String::from_utf8(r.value.to_vec()).unwrap(),
-        });
-    }
+    let stored = producers::read_back(&rill, TOPIC).await;
     let histories: Vec<History<'_>> = PRODUCERS
         .iter()
         .enumerate()

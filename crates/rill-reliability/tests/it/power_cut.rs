@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill::{ConsumerConfig, Isolation, Offset, ResetTo, Rill};
+use rill::{Isolation, ResetTo, Rill};
 use rill_lazyfs::mount::{unavailable, Mount};
 
 use crate::checker::{self, History, Outcome, Promise, Stored};
@@ -279,35 +279,14 @@ async fn run(flush: &str, cuts: usize) -> Option<Figures> {
 }
 
 async fn read_all(rill: &Rill) -> Vec<Stored> {
-    read_from(rill, TOPIC).await
+    producers::read_back(rill, TOPIC).await
 }
 
 /// Every record of `topic`, read from the beginning through the SPU at
 /// `addr` (the cluster power-cut suite's too).
 pub(crate) async fn read_topic(addr: &str, topic: &str) -> Vec<Stored> {
     let rill = Rill::connect_to(addr).await.unwrap();
-    read_from(&rill, topic).await
-}
-
-async fn read_from(rill: &Rill, topic: &str) -> Vec<Stored> {
-    let mut stream = rill
-        .consumer(topic, None, Offset::beginning(), ConsumerConfig::default())
-        .await
-        .unwrap();
-    let mut stored = Vec::new();
-    while let Some(r) = tokio::time::timeout(STUCK, stream.try_next())
-        .await
-        .unwrap_or_else(|_| panic!("the consumer is stuck after {} records", stored.len()))
-        .unwrap()
-    {
-        stored.push(Stored {
-            partition: r.partition,
-            offset: r.offset,
-            key: String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
-            value: String::from_utf8(r.value.to_vec()).unwrap(),
-        });
-    }
-    stored
+    producers::read_back(&rill, topic).await
 }
 
 /// What every flush setting promises: a log that reopens by itself and

@@ -11,10 +11,11 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use rill::{
-    DeliverySemantic, Isolation, RetryPolicy, RetryStrategy, Rill, TopicProducerConfigBuilder,
+    ConsumerConfig, DeliverySemantic, Isolation, Offset, RetryPolicy, RetryStrategy, Rill,
+    TopicProducerConfigBuilder,
 };
 
-use crate::checker::Acked;
+use crate::checker::{Acked, Stored};
 use crate::spu::STUCK;
 
 pub const PYTHON: &str = "/usr/bin/python3";
@@ -258,4 +259,27 @@ impl Drop for Librdkafka {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Every record of `topic`, read back from the beginning for the checker
+/// (the suites' records all have keys); panics if the consumer stalls.
+pub async fn read_back(rill: &Rill, topic: &str) -> Vec<Stored> {
+    let mut stream = rill
+        .consumer(topic, None, Offset::beginning(), ConsumerConfig::default())
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    while let Some(r) = tokio::time::timeout(STUCK, stream.try_next())
+        .await
+        .unwrap_or_else(|_| panic!("the consumer is stuck after {} records", stored.len()))
+        .unwrap()
+    {
+        stored.push(Stored {
+            partition: r.partition,
+            offset: r.offset,
+            key: String::from_utf8(r.key.expect("a key").to_vec()).unwrap(),
+            value: String::from_utf8(r.value.to_vec()).unwrap(),
+        });
+    }
+    stored
 }
