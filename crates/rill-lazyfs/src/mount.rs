@@ -67,6 +67,16 @@ impl Mount {
         &self.path
     }
 
+    /// Creates the directory `name` at the mount's root and makes it
+    /// durable (the root fsynced), as a data directory set up on a real
+    /// disk before its server starts would be.
+    pub fn durable_dir(&self, name: &str) -> io::Result<PathBuf> {
+        let dir = self.path.join(name);
+        std::fs::create_dir(&dir)?;
+        std::fs::File::open(&self.path)?.sync_all()?;
+        Ok(dir)
+    }
+
     fn control(&self) -> PathBuf {
         self.path.join(CONTROL_FILE)
     }

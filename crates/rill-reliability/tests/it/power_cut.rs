@@ -113,14 +113,7 @@ async fn run(flush: &str, cuts: usize) -> Option<Figures> {
     }
     let dir = tempfile::tempdir().unwrap();
     let mount = Mount::new(dir.path()).unwrap();
-    // The data directory exists durably before the SPU starts, as on a
-    // real disk set up beforehand.
-    let data = mount.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::File::open(mount.path())
-        .unwrap()
-        .sync_all()
-        .unwrap();
+    let data = mount.durable_dir("data").unwrap();
     let mut spu = ProcessSpu::bare(env!("CARGO_BIN_EXE_rill-reliability-spu"))
         .args(["--flush", flush])
         .start(&data);
@@ -406,12 +399,7 @@ async fn a_topic_created_just_before_a_cut_survives_it() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mount = Mount::new(dir.path()).unwrap();
-    let data = mount.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::File::open(mount.path())
-        .unwrap()
-        .sync_all()
-        .unwrap();
+    let data = mount.durable_dir("data").unwrap();
     let mut spu = ProcessSpu::bare(env!("CARGO_BIN_EXE_rill-reliability-spu"))
         .args(["--flush", "always"])
         .start(&data);

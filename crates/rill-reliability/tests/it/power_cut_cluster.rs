@@ -93,11 +93,7 @@ async fn run(mode: Cut, flush: &str) -> Option<checker::Outcome> {
         let at = dir.path().join(format!("disk-{id}"));
         std::fs::create_dir(&at).unwrap();
         let mount = Mount::new(&at).unwrap();
-        std::fs::create_dir(mount.path().join("data")).unwrap();
-        std::fs::File::open(mount.path())
-            .unwrap()
-            .sync_all()
-            .unwrap();
+        mount.durable_dir("data").unwrap();
         mounts.push(mount);
     }
     let mut spus: Vec<ProcessSpu> = (0..SPUS)
