@@ -96,12 +96,12 @@ async fn main() -> ExitCode {
     let Ok(listen) = listen.parse() else {
         return usage(&format!("bad address {listen:?}"));
     };
+    init_tracing();
     let mut config = SpuConfig::new(listen, data_dir);
     config.flush = flush;
     config.advertised = advertised;
     match (etcd, id) {
         (Some(endpoints), Some(id)) => {
-            init_tracing();
             config.node_id = id;
             let mut cluster = ClusterSettings::etcd(endpoints);
             if let Some(ms) = session_timeout_ms {

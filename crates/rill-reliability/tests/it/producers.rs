@@ -128,16 +128,30 @@ pub async fn produce(
             }
         }
         // The retry policy gives up within 30 s: an answer that never comes
-        // is a hang, counted rather than waited for.
+        // is a hang, counted rather than waited for. The answers are awaited
+        // side by side, each timed when it comes: awaited in turn, a record
+        // answered before an SPU's kill would be timed after the retry of
+        // an earlier record of its window (the power-cut suite's bug 9).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for (key, value, out) in window {
-            let Ok(answer) = tokio::time::timeout_at(deadline, out.wait()).await else {
+        let mut answers = tokio::task::JoinSet::new();
+        let mut records = Vec::with_capacity(window.len());
+        for (i, (key, value, out)) in window.into_iter().enumerate() {
+            records.push((key, value));
+            answers.spawn(async move {
+                let answer = tokio::time::timeout_at(deadline, out.wait()).await;
+                (i, answer, std::time::Instant::now())
+            });
+        }
+        let mut timed = answers.join_all().await;
+        timed.sort_unstable_by_key(|(i, _, _)| *i);
+        for ((key, value), (_, answer, at)) in records.into_iter().zip(timed) {
+            let Ok(answer) = answer else {
                 report.hung += 1;
                 continue;
             };
             match answer {
                 Ok(meta) => {
-                    report.acked_at.push(std::time::Instant::now());
+                    report.acked_at.push(at);
                     report.acked.push(Acked {
                         key,
                         value,
