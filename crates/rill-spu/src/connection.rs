@@ -1,12 +1,19 @@
 //! One client connection, served by one task: it splits whole frames off
-//! what it read, answers them one at a time, in order (as Kafka clients
-//! expect), then reads on. Nothing is read ahead beyond the socket's own
-//! buffer, so a connection holds at most one frame and the read buffer.
+//! what it read and answers them in order (as Kafka clients expect). A
+//! Produce is admitted (its record sets handed to their writers, in order)
+//! and its answer awaited beside the reading of the next frames, up to
+//! [`MAX_PIPELINED_PRODUCES`]: a producer with several requests in flight
+//! then has them written together (one write, and with `--flush always`
+//! one fsync) instead of one per round trip. Any other request waits until
+//! every earlier answer is written, then is answered before reading on.
+//! Nothing is read ahead beyond the socket's own buffer and those
+//! produces.
 //!
 //! The loop works on any byte stream, not only TCP: tests serve an
 //! in-memory `tokio::io::duplex` pipe with paused time to check the
 //! timeouts without waiting for them.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,12 +21,23 @@ use bytes::{Bytes, BytesMut};
 use rill_protocol::FrameDecoder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::task::JoinHandle;
 
-use crate::api::{self, Context, Outcome};
+use crate::api::{self, Context, Outcome, Started};
 use crate::config::SpuConfig;
 
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Most produce requests of one connection admitted and not yet answered
+/// (Kafka clients send up to 5 by default). Each holds its record sets
+/// until written, so with the frame limit this bounds a connection's
+/// memory.
+pub(crate) const MAX_PIPELINED_PRODUCES: usize = 8;
+
+/// A produce answer on its way: `None` when it did not come within the
+/// request timeout.
+type Pending = JoinHandle<Option<Outcome>>;
 
 /// Serves one connection until the peer closes it, a timeout or a bad frame
 /// closes it, or the SPU shuts down. `peer` is only for the logs. Reading and
@@ -42,13 +60,21 @@ pub(crate) async fn serve<S>(
     // frame must arrive whole within the request timeout, so a client
     // trickling bytes (slow loris) cannot hold a connection slot forever.
     let mut frame_started: Option<tokio::time::Instant> = None;
+    let mut pending: VecDeque<Pending> = VecDeque::new();
     loop {
-        // Answer every whole frame read so far, in order, before reading on.
+        // Begin every whole frame read so far, in order, before reading on.
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     frame_started = None;
-                    if !answer(&ctx, &config, peer, &mut stream, frame.freeze()).await {
+                    let frame = frame.freeze();
+                    let go_on = if api::is_produce(&frame) {
+                        admit(&ctx, &config, peer, &mut stream, &mut pending, frame).await
+                    } else {
+                        drain(peer, &mut stream, &mut pending, 0).await
+                            && answer(&ctx, &config, peer, &mut stream, frame).await
+                    };
+                    if !go_on {
                         return;
                     }
                 }
@@ -86,14 +112,98 @@ pub(crate) async fn serve<S>(
                     break;
                 }
             },
+            done = async { pending.front_mut().expect("guarded").await }, if !pending.is_empty() => {
+                pending.pop_front();
+                if !send_done(peer, &mut stream, done).await {
+                    return;
+                }
+            }
             _ = shutdown.changed() => break,
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = tokio::time::sleep_until(deadline), if pending.is_empty() => {
                 tracing::info!(%peer, "closing connection: {why}");
                 break;
             }
         }
     }
+    // Answers already promised still go out (their records are written).
+    drain(peer, &mut stream, &mut pending, 0).await;
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Admits a Produce (after the oldest answers, while too many wait) and
+/// leaves its answer to come; false when the connection must close.
+async fn admit<S: AsyncWrite + Unpin>(
+    ctx: &Arc<Context>,
+    config: &SpuConfig,
+    peer: SocketAddr,
+    stream: &mut S,
+    pending: &mut VecDeque<Pending>,
+    frame: Bytes,
+) -> bool {
+    if !drain(peer, stream, pending, MAX_PIPELINED_PRODUCES - 1).await {
+        return false;
+    }
+    // Admission waits for room in the writers' queues: bounded too.
+    let started = match tokio::time::timeout(config.request_timeout, api::start(ctx, frame)).await {
+        Ok(started) => started,
+        Err(_) => {
+            tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
+            return false;
+        }
+    };
+    match started {
+        Started::Done(outcome) => {
+            drain(peer, stream, pending, 0).await && send(peer, stream, outcome).await
+        }
+        Started::Produce(produce) => {
+            let ctx = ctx.clone();
+            let timeout = config.request_timeout;
+            pending.push_back(tokio::spawn(async move {
+                tokio::time::timeout(timeout, produce.finish(&ctx))
+                    .await
+                    .ok()
+            }));
+            true
+        }
+    }
+}
+
+/// Writes the oldest answers until at most `keep` wait; false when the
+/// connection must close.
+async fn drain<W: AsyncWrite + Unpin>(
+    peer: SocketAddr,
+    wr: &mut W,
+    pending: &mut VecDeque<Pending>,
+    keep: usize,
+) -> bool {
+    while pending.len() > keep {
+        let Some(next) = pending.pop_front() else {
+            break;
+        };
+        if !send_done(peer, wr, next.await).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes a produce answer that came; false when the connection must close.
+async fn send_done<W: AsyncWrite + Unpin>(
+    peer: SocketAddr,
+    wr: &mut W,
+    done: Result<Option<Outcome>, tokio::task::JoinError>,
+) -> bool {
+    match done {
+        Ok(Some(outcome)) => send(peer, wr, outcome).await,
+        Ok(None) => {
+            tracing::warn!(%peer, "closing connection: produce request timed out");
+            false
+        }
+        Err(e) => {
+            tracing::error!(%peer, error = %e, "closing connection: produce task failed");
+            false
+        }
+    }
 }
 
 /// Handles one request and writes its answer; false when the connection
@@ -116,8 +226,15 @@ async fn answer<W: AsyncWrite + Unpin>(
             tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
             false
         }
+        Ok(outcome) => send(peer, wr, outcome).await,
+    }
+}
+
+/// Writes an answer; false when the connection must close.
+async fn send<W: AsyncWrite + Unpin>(peer: SocketAddr, wr: &mut W, outcome: Outcome) -> bool {
+    match outcome {
         // The flush is free on TCP; a buffered stream needs it to send.
-        Ok(Outcome::Respond(bytes)) => match async {
+        Outcome::Respond(bytes) => match async {
             wr.write_all(&bytes).await?;
             wr.flush().await
         }
@@ -129,8 +246,8 @@ async fn answer<W: AsyncWrite + Unpin>(
                 false
             }
         },
-        Ok(Outcome::Silent) => true,
-        Ok(Outcome::Close(reason)) => {
+        Outcome::Silent => true,
+        Outcome::Close(reason) => {
             tracing::warn!(%peer, %reason, "closing connection");
             false
         }

@@ -204,8 +204,59 @@ fn encode<M: Encodable>(
     Outcome::Respond(buf)
 }
 
+/// Whether a request frame (without its size prefix) is a Produce: the
+/// one request a connection answers later while it reads on.
+pub(crate) fn is_produce(frame: &[u8]) -> bool {
+    frame.get(..2) == Some(&[0, 0])
+}
+
+/// A request begun: answered already, or a Produce whose record sets are
+/// with their writers and whose answers are to come.
+#[derive(Debug)]
+pub(crate) enum Started {
+    Done(Outcome),
+    Produce(PendingProduce),
+}
+
+/// A Produce admitted, with what its response frame needs.
+#[derive(Debug)]
+pub(crate) struct PendingProduce {
+    admitted: produce::Admitted,
+    acks: i16,
+    correlation_id: i32,
+    header_version: i16,
+    version: i16,
+}
+
+impl PendingProduce {
+    /// Waits for the writers' (and for acks=all the replicas') answers and
+    /// encodes the response; acks=0 gets none.
+    pub(crate) async fn finish(self, ctx: &Context) -> Outcome {
+        let resp = self.admitted.finish(ctx).await;
+        if self.acks == 0 {
+            return Outcome::Silent;
+        }
+        encode(
+            ApiKey::Produce,
+            self.correlation_id,
+            self.header_version,
+            self.version,
+            &resp,
+        )
+    }
+}
+
 /// Handles one request frame (without its size prefix).
 pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    match start(ctx, frame).await {
+        Started::Done(outcome) => outcome,
+        Started::Produce(pending) => pending.finish(ctx).await,
+    }
+}
+
+/// Begins one request frame (without its size prefix): a Produce is
+/// admitted and left to finish, anything else is answered.
+pub(crate) async fn start(ctx: &Context, frame: Bytes) -> Started {
     let Decoded { header, request } = match request::decode(frame) {
         Ok(decoded) => decoded,
         Err(RequestError::UnsupportedVersion {
@@ -217,15 +268,38 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
             // that lists what it supports, so the client can retry with a
             // version that works.
             let body = api_versions::handle(Some(ResponseError::UnsupportedVersion));
-            return encode(ApiKey::ApiVersions, cid, 0, 0, &body);
+            return Started::Done(encode(ApiKey::ApiVersions, cid, 0, 0, &body));
         }
-        Err(e) => return Outcome::Close(e.into()),
+        Err(e) => return Started::Done(Outcome::Close(e.into())),
     };
     let api = request.api_key();
     let version = header.request_api_version;
     let cid = header.correlation_id;
     tracing::trace!(?api, version, cid, client = ?header.client_id, "request");
     let hv = api.response_header_version(version);
+    if let Request::Produce(req) = request {
+        let acks = req.acks;
+        return Started::Produce(PendingProduce {
+            admitted: produce::admit(ctx, req).await,
+            acks,
+            correlation_id: cid,
+            header_version: hv,
+            version,
+        });
+    }
+    Started::Done(answer(ctx, api, cid, hv, version, request, &header).await)
+}
+
+/// Answers a decoded request other than Produce.
+async fn answer(
+    ctx: &Context,
+    api: ApiKey,
+    cid: i32,
+    hv: i16,
+    version: i16,
+    request: Request,
+    header: &kafka_protocol::messages::RequestHeader,
+) -> Outcome {
     match request {
         // The ApiVersions response header is always v0.
         Request::ApiVersions(_) => encode(api, cid, 0, version, &api_versions::handle(None)),
@@ -234,6 +308,7 @@ pub(crate) async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
             encode(api, cid, hv, version, &resp)
         }
         Request::Produce(req) => {
+            // Produce is begun in `start`; answered in one go here too.
             let acks = req.acks;
             let resp = produce::handle(ctx, req).await;
             if acks == 0 {

@@ -16,7 +16,9 @@ use super::reader::{Reader, Result};
 use super::Context;
 use crate::group::OFFSETS_TOPIC;
 use crate::registry::Partition;
+use crate::replication::leader::Leadership;
 use crate::topic::TopicCompression;
+use crate::writer::Queued;
 
 pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<ProduceRequest> {
     r.set_flexible(v >= 9);
@@ -73,6 +75,7 @@ fn check_codec(records: &[u8], required: TopicCompression) -> Option<String> {
 }
 
 /// One partition of a request, on its way through.
+#[derive(Debug)]
 enum Slot {
     /// Answered without reaching the writer.
     Refused(PartitionProduceResponse),
@@ -109,6 +112,24 @@ pub(super) fn not_here(code: ResponseError, topic: &str, index: i32) -> String {
 /// partitions' writers at once (so partitions are written in parallel),
 /// then waits for every answer.
 pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
+    admit(ctx, req).await.finish(ctx).await
+}
+
+/// A request whose record sets are with their writers, answers to come.
+/// A connection may admit the next request before this one's answers
+/// arrive: each partition's writer takes record sets in the order they
+/// were admitted, so the order of a pipeline is kept.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    acks: i16,
+    timeout_ms: i32,
+    topics: Vec<(kafka_protocol::messages::TopicName, Vec<(i32, Slot)>)>,
+    queued: Vec<(Option<Arc<Leadership>>, i64, Queued)>,
+}
+
+/// Checks every partition's record set and hands the good ones to their
+/// partitions' writers; [`Admitted::finish`] waits for the answers.
+pub(crate) async fn admit(ctx: &Context, req: ProduceRequest) -> Admitted {
     let acks_ok = (-1..=1).contains(&req.acks);
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
@@ -182,69 +203,90 @@ pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceRespons
             }
         }
     }
-    let mut answers = Vec::with_capacity(queued.len());
-    let mut waits = Vec::new();
-    let clustered = ctx.registry.in_cluster();
-    for (admitted, records_count, q) in queued {
-        let mut answer = q.answer().await;
-        let stored = answer.error_code.is_ok() || answer.error_code == DUPLICATE;
-        if stored && req.acks == -1 {
-            match admitted {
-                Some(l) => waits.push((answers.len(), l, answer.base_offset + records_count)),
-                // Leadership moved between admission and now: not known
-                // to be on the in-sync replicas.
-                None if clustered => {
-                    answer = refused(
-                        0,
-                        ResponseError::NotLeaderOrFollower,
-                        "leadership moved while the batch was written".into(),
-                    )
+    Admitted {
+        acks: req.acks,
+        timeout_ms: req.timeout_ms,
+        topics,
+        queued,
+    }
+}
+
+impl Admitted {
+    /// Waits for every writer's answer (and, for acks=all, the in-sync
+    /// replicas), and puts the response together.
+    pub(crate) async fn finish(self, ctx: &Context) -> ProduceResponse {
+        let Admitted {
+            acks,
+            timeout_ms,
+            topics,
+            queued,
+        } = self;
+        let req_acks = acks;
+        let req_timeout_ms = timeout_ms;
+        let mut answers = Vec::with_capacity(queued.len());
+        let mut waits = Vec::new();
+        let clustered = ctx.registry.in_cluster();
+        for (admitted, records_count, q) in queued {
+            let mut answer = q.answer().await;
+            let stored = answer.error_code.is_ok() || answer.error_code == DUPLICATE;
+            if stored && req_acks == -1 {
+                match admitted {
+                    Some(l) => waits.push((answers.len(), l, answer.base_offset + records_count)),
+                    // Leadership moved between admission and now: not known
+                    // to be on the in-sync replicas.
+                    None if clustered => {
+                        answer = refused(
+                            0,
+                            ResponseError::NotLeaderOrFollower,
+                            "leadership moved while the batch was written".into(),
+                        )
+                    }
+                    None => {}
                 }
-                None => {}
+            }
+            answers.push(answer);
+        }
+        if answers.iter().any(|a| a.error_code.is_ok()) {
+            // Followers and consumers waiting in Fetch look now.
+            ctx.registry.notify_appended();
+        }
+        // acks=all: each batch is answered once every in-sync replica has it.
+        let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, req_timeout_ms);
+        for (at, leadership, end) in waits {
+            if let Err(code) = leadership.wait_committed(end, deadline).await {
+                if let Some(a) = answers.get_mut(at) {
+                    *a = PartitionProduceResponse::default()
+                        .with_error_code(code.code())
+                        .with_error_message(Some(StrBytes::from_string(not_committed(code))))
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1);
+                }
             }
         }
-        answers.push(answer);
-    }
-    if answers.iter().any(|a| a.error_code.is_ok()) {
-        // Followers and consumers waiting in Fetch look now.
-        ctx.registry.notify_appended();
-    }
-    // acks=all: each batch is answered once every in-sync replica has it.
-    let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, req.timeout_ms);
-    for (at, leadership, end) in waits {
-        if let Err(code) = leadership.wait_committed(end, deadline).await {
-            if let Some(a) = answers.get_mut(at) {
-                *a = PartitionProduceResponse::default()
-                    .with_error_code(code.code())
-                    .with_error_message(Some(StrBytes::from_string(not_committed(code))))
-                    .with_base_offset(-1)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1);
-            }
+        let mut answers = answers.into_iter();
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, partitions) in topics {
+            let partition_responses = partitions
+                .into_iter()
+                .map(|(index, slot)| match slot {
+                    Slot::Refused(resp) => resp,
+                    Slot::Write(..) | Slot::Queued => {
+                        let resp = answers.next().unwrap_or_else(|| {
+                            refused(index, ResponseError::UnknownServerError, "no answer".into())
+                        });
+                        resp.with_index(index)
+                    }
+                })
+                .collect();
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_partition_responses(partition_responses),
+            );
         }
+        ProduceResponse::default().with_responses(responses)
     }
-    let mut answers = answers.into_iter();
-    let mut responses = Vec::with_capacity(topics.len());
-    for (name, partitions) in topics {
-        let partition_responses = partitions
-            .into_iter()
-            .map(|(index, slot)| match slot {
-                Slot::Refused(resp) => resp,
-                Slot::Write(..) | Slot::Queued => {
-                    let resp = answers.next().unwrap_or_else(|| {
-                        refused(index, ResponseError::UnknownServerError, "no answer".into())
-                    });
-                    resp.with_index(index)
-                }
-            })
-            .collect();
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partition_responses),
-        );
-    }
-    ProduceResponse::default().with_responses(responses)
 }
 
 const DUPLICATE: i16 = ResponseError::DuplicateSequenceNumber.code();

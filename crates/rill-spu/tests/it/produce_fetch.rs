@@ -165,6 +165,64 @@ async fn produce_errors_carry_kafka_codes_and_harm_nothing() {
     spu.stop().await;
 }
 
+/// Produce requests sent back to back are admitted while earlier ones
+/// wait for their answers (the connection pipelines them): the answers
+/// still come in request order, the records are stored in request order,
+/// and a request of another kind in between is answered after the
+/// produces before it and before those after it.
+#[tokio::test]
+async fn pipelined_produces_are_answered_and_stored_in_order() {
+    use kafka_protocol::messages::{MetadataResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "pipe", 1, &[]).await;
+    const PRODUCES: usize = 24;
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..PRODUCES {
+        if i == PRODUCES / 2 {
+            let (cid, frame) = c.encode(&MetadataRequest::default().with_topics(None), 12);
+            wire.extend_from_slice(&frame);
+            expected.push((cid, None));
+        }
+        let records = batch(&[format!("v{i}").as_bytes()], 1, Compression::None);
+        let (cid, frame) = c.encode(&produce("pipe", 0, records, 1), 9);
+        wire.extend_from_slice(&frame);
+        expected.push((cid, Some(i as i64)));
+    }
+    // All at once: the SPU has every request before the first answer.
+    c.send_raw(&wire).await;
+    for (cid, offset) in expected {
+        let mut body = c.read_frame().await.expect("an answer");
+        let version = if offset.is_some() { 9 } else { 12 };
+        let header_version = if offset.is_some() {
+            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9)
+        } else {
+            <MetadataResponse as kafka_protocol::protocol::HeaderVersion>::header_version(12)
+        };
+        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        assert_eq!(header.correlation_id, cid, "answers in request order");
+        match offset {
+            Some(offset) => {
+                let resp = ProduceResponse::decode(&mut body, version).unwrap();
+                assert_eq!(first(&resp), (0, offset), "stored in request order");
+            }
+            None => {
+                MetadataResponse::decode(&mut body, version).unwrap();
+            }
+        }
+    }
+    let resp = c.send(fetch("pipe", 0, 0, 1 << 20, 0, 0), 12).await;
+    let stored = values(resp.responses[0].partitions[0].records.as_ref().unwrap());
+    let want: Vec<(i64, Vec<u8>)> = (0..PRODUCES)
+        .map(|i| (i as i64, format!("v{i}").into_bytes()))
+        .collect();
+    assert_eq!(stored, want);
+    spu.stop().await;
+}
+
 #[tokio::test]
 async fn acks_zero_gets_no_answer_but_is_stored() {
     let spu = TestSpu::start().await;

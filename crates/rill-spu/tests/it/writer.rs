@@ -485,3 +485,50 @@ async fn one_idempotent_producers_pipeline_shares_one_fsync() {
     gate.check_not_forced();
     spu.stop().await;
 }
+
+/// One connection pipelining an idempotent producer's requests (as Kafka
+/// clients do, up to five in flight): the SPU admits each while the earlier
+/// ones wait for their fsync, so they reach the writer together and share
+/// one fsync, answered in request order with dense offsets. Served one
+/// request at a time, each would have waited for its own fsync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connections_pipelined_produces_share_one_fsync() {
+    let gate = Arc::new(Gate::default());
+    let spu = TestSpu::builder()
+        .storage(Arc::new(SlowSyncDisk(gate.clone())))
+        .flush(FlushPolicy::Always)
+        .start()
+        .await;
+    let mut admin = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut admin, "piped", 1, &[]).await;
+
+    gate.set_closed(true);
+    let mut first = KafkaClient::connect(spu.addr).await;
+    let (_, frame) = first.encode(&produce_req("piped", &[b"a0"]), 9);
+    first.send_raw(&frame).await;
+    until_waiting(&gate, 1).await;
+    let syncs_before = gate.syncs.load(Ordering::SeqCst);
+
+    // Sequences 0-1, 2-3, 4-5, 6-7, 8-9 on one connection, back to back.
+    let mut c = KafkaClient::connect(spu.addr).await;
+    let mut wire = Vec::new();
+    for seq in [0, 2, 4, 6, 8] {
+        let (_, frame) = c.encode(&produce_records("piped", idempotent_batch(9, 0, seq, 2)), 9);
+        wire.extend_from_slice(&frame);
+    }
+    c.send_raw(&wire).await;
+    // Let the connection admit them all into the writer's queue.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.set_closed(false);
+    assert_eq!(ack(first.read_frame().await), (0, 0));
+    let mut acks = Vec::new();
+    for _ in 0..5 {
+        acks.push(ack(c.read_frame().await));
+    }
+    assert_eq!(acks, vec![(0, 1), (0, 3), (0, 5), (0, 7), (0, 9)]);
+    // The first append's fsync, then one for the whole pipeline.
+    assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 1);
+    assert_eq!(read_all(&mut admin, "piped").await.len(), 11);
+    gate.check_not_forced();
+    spu.stop().await;
+}
