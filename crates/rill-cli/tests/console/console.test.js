@@ -177,7 +177,7 @@ test('groups and rate charts, for the README screenshot', async () => {
   // (3 s), so the charts have lines and the groups page a group with lag.
   for (let i = 0; i < 4; i++) {
     rill(['produce', 'browser-orders'], Array.from({ length: 40 + 20 * i }, (_, n) => JSON.stringify({ order: n, batch: i })).join('\n') + '\n');
-    rill(['consume', 'browser-orders', '-A', '-G', 'billing', '-d']);
+    rill(['consume', 'browser-orders', '-G', 'billing', '-d']);
     await new Promise((resolve) => setTimeout(resolve, 3000));
   }
   rill(['produce', 'browser-orders'], 'one more, not yet consumed\n');
