@@ -390,9 +390,11 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         );
     }
     // The console is a convenience: a busy port leaves it out, not the SPU.
-    let console = args
-        .console_listen
-        .unwrap_or_else(|| crate::console::DEFAULT_LISTEN.parse().expect("a valid address"));
+    let console = args.console_listen.unwrap_or_else(|| {
+        crate::console::DEFAULT_LISTEN
+            .parse()
+            .expect("a valid address")
+    });
     let console = match std::net::TcpListener::bind(console) {
         Ok(_) if console.port() != 0 => Some(console),
         Ok(_) => bail!("a background cluster needs a fixed --console-listen port"),
@@ -417,7 +419,11 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .arg("--data-dir")
         .arg(&data)
         .args(args.spu.to_args())
-        .args(console.iter().flat_map(|c| ["--console-listen".to_owned(), c.to_string()]))
+        .args(
+            console
+                .iter()
+                .flat_map(|c| ["--console-listen".to_owned(), c.to_string()]),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

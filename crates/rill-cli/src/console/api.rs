@@ -102,7 +102,10 @@ impl Console {
             .map_err(|_| {
                 ApiError(
                     502,
-                    format!("no answer from {} within {CLUSTER_TIMEOUT:?}", self.bootstrap),
+                    format!(
+                        "no answer from {} within {CLUSTER_TIMEOUT:?}",
+                        self.bootstrap
+                    ),
                 )
             })??;
         *slot = Some(c.clone());
@@ -139,16 +142,10 @@ impl Console {
             .collect();
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         match (req.method.as_str(), segs.as_slice()) {
-            ("GET", [""]) | ("GET", ["index.html"]) => Ok(Response::new(
-                200,
-                "text/html; charset=utf-8",
-                INDEX_HTML,
-            )),
-            ("GET", ["app.js"]) => Ok(Response::new(
-                200,
-                "text/javascript; charset=utf-8",
-                APP_JS,
-            )),
+            ("GET", [""]) | ("GET", ["index.html"]) => {
+                Ok(Response::new(200, "text/html; charset=utf-8", INDEX_HTML))
+            }
+            ("GET", ["app.js"]) => Ok(Response::new(200, "text/javascript; charset=utf-8", APP_JS)),
             ("GET", ["style.css"]) => Ok(Response::new(200, "text/css; charset=utf-8", STYLE_CSS)),
             ("GET", ["favicon.ico"]) => Ok(Response::new(204, "image/x-icon", Vec::new())),
             ("GET", ["api", "cluster"]) => Ok(self.cluster().await),
@@ -164,7 +161,10 @@ impl Console {
             (_, ["api", ..]) | (_, ["" | "index.html" | "app.js" | "style.css"]) => {
                 let known = self.route_exists(&segs);
                 if known {
-                    Err(ApiError(405, format!("{} is not allowed on {}", req.method, req.path)))
+                    Err(ApiError(
+                        405,
+                        format!("{} is not allowed on {}", req.method, req.path),
+                    ))
                 } else {
                     Err(ApiError(404, format!("no such page or API: {}", req.path)))
                 }
@@ -447,8 +447,7 @@ impl Console {
                     continue;
                 };
                 for p in d.partitions {
-                    if let (Some(total), Some(committed)) =
-                        (totals.get_mut(&p.topic), p.committed)
+                    if let (Some(total), Some(committed)) = (totals.get_mut(&p.topic), p.committed)
                     {
                         total.1 += committed;
                     }
@@ -578,7 +577,9 @@ fn int_field(v: &Value, name: &str, default: i64, min: i64, max: i64) -> Result<
         Some(_) => return Err(bad_request(format!("{name} must be a whole number"))),
     };
     if !(min..=max).contains(&n) {
-        return Err(bad_request(format!("{name} must be from {min} to {max}, not {n}")));
+        return Err(bad_request(format!(
+            "{name} must be from {min} to {max}, not {n}"
+        )));
     }
     Ok(n)
 }

@@ -144,7 +144,10 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
                 .parse()
                 .map_err(|_| bad(400, "malformed Content-Length"))?;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(bad(400, "chunked bodies are not accepted; send Content-Length"));
+            return Err(bad(
+                400,
+                "chunked bodies are not accepted; send Content-Length",
+            ));
         }
     }
     if content_length > MAX_BODY_BYTES {
@@ -242,10 +245,7 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, HeadError> {
 
 /// Something that answers requests.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(
-        &self,
-        req: Request,
-    ) -> impl std::future::Future<Output = Response> + Send;
+    fn handle(&self, req: Request) -> impl std::future::Future<Output = Response> + Send;
 }
 
 /// Serves `handler` on `listener` until the task is dropped.
@@ -308,7 +308,10 @@ mod tests {
         ] {
             assert_eq!(parse_head(head).unwrap_err().status, 400, "{head:?}");
         }
-        let big = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY_BYTES + 1);
+        let big = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY_BYTES + 1
+        );
         assert_eq!(parse_head(big.as_bytes()).unwrap_err().status, 413);
     }
 

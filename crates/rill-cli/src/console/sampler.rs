@@ -96,7 +96,10 @@ impl Shared {
     }
 
     pub fn rates(&self, topic: &str) -> Vec<Rate> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).rates(topic)
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rates(topic)
     }
 }
 
@@ -120,13 +123,22 @@ mod tests {
         s.record(4000, &totals(&[("t", 50, 10)]));
         let r = s.rates("t");
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].at_ms, r[0].produced_per_sec, r[0].consumed_per_sec), (2000, 50.0, 5.0));
-        assert_eq!(r[1].produced_per_sec, 0.0, "a total going down is no negative rate");
+        assert_eq!(
+            (r[0].at_ms, r[0].produced_per_sec, r[0].consumed_per_sec),
+            (2000, 50.0, 5.0)
+        );
+        assert_eq!(
+            r[1].produced_per_sec, 0.0,
+            "a total going down is no negative rate"
+        );
         for i in 0..(MAX_SAMPLES_PER_TOPIC as i64 * 2) {
             s.record(10_000 + i * 3000, &totals(&[("t", i, 0)]));
         }
         assert_eq!(s.rates("t").len(), MAX_SAMPLES_PER_TOPIC - 1);
         s.record(1_000_000_000, &totals(&[("u", 0, 0)]));
-        assert!(s.rates("t").is_empty(), "a deleted topic's samples are dropped");
+        assert!(
+            s.rates("t").is_empty(),
+            "a deleted topic's samples are dropped"
+        );
     }
 }

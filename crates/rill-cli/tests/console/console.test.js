@@ -186,5 +186,8 @@ test('groups and rate charts, for the README screenshot', async () => {
   await visit('#/topic/browser-orders', '#chart-produce polyline', 'topic');
   await page.waitForSelector('#chart-consume polyline');
   await page.screenshot({ path: path.join(SHOTS, 'topic.png'), fullPage: true });
+  // The README's picture: the top of the topic page (charts, partitions,
+  // the form and the first rows of the tail).
+  await page.screenshot({ path: path.join(SHOTS, 'console-topic.png') });
   assert.deepEqual(errors, []);
 });

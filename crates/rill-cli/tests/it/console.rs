@@ -21,7 +21,13 @@ struct Console {
 impl Console {
     fn start(bootstrap: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
-            .args(["console", "--listen", "127.0.0.1:0", "--bootstrap", bootstrap])
+            .args([
+                "console",
+                "--listen",
+                "127.0.0.1:0",
+                "--bootstrap",
+                bootstrap,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -86,7 +92,10 @@ fn the_http_layer_answers_bad_requests_with_their_status() {
     assert_eq!(exchange(console.addr, long.as_bytes()).0, 431);
     let (status, body) = request(console.addr, "GET", "/no/such/page", "");
     assert_eq!(status, 404);
-    assert!(body["error"].as_str().unwrap().contains("/no/such/page"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("/no/such/page"),
+        "{body}"
+    );
     assert_eq!(request(console.addr, "DELETE", "/api/topics", "").0, 405);
     let (status, page) = exchange(console.addr, b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(status, 200);
@@ -127,7 +136,8 @@ fn the_api_creates_lists_produces_and_tails_through_the_kafka_protocol() {
     }
     assert!(spu.ok(&["topic", "list"]).contains("made-here"));
 
-    let record = r#"{"key": "k1", "value": "{\"n\": 1}", "headers": [{"name": "h", "value": "v"}]}"#;
+    let record =
+        r#"{"key": "k1", "value": "{\"n\": 1}", "headers": [{"name": "h", "value": "v"}]}"#;
     let (status, stored) = request(console.addr, "POST", "/api/topics/existing/records", record);
     assert_eq!(status, 201, "{stored}");
     let (status, _) = request(console.addr, "POST", "/api/topics/missing/records", record);
@@ -150,7 +160,13 @@ fn the_api_creates_lists_produces_and_tails_through_the_kafka_protocol() {
     );
     assert_eq!(again["records"].as_array().unwrap().len(), 0, "{again}");
     assert_eq!(
-        request(console.addr, "GET", "/api/topics/existing/records?from=x", "").0,
+        request(
+            console.addr,
+            "GET",
+            "/api/topics/existing/records?from=x",
+            ""
+        )
+        .0,
         400
     );
 }
@@ -185,7 +201,10 @@ fn cluster_start_serves_the_console_and_prints_its_address() {
     let (status, page) = exchange(console, b"GET / HTTP/1.1\r\n\r\n");
     let (_, cluster) = request(console, "GET", "/api/cluster", "");
     stop();
-    assert!(said.contains(&format!("console: http://{console}/")), "{said}");
+    assert!(
+        said.contains(&format!("console: http://{console}/")),
+        "{said}"
+    );
     assert_eq!(status, 200);
     assert!(page.contains("Rill console"));
     assert_eq!(cluster["bootstrap"], spu.to_string(), "{cluster}");

@@ -207,6 +207,7 @@ function renderTail(records, mode, fresh) {
 
 async function tailLoop(name, gen, records, view) {
   let from = '';
+  let first = true;
   while (gen === generation) {
     try {
       const r = await api('/api/topics/' + encodeURIComponent(name) + '/records' + (from ? '?from=' + encodeURIComponent(from) : ''));
@@ -215,7 +216,9 @@ async function tailLoop(name, gen, records, view) {
       const fresh = r.records.slice().sort((a, b) => b.timestamp - a.timestamp || b.offset - a.offset);
       records.unshift(...fresh);
       records.length = Math.min(records.length, MAX_TAIL_ROWS);
-      if (fresh.length || !document.querySelector('#tail tr')) renderTail(records, view.value, fresh.length);
+      // Records that arrived while the page was open are highlighted.
+      if (fresh.length || !document.querySelector('#tail tr')) renderTail(records, view.value, first ? 0 : fresh.length);
+      first = false;
     } catch (e) {
       if (gen !== generation) return;
       showError('Live tail: ' + e.message);
