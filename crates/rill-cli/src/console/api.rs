@@ -134,6 +134,15 @@ impl Console {
     }
 
     async fn route(&self, req: &Request) -> ApiResult {
+        // A JSON body only: another site's page cannot send one without a
+        // CORS preflight, which the console does not allow (no forged
+        // topics or records from a browser that visits a hostile page).
+        if req.method == "POST" && req.content_type != "application/json" {
+            return Err(ApiError(
+                415,
+                "send the body as JSON (Content-Type: application/json)".into(),
+            ));
+        }
         let segments: Vec<String> = req
             .path
             .trim_start_matches('/')

@@ -29,6 +29,8 @@ pub struct Request {
     /// The raw query string after `?`, if any.
     pub query: String,
     pub content_length: usize,
+    /// The Content-Type header's media type, lower case (empty if none).
+    pub content_type: String,
     pub body: Vec<u8>,
 }
 
@@ -91,6 +93,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
+        415 => "Unsupported Media Type",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -134,6 +137,7 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
         return Err(bad(400, format!("malformed target {target:?}")));
     }
     let mut content_length = 0;
+    let mut content_type = String::new();
     for h in lines.take_while(|l| !l.is_empty()) {
         let Some((name, value)) = h.split_once(':') else {
             return Err(bad(400, format!("malformed header {h:?}")));
@@ -143,6 +147,9 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
                 .trim()
                 .parse()
                 .map_err(|_| bad(400, "malformed Content-Length"))?;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            let media = value.split(';').next().unwrap_or_default();
+            content_type = media.trim().to_ascii_lowercase();
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(bad(
                 400,
@@ -162,6 +169,7 @@ pub fn parse_head(head: &[u8]) -> Result<Request, HeadError> {
         path: path.to_owned(),
         query: query.to_owned(),
         content_length,
+        content_type,
         body: Vec::new(),
     })
 }
@@ -296,8 +304,12 @@ mod tests {
         let r = parse_head(b"GET /api/topics?x=a%20b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/topics"));
         assert_eq!(r.param("x").as_deref(), Some("a b"));
-        let r = parse_head(b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\n").unwrap();
+        let r = parse_head(
+            b"POST / HTTP/1.1\r\ncontent-length: 5\r\nContent-Type: Application/JSON; charset=utf-8\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(r.content_length, 5);
+        assert_eq!(r.content_type, "application/json");
         for head in [
             &b"GARBAGE\r\n\r\n"[..],
             b"GET / SPDY/3\r\n\r\n",

@@ -74,7 +74,7 @@ fn exchange(addr: SocketAddr, raw: &[u8]) -> (u16, String) {
 
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
     let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let (status, body) = exchange(addr, raw.as_bytes());
@@ -97,6 +97,13 @@ fn the_http_layer_answers_bad_requests_with_their_status() {
         "{body}"
     );
     assert_eq!(request(console.addr, "DELETE", "/api/topics", "").0, 405);
+    // A form post from another site's page (no JSON content type) is refused.
+    let body = r#"{"name": "x"}"#;
+    let form = format!(
+        "POST /api/topics HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(exchange(console.addr, form.as_bytes()).0, 415);
     let (status, page) = exchange(console.addr, b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(status, 200);
     assert!(page.contains("<title>Rill console</title>"), "{page}");
