@@ -177,6 +177,9 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             if args.foreground {
                 bail!("--foreground runs one SPU alone; run each SPU of a cluster with `rill spu run`");
             }
+            if args.console_listen.is_some() {
+                bail!("--console-listen serves one SPU's console; for a cluster of SPUs run `rill console --listen ...` beside it");
+            }
             crate::multi::start(args)
         }
         ClusterCommand::Start(args) if args.foreground => foreground(args),
