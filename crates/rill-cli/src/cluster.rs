@@ -88,6 +88,11 @@ pub struct StartArgs {
     /// replica.lag.time.max.ms).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) replica_lag_time_max_ms: u64,
+    /// Serve the web console (`rill console`) here, talking to this SPU;
+    /// port 0 picks a free port (printed at start) [default: 127.0.0.1:9644
+    /// in the background, none with --foreground].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) console_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub(crate) spu: SpuOptions,
 }
@@ -172,6 +177,9 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             if args.foreground {
                 bail!("--foreground runs one SPU alone; run each SPU of a cluster with `rill spu run`");
             }
+            if args.console_listen.is_some() {
+                bail!("--console-listen serves one SPU's console; for a cluster of SPUs run `rill console --listen ...` beside it");
+            }
             crate::multi::start(args)
         }
         ClusterCommand::Start(args) if args.foreground => foreground(args),
@@ -210,13 +218,17 @@ pub(crate) fn init_tracing() {
 fn foreground(args: StartArgs) -> anyhow::Result<()> {
     let mut config = SpuConfig::new(args.listen, data_dir(&args)?);
     args.spu.apply(&mut config);
-    serve(config, |addr| format!("rill SPU listening on {addr}\n"))
+    serve(config, args.console_listen, |addr| {
+        format!("rill SPU listening on {addr}\n")
+    })
 }
 
 /// Runs an SPU in this process until SIGINT or SIGTERM, then stops it
-/// cleanly. `banner` is printed once it listens.
+/// cleanly. `banner` is printed once it listens, then, with `console`, the
+/// address of the web console served in this process.
 pub(crate) fn serve(
     config: SpuConfig,
+    console: Option<SocketAddr>,
     banner: impl FnOnce(SocketAddr) -> String,
 ) -> anyhow::Result<()> {
     init_tracing();
@@ -232,9 +244,23 @@ pub(crate) fn serve(
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("installing the SIGINT handler")?;
         let spu = Spu::start(config).await?;
+        // The console is a convenience: without it the SPU serves on.
+        let console = match console {
+            Some(at) => match crate::console::spawn(at, spu.local_addr().to_string()).await {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the console (--console-listen) did not start");
+                    None
+                }
+            },
+            None => None,
+        };
         // Tests and scripts read this line to learn the bound port. If
         // nobody reads stdout any more, the SPU runs on all the same.
         let _ = output::print(&banner(spu.local_addr()));
+        if let Some(addr) = console {
+            let _ = output::print(&format!("console: http://{addr}/\n"));
+        }
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
@@ -366,6 +392,22 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
+    // The console is a convenience: a busy port leaves it out, not the SPU.
+    let console = args.console_listen.unwrap_or_else(|| {
+        crate::console::DEFAULT_LISTEN
+            .parse()
+            .expect("a valid address")
+    });
+    let console = match std::net::TcpListener::bind(console) {
+        Ok(_) if console.port() != 0 => Some(console),
+        Ok(_) => bail!("a background cluster needs a fixed --console-listen port"),
+        Err(e) => {
+            output::eprint(&format!(
+                "warning: no console: cannot listen on {console}: {e} (choose another with --console-listen)\n"
+            ));
+            None
+        }
+    };
     let data = data_dir(&args)?;
     let log_path = logs.join("spu.log");
     let log = OpenOptions::new()
@@ -380,6 +422,11 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .arg("--data-dir")
         .arg(&data)
         .args(args.spu.to_args())
+        .args(
+            console
+                .iter()
+                .flat_map(|c| ["--console-listen".to_owned(), c.to_string()]),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -414,8 +461,13 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
     }
     let addr = addr.to_string();
     home::write_profile(&addr)?;
+    let console = match console {
+        Some(c) => format!("http://{c}/"),
+        None => "not started (see the warning above)".to_owned(),
+    };
     output::print(&format!(
         "Rill is running: one SPU at {addr} (pid {pid}).
+  console: {console}
   data: {}
   log:  {}
   profile for clients: {}

@@ -4,6 +4,7 @@ mod bench;
 mod bench_consume;
 mod bench_e2e;
 mod cluster;
+mod console;
 mod consume;
 mod group;
 mod home;
@@ -54,6 +55,14 @@ pub struct Global {
 }
 
 impl Global {
+    /// The chosen cluster's address: --addr, else the profile's.
+    pub fn addr_or_profile(&self) -> String {
+        match self.addr.as_deref().map(str::trim) {
+            Some(a) if !a.is_empty() => a.to_owned(),
+            _ => rill::discover_addr(),
+        }
+    }
+
     /// Connects to the chosen cluster.
     pub async fn connect(&self) -> anyhow::Result<Rill> {
         let (addr, from) = match self.addr.as_deref().map(str::trim) {
@@ -116,6 +125,9 @@ enum Command {
     /// Measure the cluster.
     #[command(subcommand)]
     Benchmark(bench::BenchmarkCommand),
+    /// Serve a web console for the cluster (overview, topics with rates
+    /// and a live tail, consumer groups, forms to produce and create).
+    Console(console::ConsoleArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   rill completions bash > /etc/bash_completion.d/rill
@@ -149,6 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => block_on(produce::run(args, &global))?,
         Command::Consume(args) => block_on(consume::run(args, &global))?,
         Command::Benchmark(cmd) => block_on(bench::run(cmd, &global))?,
+        Command::Console(args) => block_on(console::run(args, &global))?,
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "rill", &mut out);

@@ -87,7 +87,7 @@ fn run_spu(args: RunArgs) -> anyhow::Result<()> {
     cluster.replica_lag_time_max = Duration::from_millis(args.replica_lag_time_max_ms);
     config.cluster = Some(cluster);
     let id = args.id;
-    serve(config, move |addr| {
+    serve(config, None, move |addr| {
         format!("rill SPU {id} listening on {addr}\n")
     })
 }

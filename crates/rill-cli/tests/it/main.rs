@@ -3,6 +3,7 @@
 
 mod bench_consume;
 mod cluster;
+mod console;
 mod consume;
 mod everyday;
 mod group;
