@@ -17,6 +17,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::api::{self, Context, Outcome};
 use crate::config::SpuConfig;
+use crate::metrics::seconds;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -37,6 +39,7 @@ pub(crate) async fn serve<S>(
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let request_timeout = config.request_timeout;
     tracing::debug!(%peer, "connection opened");
+    let _open = Counted::new(&ctx.registry.metrics().connections_open);
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     // When the first byte of the frame being read arrived. A started
     // frame must arrive whole within the request timeout, so a client
@@ -96,6 +99,39 @@ pub(crate) async fn serve<S>(
     tracing::debug!(%peer, "connection closed");
 }
 
+/// Holds one up on a gauge while it lives.
+struct Counted(Gauge);
+
+impl Counted {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Handles one request, timing Produce and Fetch.
+async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    let metrics = ctx.registry.metrics();
+    let _in_flight = Counted::new(&metrics.requests_in_flight);
+    let histogram = match frame.get(..2) {
+        Some([0, 0]) => Some(&metrics.produce_duration),
+        Some([0, 1]) => Some(&metrics.fetch_duration),
+        _ => None,
+    };
+    let started = std::time::Instant::now();
+    let outcome = api::handle(ctx, frame).await;
+    if let Some(h) = histogram {
+        h.observe(seconds(started.elapsed()));
+    }
+    outcome
+}
+
 /// Handles one request and writes its answer; false when the connection
 /// must close.
 async fn answer<W: AsyncWrite + Unpin>(
@@ -111,7 +147,7 @@ async fn answer<W: AsyncWrite + Unpin>(
         Some([0, 11] | [0, 14]) => config.request_timeout + ctx.groups.longest_park(),
         _ => config.request_timeout,
     };
-    match tokio::time::timeout(timeout, api::handle(ctx, frame)).await {
+    match tokio::time::timeout(timeout, handle(ctx, frame)).await {
         Err(_) => {
             tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
             false
