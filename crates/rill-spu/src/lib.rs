@@ -56,6 +56,6 @@ pub use api::SUPPORTED_APIS;
 pub use config::{ClusterSettings, ClusterStore, SpuConfig};
 pub use error::SpuError;
 pub use group::{GroupConfig, GroupLimits};
-pub use server::{Spu, SpuHandle};
 pub use metrics::http::{MAX_CONNECTIONS as MAX_METRICS_CONNECTIONS, MAX_REQUEST_HEAD_BYTES};
+pub use server::{Spu, SpuHandle};
 pub use topic::{TopicConfig, TopicSpec};

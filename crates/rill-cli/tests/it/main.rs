@@ -6,6 +6,7 @@ mod cluster;
 mod consume;
 mod everyday;
 mod group;
+mod metrics;
 mod multi;
 mod outage;
 mod produce;

@@ -193,7 +193,13 @@ fn fetch_once(registry: &Registry, req: &FetchRequest, access: LogAccess) -> Opt
                 .with_partitions(partitions)
         })
         .collect();
-    (!busy).then(|| (FetchResponse::default().with_responses(responses), total, reads))
+    (!busy).then(|| {
+        (
+            FetchResponse::default().with_responses(responses),
+            total,
+            reads,
+        )
+    })
 }
 
 /// Counts what consumers read in the response being sent.

@@ -63,7 +63,8 @@ pub(crate) async fn serve(
             Ok(((stream, _peer), permit)) => {
                 let exporter = exporter.clone();
                 connections.spawn(async move {
-                    let _ = tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &exporter)).await;
+                    let _ =
+                        tokio::time::timeout(CONNECTION_TIMEOUT, answer(stream, &exporter)).await;
                     drop(permit);
                 });
             }
@@ -80,7 +81,11 @@ pub(crate) async fn serve(
 async fn answer(mut stream: TcpStream, exporter: &Exporter) -> std::io::Result<()> {
     let response = match read_head(&mut stream).await? {
         Head::TooLarge => {
-            let answer = plain(431, "Request Header Fields Too Large", "request head too large\n");
+            let answer = plain(
+                431,
+                "Request Header Fields Too Large",
+                "request head too large\n",
+            );
             stream.write_all(&answer).await?;
             stream.shutdown().await?;
             // Closing with unread input would reset the connection and
@@ -145,7 +150,11 @@ async fn route(head: &[u8], exporter: &Exporter) -> Vec<u8> {
     let path = target.split('?').next().unwrap_or_default();
     let known = matches!(path, "/metrics" | "/health/live" | "/health/ready");
     if !known {
-        return plain(404, "Not Found", "not found: try /metrics, /health/live, /health/ready\n");
+        return plain(
+            404,
+            "Not Found",
+            "not found: try /metrics, /health/live, /health/ready\n",
+        );
     }
     if method != "GET" {
         return response(
@@ -178,12 +187,22 @@ async fn metrics(exporter: &Exporter) -> Vec<u8> {
             "",
             text.as_bytes(),
         ),
-        _ => plain(500, "Internal Server Error", "could not render the metrics\n"),
+        _ => plain(
+            500,
+            "Internal Server Error",
+            "could not render the metrics\n",
+        ),
     }
 }
 
 fn plain(status: u16, reason: &str, body: &str) -> Vec<u8> {
-    response(status, reason, "text/plain; charset=utf-8", "", body.as_bytes())
+    response(
+        status,
+        reason,
+        "text/plain; charset=utf-8",
+        "",
+        body.as_bytes(),
+    )
 }
 
 fn response(status: u16, reason: &str, content_type: &str, extra: &str, body: &[u8]) -> Vec<u8> {
@@ -225,21 +244,33 @@ mod tests {
     #[tokio::test]
     async fn routes() {
         let e = exporter();
-        assert_eq!(status(&route(b"GET /nope HTTP/1.1", &e).await), "HTTP/1.1 404 Not Found");
+        assert_eq!(
+            status(&route(b"GET /nope HTTP/1.1", &e).await),
+            "HTTP/1.1 404 Not Found"
+        );
         assert_eq!(
             status(&route(b"POST /metrics HTTP/1.1", &e).await),
             "HTTP/1.1 405 Method Not Allowed"
         );
-        assert_eq!(status(&route(b"GET /health/live HTTP/1.1", &e).await), "HTTP/1.1 200 OK");
+        assert_eq!(
+            status(&route(b"GET /health/live HTTP/1.1", &e).await),
+            "HTTP/1.1 200 OK"
+        );
         assert_eq!(
             status(&route(b"GET /health/ready HTTP/1.1", &e).await),
             "HTTP/1.1 503 Service Unavailable"
         );
         e.metrics.set_ready(true);
-        assert_eq!(status(&route(b"GET /health/ready HTTP/1.1", &e).await), "HTTP/1.1 200 OK");
+        assert_eq!(
+            status(&route(b"GET /health/ready HTTP/1.1", &e).await),
+            "HTTP/1.1 200 OK"
+        );
         let m = route(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a", &e).await;
         assert_eq!(status(&m), "HTTP/1.1 200 OK");
         assert!(String::from_utf8_lossy(&m).ends_with("# EOF\n"));
-        assert_eq!(status(&route(b"garbage", &e).await), "HTTP/1.1 400 Bad Request");
+        assert_eq!(
+            status(&route(b"garbage", &e).await),
+            "HTTP/1.1 400 Bad Request"
+        );
     }
 }

@@ -62,7 +62,10 @@ pub(super) fn register(registry: &mut Registry, ctx: &Context) {
         }
     }
     let leaderless = view.as_ref().map_or(0, |v| {
-        v.partitions.values().filter(|s| s.leader().is_none()).count()
+        v.partitions
+            .values()
+            .filter(|s| s.leader().is_none())
+            .count()
     });
     let lag = Family::<GroupLabels, Gauge>::default();
     for (key, committed) in ctx.groups.committed() {

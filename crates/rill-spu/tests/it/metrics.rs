@@ -10,7 +10,9 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, GroupId, OffsetCommitRequest, ProduceRequest};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, GroupId, OffsetCommitRequest, ProduceRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use rill_protocol::Compression;
 use rill_storage::FlushPolicy;
@@ -53,7 +55,11 @@ async fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: rill\r\n\r\n").as_bytes()).await
+    http_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: rill\r\n\r\n").as_bytes(),
+    )
+    .await
 }
 
 async fn scrape(addr: SocketAddr) -> String {
@@ -112,7 +118,8 @@ async fn counters_rise_by_what_was_produced_and_fetched() {
     let mut c = spu.client().await;
     create_topic(&mut c, "m", 2, &[]).await;
     let before = scrape(metrics).await;
-    let produced = |body: &str, p| sample(body, &in_partition("rill_produce_records_total", "m", p));
+    let produced =
+        |body: &str, p| sample(body, &in_partition("rill_produce_records_total", "m", p));
     let produced_bytes =
         |body: &str, p| sample(body, &in_partition("rill_produce_bytes_total", "m", p));
     let requests = |body: &str| sample(body, "rill_produce_request_duration_seconds_count");
@@ -143,7 +150,10 @@ async fn counters_rise_by_what_was_produced_and_fetched() {
     assert_eq!(produced(&after, 1), Some(3.0));
     // Five produce requests were timed; each histogram has its buckets,
     // and the +Inf bucket holds every observation.
-    assert!(requests(&after).unwrap() - requests_before >= 5.0, "{after}");
+    assert!(
+        requests(&after).unwrap() - requests_before >= 5.0,
+        "{after}"
+    );
     for name in [
         "rill_produce_request_duration_seconds",
         "rill_fsync_duration_seconds",
@@ -160,14 +170,26 @@ async fn counters_rise_by_what_was_produced_and_fetched() {
     // Every append was fsynced (flush always).
     assert!(sample(&after, "rill_fsync_duration_seconds_count").unwrap() >= 5.0);
     // The partition's state, read at the scrape.
-    let end = sample(&after, &in_partition("rill_partition_log_end_offset", "m", 0));
+    let end = sample(
+        &after,
+        &in_partition("rill_partition_log_end_offset", "m", 0),
+    );
     assert_eq!(end, Some(sent_records as f64));
-    let hw = sample(&after, &in_partition("rill_partition_high_watermark", "m", 0));
+    let hw = sample(
+        &after,
+        &in_partition("rill_partition_high_watermark", "m", 0),
+    );
     assert_eq!(hw, Some(sent_records as f64));
-    assert_eq!(sample(&after, &in_partition("rill_partition_isr_size", "m", 0)), Some(1.0));
+    assert_eq!(
+        sample(&after, &in_partition("rill_partition_isr_size", "m", 0)),
+        Some(1.0)
+    );
     let disk = sample(&after, &in_partition("rill_partition_disk_bytes", "m", 0)).unwrap();
     assert!(disk >= sent_bytes as f64, "{disk} bytes on disk");
-    assert_eq!(sample(&after, "rill_under_replicated_partitions"), Some(0.0));
+    assert_eq!(
+        sample(&after, "rill_under_replicated_partitions"),
+        Some(0.0)
+    );
     assert_eq!(sample(&after, "rill_connections_open"), Some(1.0));
     assert!(sample(&after, "rill_process_resident_memory_bytes").unwrap() > 1e6);
     assert!(sample(&after, "rill_process_cpu_seconds_total").unwrap() >= 0.0);
@@ -232,7 +254,10 @@ async fn two_hundred_scrapes_at_once_all_answer() {
         assert_eq!(status, 200);
         assert!(body.ends_with("# EOF\n"));
         assert_eq!(
-            sample(&body, &in_partition("rill_produce_records_total", "busy", 3)),
+            sample(
+                &body,
+                &in_partition("rill_produce_records_total", "busy", 3)
+            ),
             Some(0.0)
         );
     }
@@ -245,7 +270,11 @@ async fn health_checks_unknown_paths_methods_and_oversized_heads() {
     assert_eq!(get(metrics, "/health/live").await, (200, "live\n".into()));
     assert_eq!(get(metrics, "/health/ready").await, (200, "ready\n".into()));
     assert_eq!(get(metrics, "/nothing/here").await.0, 404);
-    let post = http_raw(metrics, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+    let post = http_raw(
+        metrics,
+        b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
     assert_eq!(post.0, 405);
     assert_eq!(http_raw(metrics, b"nonsense\r\n\r\n").await.0, 400);
     // A head past the limit is refused, and the endpoint serves on.
