@@ -20,6 +20,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of `Start` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ClusterCommand {
     /// Start a local cluster in the background: one SPU with local
     /// metadata, or with --spus N, N SPUs and a local etcd.

@@ -35,6 +35,16 @@ pub mod fuzzing;
 pub mod group;
 mod idempotence;
 mod meta;
+// The metrics endpoint parses what any HTTP client sends.
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 mod metrics;
 mod producer_ids;
 mod registry;
