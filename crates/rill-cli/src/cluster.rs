@@ -20,6 +20,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of `Start` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ClusterCommand {
     /// Start a local cluster in the background: one SPU with local
     /// metadata, or with --spus N, N SPUs and a local etcd.
@@ -93,8 +95,45 @@ pub struct StartArgs {
     /// in the background, none with --foreground].
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) console_listen: Option<SocketAddr>,
+    /// Serve no metrics endpoint (`cluster start` serves one by default).
+    #[arg(long, conflicts_with = "metrics_listen")]
+    pub(crate) no_metrics: bool,
     #[command(flatten)]
     pub(crate) spu: SpuOptions,
+}
+
+/// Where `cluster start` serves metrics: `--metrics-listen`, else a free
+/// port on 127.0.0.1, unless `--no-metrics`.
+pub(crate) fn metrics_listen(args: &StartArgs) -> Option<SocketAddr> {
+    if args.no_metrics {
+        return None;
+    }
+    Some(
+        args.spu
+            .metrics_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+    )
+}
+
+/// Waits (within the start timeout) for the metrics address an SPU writes
+/// to `path` once it serves.
+pub(crate) fn wait_metrics_addr(path: &Path) -> anyhow::Result<SocketAddr> {
+    let started = Instant::now();
+    loop {
+        if let Some(addr) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return Ok(addr);
+        }
+        if started.elapsed() > START_TIMEOUT {
+            bail!(
+                "the SPU did not write its metrics address to {} within {START_TIMEOUT:?}",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Settings of an SPU, shared by `cluster start` and `spu run`.
@@ -125,6 +164,16 @@ pub struct SpuOptions {
     /// Seconds between retention checks.
     #[arg(long, default_value_t = 5)]
     retention_check_secs: u64,
+    /// Serve Prometheus metrics and health checks over HTTP here
+    /// (`/metrics`, `/health/live`, `/health/ready`; port 0: a free port)
+    /// [default: `spu run`: off; `cluster start`: 127.0.0.1:0, printed at
+    /// start].
+    #[arg(long)]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Write the bound metrics address to this file once serving (how
+    /// `rill cluster start` learns the port its SPUs picked).
+    #[arg(long, hide = true)]
+    pub(crate) metrics_addr_file: Option<PathBuf>,
 }
 
 impl SpuOptions {
@@ -136,6 +185,7 @@ impl SpuOptions {
         config.request_timeout = Duration::from_millis(self.request_timeout_ms);
         config.connection_idle_timeout = Duration::from_millis(self.connection_idle_timeout_ms);
         config.retention_check_interval = Duration::from_secs(self.retention_check_secs.max(1));
+        config.metrics_listen = self.metrics_listen;
         config.flush = match self.flush {
             Flush::Always => FlushPolicy::Always,
             Flush::Never => FlushPolicy::Never,
@@ -218,18 +268,32 @@ pub(crate) fn init_tracing() {
 fn foreground(args: StartArgs) -> anyhow::Result<()> {
     let mut config = SpuConfig::new(args.listen, data_dir(&args)?);
     args.spu.apply(&mut config);
-    serve(config, args.console_listen, |addr| {
-        format!("rill SPU listening on {addr}\n")
-    })
+    config.metrics_listen = metrics_listen(&args);
+    serve(
+        config,
+        args.console_listen,
+        args.spu.metrics_addr_file.as_deref(),
+        |addr, metrics| {
+            // The first line is what tests and scripts read for the port.
+            let mut banner = format!("rill SPU listening on {addr}\n");
+            if let Some(m) = metrics {
+                banner.push_str(&format!("rill SPU metrics at http://{m}/metrics\n"));
+            }
+            banner
+        },
+    )
 }
 
 /// Runs an SPU in this process until SIGINT or SIGTERM, then stops it
-/// cleanly. `banner` is printed once it listens, then, with `console`, the
-/// address of the web console served in this process.
+/// cleanly. `banner` (given the SPU's address and its metrics address, if
+/// it serves metrics) is printed once it listens, then, with `console`, the
+/// address of the web console served in this process; the metrics address
+/// is written to `metrics_addr_file` if given.
 pub(crate) fn serve(
     config: SpuConfig,
     console: Option<SocketAddr>,
-    banner: impl FnOnce(SocketAddr) -> String,
+    metrics_addr_file: Option<&Path>,
+    banner: impl FnOnce(SocketAddr, Option<SocketAddr>) -> String,
 ) -> anyhow::Result<()> {
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -244,6 +308,9 @@ pub(crate) fn serve(
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("installing the SIGINT handler")?;
         let spu = Spu::start(config).await?;
+        if let (Some(path), Some(m)) = (metrics_addr_file, spu.metrics_addr()) {
+            home::write_whole(path, &format!("{m}\n"))?;
+        }
         // The console is a convenience: without it the SPU serves on.
         let console = match console {
             Some(at) => match crate::console::spawn(at, spu.local_addr().to_string()).await {
@@ -257,7 +324,7 @@ pub(crate) fn serve(
         };
         // Tests and scripts read this line to learn the bound port. If
         // nobody reads stdout any more, the SPU runs on all the same.
-        let _ = output::print(&banner(spu.local_addr()));
+        let _ = output::print(&banner(spu.local_addr(), spu.metrics_addr()));
         if let Some(addr) = console {
             let _ = output::print(&format!("console: http://{addr}/\n"));
         }
@@ -416,6 +483,8 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let exe = std::env::current_exe().context("finding the rill binary")?;
+    let metrics_file = home::metrics_addr_file()?;
+    let _ = std::fs::remove_file(&metrics_file);
     let mut cmd = Command::new(exe);
     cmd.args(["cluster", "start", "--foreground", "--listen"])
         .arg(args.listen.to_string())
@@ -432,6 +501,14 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         .stderr(log)
         // Its own process group: the terminal's ctrl-c does not reach it.
         .process_group(0);
+    match metrics_listen(&args) {
+        Some(m) => cmd
+            .arg("--metrics-listen")
+            .arg(m.to_string())
+            .arg("--metrics-addr-file")
+            .arg(&metrics_file),
+        None => cmd.arg("--no-metrics"),
+    };
     let mut child = cmd.spawn().context("starting the SPU")?;
     let pid = child.id();
     std::fs::write(home::pid_file()?, format!("{pid}\n")).context("writing the pid file")?;
@@ -459,6 +536,13 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let metrics = match metrics_listen(&args) {
+        Some(_) => format!(
+            "\n  metrics: http://{}/metrics",
+            wait_metrics_addr(&metrics_file)?
+        ),
+        None => String::new(),
+    };
     let addr = addr.to_string();
     home::write_profile(&addr)?;
     let console = match console {
@@ -466,7 +550,7 @@ fn background(args: StartArgs) -> anyhow::Result<()> {
         None => "not started (see the warning above)".to_owned(),
     };
     output::print(&format!(
-        "Rill is running: one SPU at {addr} (pid {pid}).
+        "Rill is running: one SPU at {addr} (pid {pid}).{metrics}
   console: {console}
   data: {}
   log:  {}
@@ -511,6 +595,7 @@ fn stop() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::remove_file(home::pid_file()?).ok();
+    std::fs::remove_file(home::metrics_addr_file()?).ok();
     output::print(&format!("Rill stopped (pid {pid}).\n"))
 }
 

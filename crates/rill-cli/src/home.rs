@@ -27,6 +27,21 @@ pub fn addr_file() -> anyhow::Result<PathBuf> {
     Ok(dir()?.join("spu.addr"))
 }
 
+/// The metrics address of each SPU `rill cluster start` started, one
+/// `HOST:PORT` a line (SPU 0 first); `/metrics`, `/health/live` and
+/// `/health/ready` are served there.
+pub fn metrics_addr_file() -> anyhow::Result<PathBuf> {
+    Ok(dir()?.join("metrics_addr"))
+}
+
+/// Writes `text` to `path` whole or not at all (temp file, rename), so a
+/// reader polling for it never sees half of it.
+pub fn write_whole(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Points the `local` profile at `addr` and makes it the one in use: what
 /// the client reads (`Rill::connect()`). Other profiles are kept.
 pub fn write_profile(addr: &str) -> anyhow::Result<()> {

@@ -272,6 +272,17 @@ pub fn start(args: StartArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(state_file()?);
         return Err(e);
     }
+    // Each SPU's metrics address, gathered into one file for other commands.
+    let mut metrics = Vec::new();
+    if crate::cluster::metrics_listen(&args).is_some() {
+        for i in 0..addrs.len() {
+            let file = spu_metrics_file(i)?;
+            metrics.push(crate::cluster::wait_metrics_addr(&file)?);
+            let _ = std::fs::remove_file(file);
+        }
+        let lines: String = metrics.iter().map(|m| format!("{m}\n")).collect();
+        home::write_whole(&home::metrics_addr_file()?, &lines)?;
+    }
     let first = addrs[0].to_string();
     home::write_profile(&first)?;
     let etcd = parts
@@ -287,7 +298,12 @@ pub fn start(args: StartArgs) -> anyhow::Result<()> {
     let spus: String = parts
         .iter()
         .filter_map(|p| match p {
-            Part::Spu { id, pid, addr } => Some(format!("  SPU {id} at {addr} (pid {pid})\n")),
+            Part::Spu { id, pid, addr } => Some(match metrics.get(*id as usize) {
+                Some(m) => {
+                    format!("  SPU {id} at {addr} (pid {pid}), metrics http://{m}/metrics\n")
+                }
+                None => format!("  SPU {id} at {addr} (pid {pid})\n"),
+            }),
             _ => None,
         })
         .collect();
@@ -356,6 +372,21 @@ fn start_parts(
             .arg("--replica-lag-time-max-ms")
             .arg(args.replica_lag_time_max_ms.to_string())
             .args(args.spu.to_args());
+        if let Some(base) = crate::cluster::metrics_listen(args) {
+            // A fixed port: SPU i takes it plus i, as with --listen.
+            let port = match base.port() {
+                0 => 0,
+                p => p
+                    .checked_add(i as u16)
+                    .ok_or_else(|| anyhow::anyhow!("metrics ports from {p} on run past 65535"))?,
+            };
+            let file = spu_metrics_file(i)?;
+            let _ = std::fs::remove_file(&file);
+            cmd.arg("--metrics-listen")
+                .arg(SocketAddr::new(base.ip(), port).to_string())
+                .arg("--metrics-addr-file")
+                .arg(file);
+        }
         let child = spawn(cmd, &log).context("starting an SPU")?;
         parts.push(Part::Spu {
             id: i as u32,
@@ -405,10 +436,16 @@ fn start_parts(
     }
 }
 
+/// Where SPU `i` writes its metrics address as it starts.
+fn spu_metrics_file(i: usize) -> anyhow::Result<std::path::PathBuf> {
+    Ok(home::dir()?.join(format!("metrics_addr.spu-{i}")))
+}
+
 pub fn stop() -> anyhow::Result<()> {
     let parts = read_state()?;
     let stopped = stop_parts(&parts)?;
     std::fs::remove_file(state_file()?).ok();
+    std::fs::remove_file(home::metrics_addr_file()?).ok();
     if stopped.is_empty() {
         return output::print("No Rill process was running; the cluster's record is cleared.\n");
     }

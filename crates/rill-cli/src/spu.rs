@@ -87,7 +87,16 @@ fn run_spu(args: RunArgs) -> anyhow::Result<()> {
     cluster.replica_lag_time_max = Duration::from_millis(args.replica_lag_time_max_ms);
     config.cluster = Some(cluster);
     let id = args.id;
-    serve(config, None, move |addr| {
-        format!("rill SPU {id} listening on {addr}\n")
-    })
+    serve(
+        config,
+        None,
+        args.spu.metrics_addr_file.as_deref(),
+        move |addr, metrics| {
+            let mut banner = format!("rill SPU {id} listening on {addr}\n");
+            if let Some(m) = metrics {
+                banner.push_str(&format!("rill SPU {id} metrics at http://{m}/metrics\n"));
+            }
+            banner
+        },
+    )
 }

@@ -53,6 +53,10 @@ pub struct SpuConfig {
     /// files. `Some`: a member of a cluster whose metadata is in a shared
     /// store (design.md section 8); `node_id` is its SPU id there.
     pub cluster: Option<ClusterSettings>,
+    /// Where to serve Prometheus metrics and health checks over HTTP
+    /// (`/metrics`, `/health/live`, `/health/ready`); `None` (the
+    /// default): not served. Port 0 picks a free port.
+    pub metrics_listen: Option<SocketAddr>,
     /// Consumer groups: bounds on members, groups and timeouts, and the
     /// offsets topic's partition count.
     pub groups: crate::group::GroupConfig,
@@ -118,6 +122,7 @@ impl SpuConfig {
             flush: FlushPolicy::Never,
             storage: None,
             cluster: None,
+            metrics_listen: None,
             groups: crate::group::GroupConfig::default(),
         }
     }

@@ -25,6 +25,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, Context, Outcome, Started};
 use crate::config::SpuConfig;
+use crate::metrics::seconds;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -55,6 +57,7 @@ pub(crate) async fn serve<S>(
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let request_timeout = config.request_timeout;
     tracing::debug!(%peer, "connection opened");
+    let _open = Counted::new(&ctx.registry.metrics().connections_open);
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     // When the first byte of the frame being read arrived. A started
     // frame must arrive whole within the request timeout, so a client
@@ -143,6 +146,10 @@ async fn admit<S: AsyncWrite + Unpin>(
     if !drain(peer, stream, pending, MAX_PIPELINED_PRODUCES - 1).await {
         return false;
     }
+    // Counted and timed from admission to answer, as `handle` does for
+    // the requests answered in turn.
+    let in_flight = Counted::new(&ctx.registry.metrics().requests_in_flight);
+    let admitted_at = std::time::Instant::now();
     // Admission waits for room in the writers' queues: bounded too.
     let started = match tokio::time::timeout(config.request_timeout, api::start(ctx, frame)).await {
         Ok(started) => started,
@@ -159,9 +166,15 @@ async fn admit<S: AsyncWrite + Unpin>(
             let ctx = ctx.clone();
             let timeout = config.request_timeout;
             pending.push_back(tokio::spawn(async move {
-                tokio::time::timeout(timeout, produce.finish(&ctx))
+                let done = tokio::time::timeout(timeout, produce.finish(&ctx))
                     .await
-                    .ok()
+                    .ok();
+                let metrics = ctx.registry.metrics();
+                metrics
+                    .produce_duration
+                    .observe(seconds(admitted_at.elapsed()));
+                drop(in_flight);
+                done
             }));
             true
         }
@@ -206,6 +219,39 @@ async fn send_done<W: AsyncWrite + Unpin>(
     }
 }
 
+/// Holds one up on a gauge while it lives.
+struct Counted(Gauge);
+
+impl Counted {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Handles one request, timing Produce and Fetch.
+async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    let metrics = ctx.registry.metrics();
+    let _in_flight = Counted::new(&metrics.requests_in_flight);
+    let histogram = match frame.get(..2) {
+        Some([0, 0]) => Some(&metrics.produce_duration),
+        Some([0, 1]) => Some(&metrics.fetch_duration),
+        _ => None,
+    };
+    let started = std::time::Instant::now();
+    let outcome = api::handle(ctx, frame).await;
+    if let Some(h) = histogram {
+        h.observe(seconds(started.elapsed()));
+    }
+    outcome
+}
+
 /// Handles one request and writes its answer; false when the connection
 /// must close.
 async fn answer<W: AsyncWrite + Unpin>(
@@ -221,7 +267,7 @@ async fn answer<W: AsyncWrite + Unpin>(
         Some([0, 11] | [0, 14]) => config.request_timeout + ctx.groups.longest_park(),
         _ => config.request_timeout,
     };
-    match tokio::time::timeout(timeout, api::handle(ctx, frame)).await {
+    match tokio::time::timeout(timeout, handle(ctx, frame)).await {
         Err(_) => {
             tracing::warn!(%peer, timeout = ?config.request_timeout, "closing connection: request timed out");
             false

@@ -35,6 +35,17 @@ pub mod fuzzing;
 pub mod group;
 mod idempotence;
 mod meta;
+// The metrics endpoint parses what any HTTP client sends.
+#[cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+mod metrics;
 mod producer_ids;
 mod registry;
 pub mod replication;
@@ -55,5 +66,6 @@ pub use api::SUPPORTED_APIS;
 pub use config::{ClusterSettings, ClusterStore, SpuConfig};
 pub use error::SpuError;
 pub use group::{GroupConfig, GroupLimits};
+pub use metrics::http::{MAX_CONNECTIONS as MAX_METRICS_CONNECTIONS, MAX_REQUEST_HEAD_BYTES};
 pub use server::{Spu, SpuHandle};
 pub use topic::{TopicConfig, TopicSpec};

@@ -15,6 +15,8 @@ use tokio::sync::watch;
 use crate::config::SpuConfig;
 use crate::idempotence::ProducerTable;
 use crate::meta::MetaStore;
+use crate::metrics::fsync::TimedBackend;
+use crate::metrics::{Metrics, PartitionCounters};
 use crate::producer_ids::ProducerIds;
 use crate::replication::leader::{current, LeaderSlot, Leadership};
 use crate::topic::{validate_topic_name, TopicConfig, TopicSpec};
@@ -50,6 +52,8 @@ pub(crate) struct Partition {
     /// [`NOT_LEADER`]. Always 0 on a single SPU; in a cluster, set from the
     /// partition's state in the store.
     leader_epoch: AtomicI32,
+    /// Its metric counters (the writer holds a clone).
+    counters: PartitionCounters,
 }
 
 /// [`Partition`]'s leader epoch when this SPU does not lead it.
@@ -115,6 +119,10 @@ impl Partition {
 
     pub fn producers(&self) -> &SharedProducers {
         &self.producers
+    }
+
+    pub fn counters(&self) -> &PartitionCounters {
+        &self.counters
     }
 }
 
@@ -218,6 +226,7 @@ pub(crate) struct Registry {
     /// In a cluster, the latest view of its metadata (who leads what);
     /// `None` on a single SPU.
     cluster: Option<watch::Receiver<Arc<ClusterView>>>,
+    metrics: Arc<Metrics>,
 }
 
 pub(crate) fn topic_id(name: &str) -> uuid::Uuid {
@@ -236,12 +245,14 @@ impl Registry {
     pub fn open(
         config: Arc<SpuConfig>,
         cluster: Option<watch::Receiver<Arc<ClusterView>>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, SpuError> {
         let meta = MetaStore::open(&config.data_dir)?;
         let backend: Arc<dyn Backend> = config
             .storage
             .clone()
             .unwrap_or_else(|| Arc::new(FileBackend));
+        let backend = Arc::new(TimedBackend::new(backend, metrics.fsync_duration.clone()));
         let (appended, _) = watch::channel(0);
         let producer_ids = ProducerIds::open(&config.data_dir.join("__rill_meta"))?;
         let registry = Self {
@@ -253,6 +264,7 @@ impl Registry {
             appended,
             admin: Mutex::new(()),
             cluster,
+            metrics,
         };
         if registry.cluster.is_some() {
             return Ok(registry);
@@ -309,6 +321,7 @@ impl Registry {
         let log = Arc::new(Mutex::new(log));
         let producers = Arc::new(Mutex::new(producers));
         let leader = LeaderSlot::default();
+        let counters = self.metrics.partition(&spec.name, p);
         let writer = Writer::new(
             format!("{}-{p}", spec.name),
             log.clone(),
@@ -316,6 +329,7 @@ impl Registry {
             WriterRole {
                 slot: leader.clone(),
                 clustered: self.in_cluster(),
+                counters: counters.clone(),
             },
         );
         Ok(Arc::new(Partition {
@@ -324,6 +338,7 @@ impl Registry {
             producers,
             leader,
             leader_epoch: AtomicI32::new(leader_epoch),
+            counters,
         }))
     }
 
@@ -379,6 +394,7 @@ impl Registry {
             return;
         }
         for (p, _) in topic.hosted() {
+            self.metrics.forget(name, p as i32);
             let dir = self.partition_dir(name, p as i32);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");
@@ -441,6 +457,10 @@ impl Registry {
 
     pub fn config(&self) -> &SpuConfig {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -663,6 +683,7 @@ impl Registry {
             .remove(name)
             .map_err(|e| TopicError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         for (p, _) in topic.hosted() {
+            self.metrics.forget(name, p as i32);
             let dir = self.partition_dir(name, p as i32);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove partition directory");

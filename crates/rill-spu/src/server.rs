@@ -15,6 +15,8 @@ use crate::cluster::ClusterLink;
 use crate::config::SpuConfig;
 use crate::connection;
 use crate::group::{Coordinator, TICK};
+use crate::metrics::http::{self, Exporter};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::SpuError;
 
@@ -36,6 +38,8 @@ pub struct SpuHandle {
     ctx: Arc<Context>,
     config: Arc<SpuConfig>,
     slots: Arc<Semaphore>,
+    /// The metrics endpoint's address and task, when it is served.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Spu {
@@ -53,6 +57,26 @@ impl Spu {
             addr: config.listen,
             source,
         })?;
+        // The metrics endpoint answers from the start (`/health/ready`
+        // says 503 until the SPU is up); it stops when connections close.
+        let metrics = Arc::new(Metrics::new());
+        let (close_tx, close) = watch::channel(false);
+        let exporter = Arc::new(Exporter {
+            metrics: metrics.clone(),
+            ctx: std::sync::OnceLock::new(),
+        });
+        let metrics_server = match config.metrics_listen {
+            Some(addr) => {
+                let listener = http::bind(addr).await?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| SpuError::Bind { addr, source })?;
+                tracing::info!(addr = %bound, "metrics listening");
+                let task = tokio::spawn(http::serve(listener, exporter.clone(), close.clone()));
+                Some((bound, task))
+            }
+            None => None,
+        };
         let advertised = config
             .advertised
             .clone()
@@ -67,7 +91,8 @@ impl Spu {
         };
         let opening = config.clone();
         let view = cluster.as_ref().map(|c| c.subscribe());
-        let registry = tokio::task::spawn_blocking(move || Registry::open(opening, view))
+        let opened = metrics.clone();
+        let registry = tokio::task::spawn_blocking(move || Registry::open(opening, view, opened))
             .await
             .map_err(|e| SpuError::Io {
                 path: config.data_dir.clone(),
@@ -83,8 +108,9 @@ impl Spu {
             cluster,
             groups: Arc::new(Coordinator::new(config.groups)),
         });
+        let _ = exporter.ctx.set(ctx.clone());
+        metrics.set_ready(true);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (close_tx, close) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(config.max_connections));
         tracing::info!(addr = %local_addr, data = %config.data_dir.display(), "SPU listening");
         let task = tokio::spawn(run(
@@ -103,6 +129,7 @@ impl Spu {
             ctx,
             config,
             slots,
+            metrics: metrics_server,
         })
     }
 }
@@ -111,6 +138,12 @@ impl SpuHandle {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the metrics endpoint is bound to, when
+    /// `metrics_listen` asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
     /// Serves a connection that did not come through the listener: any byte
@@ -144,6 +177,9 @@ impl SpuHandle {
     /// stays in the page cache and on disk.
     pub fn abort(self) {
         self.task.abort();
+        if let Some((_, task)) = self.metrics {
+            task.abort();
+        }
     }
 
     /// In a cluster, first hands the leadership of its partitions to other
@@ -152,8 +188,12 @@ impl SpuHandle {
     /// connections finish the request they are serving (within the request
     /// timeout), leaves the cluster, flushes and closes every log.
     pub async fn shutdown(self) {
+        self.ctx.registry.metrics().set_ready(false);
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        if let Some((_, task)) = self.metrics {
+            let _ = task.await;
+        }
     }
 }
 

@@ -41,6 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::api::storage_error_code;
 use crate::idempotence::{ProducerTable, Verdict};
+use crate::metrics::PartitionCounters;
 use crate::replication::leader::{current, LeaderSlot};
 
 /// Appends waiting in one partition's queue, counted in record sets (one
@@ -80,6 +81,21 @@ pub(crate) struct WriterRole {
     /// request admitted just before leadership moved is refused, not
     /// written into a log that is about to follow another).
     pub clustered: bool,
+    /// The partition's produce counters, bumped after each append.
+    pub counters: PartitionCounters,
+}
+
+impl WriterRole {
+    /// Counts an appended record set: its records (from the batch
+    /// headers already parsed) and bytes.
+    fn count(&self, headers: &[BatchHeader], bytes: usize) {
+        let records: u64 = headers
+            .iter()
+            .map(|h| u64::from(h.records_count.unsigned_abs()))
+            .sum();
+        self.counters.produce_records.inc_by(records);
+        self.counters.produce_bytes.inc_by(bytes as u64);
+    }
 }
 
 impl WriterRole {
@@ -336,6 +352,7 @@ fn commit_chunk(
             // The log gives each batch `records_count` offsets, in order.
             let mut next = info.base_offset as i64;
             for (append, hs) in accepted {
+                leader.count(&hs, append.records.len());
                 let base_offset = next;
                 for h in &hs {
                     table.record(h, next);
@@ -434,6 +451,7 @@ fn write(
     match log.append(&mut buf) {
         Ok(info) => {
             after_append(&mut log, leader);
+            leader.count(&headers, records.len());
             let mut base = info.base_offset as i64;
             for h in &headers {
                 producers.record(h, base);

@@ -7,6 +7,7 @@ mod console;
 mod consume;
 mod everyday;
 mod group;
+mod metrics;
 mod multi;
 mod outage;
 mod produce;

@@ -8,6 +8,7 @@ use kafka_protocol::error::{ParseResponseErrorCode, ResponseError};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use rill_protocol::batch::{split_batches, BatchHeader};
 use rill_storage::StorageError;
 
 use super::reader::{Reader, Result};
@@ -77,13 +78,27 @@ pub(crate) fn decode(r: &mut Reader, v: i16) -> Result<FetchRequest> {
     Ok(req)
 }
 
+/// A consumer's read of one partition, counted once its response is sent.
+struct Read {
+    partition: Arc<Partition>,
+    records: u64,
+    bytes: u64,
+}
+
+/// One pass: a response, its record bytes, and what consumers read.
+type Pass = (FetchResponse, usize, Vec<Read>);
+
+/// Records in the whole batches of `batches`.
+fn count_records(batches: &[u8]) -> u64 {
+    split_batches(batches)
+        .filter_map(|b| b.ok().and_then(|b| BatchHeader::parse(b).ok()))
+        .map(|h| u64::from(h.records_count.unsigned_abs()))
+        .sum()
+}
+
 /// One pass over the partitions asked for: the response and its record
 /// bytes; `None` when a log was busy and `access` says not to wait.
-fn fetch_once(
-    registry: &Registry,
-    req: &FetchRequest,
-    access: LogAccess,
-) -> Option<(FetchResponse, usize)> {
+fn fetch_once(registry: &Registry, req: &FetchRequest, access: LogAccess) -> Option<Pass> {
     let cap = registry.config().max_fetch_bytes;
     let from_replica = req.replica_id.0 >= 0;
     let mut busy = false;
@@ -92,6 +107,7 @@ fn fetch_once(
         .filter(|&n| n > 0)
         .map_or(cap, |n| n.min(cap));
     let mut total = 0usize;
+    let mut reads = Vec::new();
     let responses = req
         .topics
         .iter()
@@ -150,6 +166,13 @@ fn fetch_once(
                         Ok(r) => {
                             budget = budget.saturating_sub(r.batches.len());
                             total += r.batches.len();
+                            if !from_replica && !r.batches.is_empty() {
+                                reads.push(Read {
+                                    records: count_records(&r.batches),
+                                    bytes: r.batches.len() as u64,
+                                    partition: partition.clone(),
+                                });
+                            }
                             pd.records = Some(Bytes::from(r.batches));
                         }
                         Err(e @ StorageError::OffsetOutOfRange { .. }) => {
@@ -170,11 +193,28 @@ fn fetch_once(
                 .with_partitions(partitions)
         })
         .collect();
-    (!busy).then(|| (FetchResponse::default().with_responses(responses), total))
+    (!busy).then(|| {
+        (
+            FetchResponse::default().with_responses(responses),
+            total,
+            reads,
+        )
+    })
+}
+
+/// Counts what consumers read in the response being sent.
+fn counted(pass: Pass) -> FetchResponse {
+    let (resp, _, reads) = pass;
+    for r in reads {
+        let c = r.partition.counters();
+        c.fetch_records.inc_by(r.records);
+        c.fetch_bytes.inc_by(r.bytes);
+    }
+    resp
 }
 
 /// [`fetch_once`], off the async thread if a log is busy.
-async fn fetch_now(registry: &Arc<Registry>, req: &Arc<FetchRequest>) -> (FetchResponse, usize) {
+async fn fetch_now(registry: &Arc<Registry>, req: &Arc<FetchRequest>) -> Pass {
     let (registry, req) = (registry.clone(), req.clone());
     read_logs(move |access| fetch_once(&registry, &req, access)).await
 }
@@ -244,23 +284,24 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
     let mut appends = ctx.registry.subscribe_appends();
     loop {
         appends.borrow_and_update();
-        let (resp, total) = fetch_now(&ctx.registry, &req).await;
+        let pass = fetch_now(&ctx.registry, &req).await;
+        let (resp, total) = (&pass.0, pass.1);
         let has_error = resp
             .responses
             .iter()
             .flat_map(|t| &t.partitions)
             .any(|p| p.error_code.is_err());
         if total >= min_bytes.max(1) || has_error || tokio::time::Instant::now() >= deadline {
-            return resp;
+            return counted(pass);
         }
         tokio::select! {
             changed = appends.changed() => {
                 if changed.is_err() {
-                    return resp;
+                    return counted(pass);
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return fetch_now(&ctx.registry, &req).await.0;
+                return counted(fetch_now(&ctx.registry, &req).await);
             }
         }
     }

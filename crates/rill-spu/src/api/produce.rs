@@ -252,6 +252,7 @@ impl Admitted {
         }
         // acks=all: each batch is answered once every in-sync replica has it.
         let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, req_timeout_ms);
+        let waited = (!waits.is_empty()).then(std::time::Instant::now);
         for (at, leadership, end) in waits {
             if let Err(code) = leadership.wait_committed(end, deadline).await {
                 if let Some(a) = answers.get_mut(at) {
@@ -263,6 +264,10 @@ impl Admitted {
                         .with_log_start_offset(-1);
                 }
             }
+        }
+        if let Some(started) = waited {
+            let wait = crate::metrics::seconds(started.elapsed());
+            ctx.registry.metrics().ack_all_wait.observe(wait);
         }
         let mut answers = answers.into_iter();
         let mut responses = Vec::with_capacity(topics.len());

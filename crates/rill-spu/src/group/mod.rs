@@ -634,6 +634,14 @@ impl Coordinator {
         groups.retain(|_, e| !(e.group.is_idle() && e.joins.is_empty() && e.syncs.is_empty()));
     }
 
+    /// Every committed offset this coordinator holds, for the lag metrics.
+    pub fn committed(&self) -> Vec<(OffsetKey, i64)> {
+        lock(&self.offsets)
+            .entries()
+            .map(|(key, c)| (key, c.offset))
+            .collect()
+    }
+
     /// At shutdown: every parked request is answered `NOT_COORDINATOR`
     /// (its sender dropped), so connections finish at once.
     pub fn shutdown(&self) {

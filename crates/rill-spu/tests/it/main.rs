@@ -9,6 +9,7 @@ mod groups;
 mod hostile;
 mod idempotence;
 mod limits;
+mod metrics;
 mod produce_fetch;
 mod timeouts;
 mod versions;
