@@ -313,7 +313,13 @@ pub(crate) fn serve(
         }
         // The console is a convenience: without it the SPU serves on.
         let console = match console {
-            Some(at) => match crate::console::spawn(at, spu.local_addr().to_string()).await {
+            Some(at) => match crate::console::spawn(
+                at,
+                spu.local_addr().to_string(),
+                spu.metrics_addr().iter().map(ToString::to_string).collect(),
+            )
+            .await
+            {
                 Ok(addr) => Some(addr),
                 Err(e) => {
                     tracing::warn!(error = %e, "the console (--console-listen) did not start");

@@ -1,5 +1,6 @@
 //! The console's JSON API and its static pages. Everything it knows about
-//! the cluster it asks through the Kafka protocol, with the `rill` client.
+//! the cluster it asks through the Kafka protocol, with the `rill` client,
+//! and the SPUs' metrics endpoints (sizes on disk, SPU health).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use rill::{Offset, Rill, RillError};
 use serde_json::{json, Value};
 
 use super::http::{percent_decode, Handler, Request, Response};
+use super::metrics::{self, Metrics};
 use super::sampler::{self, Shared};
 
 /// Time one API call may spend talking to the cluster.
@@ -37,6 +39,7 @@ const STYLE_CSS: &str = include_str!("assets/style.css");
 pub struct Console {
     bootstrap: String,
     client: tokio::sync::Mutex<Option<Rill>>,
+    metrics: Metrics,
     pub samples: Arc<Shared>,
 }
 
@@ -83,10 +86,11 @@ impl Handler for Console {
 }
 
 impl Console {
-    pub fn new(bootstrap: String) -> Self {
+    pub fn new(bootstrap: String, metrics: Vec<String>) -> Self {
         Console {
             bootstrap,
             client: tokio::sync::Mutex::new(None),
+            metrics: Metrics::new(metrics),
             samples: Arc::new(Shared::default()),
         }
     }
@@ -198,7 +202,22 @@ impl Console {
         let info = self
             .with_client(|c| async move { Ok(c.admin().describe_cluster().await?) })
             .await;
-        let body = match info {
+        let scrapes = self.metrics.scrapes().await;
+        let endpoints: Vec<Value> = scrapes
+            .iter()
+            .map(|s| {
+                json!({
+                    "addr": s.addr,
+                    "ready": s.ready,
+                    "rss_bytes": s.value("rill_process_resident_memory_bytes"),
+                    "connections_open": s.value("rill_connections_open"),
+                    "under_replicated": s.value("rill_under_replicated_partitions"),
+                    "error": s.error,
+                })
+            })
+            .collect();
+        let configured = self.metrics.configured();
+        let mut body = match info {
             Ok(info) => json!({
                 "bootstrap": bootstrap,
                 "healthy": true,
@@ -217,6 +236,8 @@ impl Console {
                 "under_replicated": [],
             }),
         };
+        body["metrics_configured"] = json!(configured);
+        body["metrics"] = Value::Array(endpoints);
         Response::json(200, &body)
     }
 
@@ -230,15 +251,46 @@ impl Console {
                 Ok(out)
             })
             .await?;
-        Ok(Response::json(200, &json!({ "topics": list })))
+        let mut list = list;
+        for t in &mut list {
+            self.add_sizes(t).await;
+        }
+        Ok(Response::json(
+            200,
+            &json!({ "topics": list, "metrics_configured": self.metrics.configured() }),
+        ))
     }
 
     async fn topic(&self, topic: &str) -> ApiResult {
         let topic = topic.to_owned();
-        let t = self
+        let mut t = self
             .with_client(|c| async move { describe(&c, &topic).await })
             .await?;
+        self.add_sizes(&mut t).await;
         Ok(Response::json(200, &t))
+    }
+
+    /// Fills a described topic's `size_bytes`, and each partition's, from
+    /// the metrics endpoints (`rill_partition_disk_bytes`); null where no
+    /// endpoint reports it.
+    async fn add_sizes(&self, topic: &mut Value) {
+        topic["metrics_configured"] = json!(self.metrics.configured());
+        if !self.metrics.configured() {
+            return;
+        }
+        let scrapes = self.metrics.scrapes().await;
+        let name = topic["name"].as_str().unwrap_or_default().to_owned();
+        let sizes = metrics::partition_bytes(&scrapes, &name);
+        if sizes.is_empty() {
+            return;
+        }
+        if let Some(parts) = topic["partitions"].as_array_mut() {
+            for p in parts {
+                let size = p["partition"].as_i64().and_then(|i| sizes.get(&i));
+                p["size_bytes"] = json!(size);
+            }
+        }
+        topic["size_bytes"] = json!(sizes.values().sum::<u64>());
     }
 
     fn rates(&self, topic: &str) -> Response {
@@ -492,6 +544,7 @@ async fn describe(c: &Rill, topic: &str) -> Result<Value, ApiError> {
             "isr": p.isr,
             "log_start": start,
             "log_end": end,
+            "size_bytes": null,
         }));
     }
     let config = |name: &str| {
@@ -504,8 +557,8 @@ async fn describe(c: &Rill, topic: &str) -> Result<Value, ApiError> {
         "name": d.name,
         "partitions": partitions,
         "records": records,
-        // The SPU does not serve DescribeLogDirs: the size is not known
-        // through the protocol.
+        // The SPU does not serve DescribeLogDirs: the size comes from the
+        // metrics endpoints (Console::add_sizes).
         "size_bytes": null,
         "retention_ms": config("retention.ms"),
         "retention_bytes": config("retention.bytes"),

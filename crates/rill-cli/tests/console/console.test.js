@@ -65,7 +65,11 @@ function rill(args, input) {
 before(async () => {
   assert.ok(fs.existsSync(RILL), `${RILL} is missing: run \`cargo build -p rill-cli\` first`);
   fs.mkdirSync(SHOTS, { recursive: true });
-  const line = await startRill('spu', ['cluster', 'start', '--foreground', '--listen', '127.0.0.1:0', '--data-dir', path.join(work, 'data')]);
+  // The SPU records its metrics address where `rill cluster start` does,
+  // $RILL_HOME/metrics_addr, which the console reads by default.
+  fs.mkdirSync(path.join(work, 'home'), { recursive: true });
+  const line = await startRill('spu', ['cluster', 'start', '--foreground', '--listen', '127.0.0.1:0', '--data-dir', path.join(work, 'data'),
+    '--metrics-addr-file', path.join(work, 'home', 'metrics_addr')]);
   spuAddr = line.replace('rill SPU listening on ', '').trim();
   const consoleLine = await startRill('console', ['console', '--listen', '127.0.0.1:0', '--bootstrap', spuAddr]);
   const m = /(http:\/\/[^ ]+\/)/.exec(consoleLine);
@@ -110,6 +114,10 @@ async function visit(hash, selector, shot) {
 test('every page loads without errors', async () => {
   await visit('#/', '.cards', 'overview');
   assert.match(await page.textContent('main'), /SPUs/);
+  // SPU health from the metrics endpoint: ready, with its memory in use.
+  const spuRow = await page.textContent('#spu-metrics tbody tr');
+  assert.match(spuRow, /\bready\b/);
+  assert.match(spuRow, /[\d.]+ (KiB|MiB|GiB)/);
   await visit('#/topics', 'tr[data-topic="browser-orders"]', 'topics');
   await visit('#/topic/browser-orders', '#tail tr', 'topic');
   await visit('#/groups', 'h1', 'groups');
@@ -185,6 +193,16 @@ test('groups and rate charts, for the README screenshot', async () => {
   assert.match(await page.textContent('main'), /billing/);
   await visit('#/topic/browser-orders', '#chart-produce polyline', 'topic');
   await page.waitForSelector('#chart-consume polyline');
+  // The size comes from the SPU's metrics endpoint: a number of bytes, the
+  // sum of the partitions' sizes the page lists.
+  const sizeText = await page.textContent('#topic-size .v');
+  assert.doesNotMatch(sizeText, /n\/a/);
+  const bytes = Number(await page.getAttribute('#topic-size', 'data-bytes'));
+  assert.ok(Number.isInteger(bytes) && bytes > 0, `topic size ${sizeText} (${bytes} bytes)`);
+  const topic = await (await fetch(consoleUrl + 'api/topics/browser-orders')).json();
+  const sum = topic.partitions.reduce((n, p) => n + p.size_bytes, 0);
+  assert.ok(sum >= bytes, `partitions sum to ${sum}, the page showed ${bytes}`);
+  assert.ok(topic.partitions.every((p) => Number.isInteger(p.size_bytes)), JSON.stringify(topic.partitions));
   await page.screenshot({ path: path.join(SHOTS, 'topic.png'), fullPage: true });
   // The README's picture: the top of the topic page (charts, partitions,
   // the form and the first rows of the tail).

@@ -1,6 +1,7 @@
 //! `rill console` against an SPU process: the HTTP layer refuses bad
 //! requests with the right status, the API lists, creates and produces
-//! through the Kafka protocol, and `rill cluster start` serves it.
+//! through the Kafka protocol, and `rill cluster start` serves it, with
+//! topic sizes from the SPU's metrics endpoint.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,11 +17,16 @@ use crate::spu::TestSpu;
 struct Console {
     child: Child,
     addr: SocketAddr,
+    _home: tempfile::TempDir,
 }
 
 impl Console {
+    /// A console with no metrics endpoint (an empty home: no
+    /// `metrics_addr` to default to).
     fn start(bootstrap: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+            .env("RILL_HOME", home.path())
             .args([
                 "console",
                 "--listen",
@@ -43,7 +49,11 @@ impl Console {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .parse()
             .unwrap();
-        Console { child, addr }
+        Console {
+            child,
+            addr,
+            _home: home,
+        }
     }
 }
 
@@ -127,6 +137,10 @@ fn the_api_creates_lists_produces_and_tails_through_the_kafka_protocol() {
     assert_eq!(t["partitions"].as_array().unwrap().len(), 2);
     assert_eq!(t["partitions"][0]["log_end"], 0);
     assert_eq!(t["retention_ms"], "604800000");
+    // No metrics endpoint: the size is not known, and the API says why.
+    assert_eq!(t["size_bytes"], Value::Null, "{topics}");
+    assert_eq!(topics["metrics_configured"], false, "{topics}");
+    assert_eq!(cluster["metrics_configured"], false, "{cluster}");
 
     let create = r#"{"name": "made-here", "partitions": 3, "replication": 1}"#;
     assert_eq!(request(console.addr, "POST", "/api/topics", create).0, 201);
@@ -216,4 +230,113 @@ fn cluster_start_serves_the_console_and_prints_its_address() {
     assert!(page.contains("Rill console"));
     assert_eq!(cluster["bootstrap"], spu.to_string(), "{cluster}");
     assert_eq!(cluster["healthy"], true, "{cluster}");
+}
+
+/// A foreground `rill cluster start` process, stopped by its pid.
+struct Foreground(Child);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sum of `rill_partition_disk_bytes` for `topic` in a text exposition.
+fn disk_bytes_in(exposition: &str, topic: &str) -> u64 {
+    let label = format!("topic=\"{topic}\"");
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("rill_partition_disk_bytes{") && l.contains(&label))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn topic_sizes_and_spu_health_come_from_the_metrics_endpoint() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .env("RILL_HOME", home.path())
+        .env_remove("RILL_ADDR")
+        .args([
+            "cluster",
+            "start",
+            "--foreground",
+            "--listen",
+            "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting rill cluster start --foreground");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _spu = Foreground(child);
+    let mut next = || lines.next().expect("a line").expect("stdout");
+    let spu = next().replace("rill SPU listening on ", "");
+    let metrics: SocketAddr = next()
+        .split("http://")
+        .nth(1)
+        .and_then(|m| m.strip_suffix("/metrics"))
+        .expect("the metrics address")
+        .parse()
+        .unwrap();
+    let console: SocketAddr = next()
+        .split("http://")
+        .nth(1)
+        .and_then(|c| c.strip_suffix('/'))
+        .expect("the console address")
+        .parse()
+        .unwrap();
+    let ok = |args: &[&str], input: &str| {
+        let out = crate::spu::run_with_input(
+            {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_rill"));
+                cmd.env("RILL_HOME", home.path())
+                    .env("RILL_ADDR", spu.trim())
+                    .args(args);
+                cmd
+            },
+            input.as_bytes(),
+        );
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    ok(&["topic", "create", "sized", "-p", "2"], "");
+    let records: String = (0..200).map(|i| format!("record number {i}\n")).collect();
+    ok(&["produce", "sized"], &records);
+
+    // The console caches scrapes for a moment: read until both agree.
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let (status, topic) = request(console, "GET", "/api/topics/sized", "");
+        assert_eq!(status, 200, "{topic}");
+        let (status, exposition) = exchange(
+            metrics,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200);
+        let scraped = disk_bytes_in(&exposition, "sized");
+        let per_partition: u64 = topic["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["size_bytes"].as_u64().expect("each partition's size"))
+            .sum();
+        if topic["size_bytes"].as_u64() == Some(scraped) && per_partition == scraped {
+            assert!(scraped > 0, "{topic}");
+            assert_eq!(topic["metrics_configured"], true);
+            let (_, cluster) = request(console, "GET", "/api/cluster", "");
+            let m = &cluster["metrics"][0];
+            assert_eq!(m["addr"], metrics.to_string(), "{cluster}");
+            assert_eq!(m["ready"], true, "{cluster}");
+            assert!(m["rss_bytes"].as_f64().unwrap() > 0.0, "{cluster}");
+            assert!(m["connections_open"].as_f64().is_some(), "{cluster}");
+            assert_eq!(m["under_replicated"].as_f64(), Some(0.0), "{cluster}");
+            return;
+        }
+        seen.push((topic["size_bytes"].clone(), scraped));
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    panic!("the console's sizes never matched /metrics: {seen:?}");
 }

@@ -62,6 +62,12 @@ function fmtBytes(v) {
   while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
   return (i ? x.toFixed(1) : x) + ' ' + units[i];
 }
+function sizeCell(v, configured) {
+  if (v !== null && v !== undefined) return '<span title="' + esc(num(v)) + ' bytes">' + esc(fmtBytes(v)) + '</span>';
+  return '<span class="muted" title="' + (configured ? 'no metrics endpoint reports it' : 'metrics are not configured (rill console --metrics)') + '">n/a</span>';
+}
+const NO_METRICS = '<p class="muted" id="no-metrics">Metrics are not configured: sizes and SPU health come from the SPUs\' metrics endpoints ' +
+  '(<code>rill console --metrics HOST:PORT</code>).</p>';
 function topicLink(name) { return '<a href="#/topic/' + encodeURIComponent(name) + '">' + esc(name) + '</a>'; }
 
 async function refreshHealth() {
@@ -108,6 +114,16 @@ async function overview() {
     html += '<h2>Partitions needing attention</h2><table><thead><tr><th>Topic</th><th>Partition</th><th>Problem</th></tr></thead><tbody>' +
       trouble.map(([p, what]) => '<tr><td>' + topicLink(p.topic) + '</td><td>' + p.partition + '</td><td>' + what + '</td></tr>').join('') + '</tbody></table>';
   }
+  if (c.metrics_configured) {
+    html += '<h2>SPU metrics endpoints</h2><table id="spu-metrics"><thead><tr><th>Endpoint</th><th>Ready</th><th class="num">RSS</th>' +
+      '<th class="num">Open connections</th><th class="num">Under-replicated</th></tr></thead><tbody>' +
+      c.metrics.map(m => '<tr><td>' + esc(m.addr) + '</td><td>' + (m.ready === null ? '<span class="muted">no answer</span>' : m.ready ? 'ready' : 'not ready') +
+        (m.error ? ' <span class="muted">(' + esc(m.error) + ')</span>' : '') + '</td>' +
+        '<td class="num">' + esc(fmtBytes(m.rss_bytes)) + '</td><td class="num">' + esc(num(m.connections_open)) + '</td>' +
+        '<td class="num">' + esc(num(m.under_replicated)) + '</td></tr>').join('') + '</tbody></table>';
+  } else {
+    html += NO_METRICS;
+  }
   html += '<p class="muted">Bootstrap SPU: ' + esc(c.bootstrap) + '</p>';
   main.innerHTML = html;
 }
@@ -130,11 +146,12 @@ async function topicsPage() {
         '<td class="num">' + esc(ps.map(p => num(p.log_start)).join(' ')) + '</td>' +
         '<td class="num">' + esc(ps.map(p => num(p.log_end)).join(' ')) + '</td>' +
         '<td class="num">' + num(x.records) + '</td>' +
-        '<td>' + (x.size_bytes === null ? '<span class="muted" title="the SPU does not serve DescribeLogDirs">n/a</span>' : fmtBytes(x.size_bytes)) + '</td>' +
+        '<td>' + sizeCell(x.size_bytes, t.metrics_configured) + '</td>' +
         '<td>' + esc(fmtMs(x.retention_ms)) + (x.retention_bytes && Number(x.retention_bytes) >= 0 ? ' / ' + esc(fmtBytes(x.retention_bytes)) : '') + '</td></tr>';
     }
     html += '</tbody></table>';
   }
+  if (!t.metrics_configured) html += NO_METRICS;
   main.innerHTML = html;
 }
 
@@ -142,12 +159,13 @@ async function topicPage(name, gen) {
   const t = await api('/api/topics/' + encodeURIComponent(name));
   let html = '<h1>Topic ' + esc(t.name) + '</h1>' +
     '<div class="cards">' + card('Partitions', t.partitions.length) + card('Records', num(t.records)) +
-    card('Retention', fmtMs(t.retention_ms)) + card('Size', t.size_bytes === null ? 'n/a' : fmtBytes(t.size_bytes)) + '</div>' +
+    card('Retention', fmtMs(t.retention_ms)) + '<div class="card" id="topic-size" data-bytes="' + esc(t.size_bytes === null ? '' : t.size_bytes) + '"><div class="k">Size</div><div class="v">' +
+    sizeCell(t.size_bytes, t.metrics_configured) + '</div></div></div>' + (t.metrics_configured ? '' : NO_METRICS) +
     '<div class="row"><div class="chart"><div class="title">Produced, records/s (last 15 min)</div><div id="chart-produce"></div></div>' +
     '<div class="chart"><div class="title">Consumed (committed by groups), records/s (last 15 min)</div><div id="chart-consume"></div></div></div>' +
-    '<h2>Partitions</h2><table><thead><tr><th>Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th><th class="num">Log start</th><th class="num">Log end</th></tr></thead><tbody>' +
+    '<h2>Partitions</h2><table><thead><tr><th>Partition</th><th>Leader</th><th>Replicas</th><th>ISR</th><th class="num">Log start</th><th class="num">Log end</th><th class="num">Size</th></tr></thead><tbody>' +
     t.partitions.map(p => '<tr><td>' + p.partition + '</td><td>' + (p.leader === null ? 'none' : p.leader) + '</td><td>' + list(p.replicas) +
-      '</td><td>' + list(p.isr) + '</td><td class="num">' + num(p.log_start) + '</td><td class="num">' + num(p.log_end) + '</td></tr>').join('') +
+      '</td><td>' + list(p.isr) + '</td><td class="num">' + num(p.log_start) + '</td><td class="num">' + num(p.log_end) + '</td><td class="num">' + sizeCell(p.size_bytes, t.metrics_configured) + '</td></tr>').join('') +
     '</tbody></table>' +
     '<div class="row"><div><h2>Produce a test record</h2><form id="produce-form">' +
     '<label for="p-key">Key (empty: none)</label><input id="p-key" name="key">' +
