@@ -220,11 +220,12 @@ impl Scrape {
 }
 
 async fn scrape(addr: String) -> Scrape {
-    let ready = match get(&addr, "/health/ready").await {
+    let (ready, metrics) = tokio::join!(get(&addr, "/health/ready"), get(&addr, "/metrics"));
+    let ready = match ready {
         Ok((status, _)) => Some(status == 200),
         Err(_) => None,
     };
-    match get(&addr, "/metrics").await {
+    match metrics {
         Ok((200, body)) => Scrape {
             samples: parse(&String::from_utf8_lossy(&body)),
             addr,
