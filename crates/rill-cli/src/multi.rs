@@ -275,13 +275,21 @@ pub fn start(args: StartArgs) -> anyhow::Result<()> {
     // Each SPU's metrics address, gathered into one file for other commands.
     let mut metrics = Vec::new();
     if crate::cluster::metrics_listen(&args).is_some() {
-        for i in 0..addrs.len() {
-            let file = spu_metrics_file(i)?;
-            metrics.push(crate::cluster::wait_metrics_addr(&file)?);
-            let _ = std::fs::remove_file(file);
+        let gathered = (|| -> anyhow::Result<()> {
+            for i in 0..addrs.len() {
+                let file = spu_metrics_file(i)?;
+                metrics.push(crate::cluster::wait_metrics_addr(&file)?);
+                let _ = std::fs::remove_file(file);
+            }
+            let lines: String = metrics.iter().map(|m| format!("{m}\n")).collect();
+            home::write_whole(&home::metrics_addr_file()?, &lines)
+        })();
+        if let Err(e) = gathered {
+            // An SPU that never came up: leave nothing half-started behind.
+            let _ = stop_parts(&parts);
+            let _ = std::fs::remove_file(state_file()?);
+            return Err(e);
         }
-        let lines: String = metrics.iter().map(|m| format!("{m}\n")).collect();
-        home::write_whole(&home::metrics_addr_file()?, &lines)?;
     }
     let first = addrs[0].to_string();
     home::write_profile(&first)?;
