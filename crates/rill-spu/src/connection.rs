@@ -27,6 +27,7 @@ use crate::api::{self, Context, Outcome, Started};
 use crate::config::SpuConfig;
 use crate::metrics::seconds;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -146,10 +147,8 @@ async fn admit<S: AsyncWrite + Unpin>(
     if !drain(peer, stream, pending, MAX_PIPELINED_PRODUCES - 1).await {
         return false;
     }
-    // Counted and timed from admission to answer, as `handle` does for
-    // the requests answered in turn.
-    let in_flight = Counted::new(&ctx.registry.metrics().requests_in_flight);
-    let admitted_at = std::time::Instant::now();
+    // Counted and timed from admission to answer.
+    let tracked = Tracked::new(ctx, &frame);
     // Admission waits for room in the writers' queues: bounded too.
     let started = match tokio::time::timeout(config.request_timeout, api::start(ctx, frame)).await {
         Ok(started) => started,
@@ -169,11 +168,7 @@ async fn admit<S: AsyncWrite + Unpin>(
                 let done = tokio::time::timeout(timeout, produce.finish(&ctx))
                     .await
                     .ok();
-                let metrics = ctx.registry.metrics();
-                metrics
-                    .produce_duration
-                    .observe(seconds(admitted_at.elapsed()));
-                drop(in_flight);
+                tracked.done();
                 done
             }));
             true
@@ -235,20 +230,41 @@ impl Drop for Counted {
     }
 }
 
-/// Handles one request, timing Produce and Fetch.
-async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
-    let metrics = ctx.registry.metrics();
-    let _in_flight = Counted::new(&metrics.requests_in_flight);
-    let histogram = match frame.get(..2) {
-        Some([0, 0]) => Some(&metrics.produce_duration),
-        Some([0, 1]) => Some(&metrics.fetch_duration),
-        _ => None,
-    };
-    let started = std::time::Instant::now();
-    let outcome = api::handle(ctx, frame).await;
-    if let Some(h) = histogram {
-        h.observe(seconds(started.elapsed()));
+/// A request in flight, counted on the gauge while it lives; Produce and
+/// Fetch are timed until [`Tracked::done`].
+struct Tracked {
+    _in_flight: Counted,
+    histogram: Option<Histogram>,
+    started: std::time::Instant,
+}
+
+impl Tracked {
+    fn new(ctx: &Context, frame: &[u8]) -> Self {
+        let metrics = ctx.registry.metrics();
+        let histogram = match frame.get(..2) {
+            Some([0, 0]) => Some(metrics.produce_duration.clone()),
+            Some([0, 1]) => Some(metrics.fetch_duration.clone()),
+            _ => None,
+        };
+        Self {
+            _in_flight: Counted::new(&metrics.requests_in_flight),
+            histogram,
+            started: std::time::Instant::now(),
+        }
     }
+
+    fn done(self) {
+        if let Some(h) = &self.histogram {
+            h.observe(seconds(self.started.elapsed()));
+        }
+    }
+}
+
+/// Handles one request, counted and timed.
+async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
+    let tracked = Tracked::new(ctx, &frame);
+    let outcome = api::handle(ctx, frame).await;
+    tracked.done();
     outcome
 }
 

@@ -23,7 +23,7 @@ pub(crate) fn text(out: &Output) -> String {
 }
 
 /// A port that was free a moment ago (the background start needs a fixed one).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,12 +1,12 @@
 //! `rill cluster start` serves metrics and health checks and says where.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::cluster::{rill, text};
+use crate::cluster::{free_port, rill, text};
 
 /// GET `path` at `addr`: (status, body).
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -90,14 +90,6 @@ fn foreground_start_prints_a_metrics_address_that_answers() {
         .unwrap();
     assert!(term.success());
     assert!(child.wait().unwrap().success(), "a clean stop");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn recorded(home: &Path) -> Option<SocketAddr> {

@@ -229,6 +229,24 @@ pub(crate) struct PendingProduce {
 }
 
 impl PendingProduce {
+    /// Hands the request's record sets to their writers.
+    async fn admit(
+        ctx: &Context,
+        req: kafka_protocol::messages::ProduceRequest,
+        correlation_id: i32,
+        header_version: i16,
+        version: i16,
+    ) -> Self {
+        let acks = req.acks;
+        Self {
+            admitted: produce::admit(ctx, req).await,
+            acks,
+            correlation_id,
+            header_version,
+            version,
+        }
+    }
+
     /// Waits for the writers' (and for acks=all the replicas') answers and
     /// encodes the response; acks=0 gets none.
     pub(crate) async fn finish(self, ctx: &Context) -> Outcome {
@@ -277,20 +295,15 @@ pub(crate) async fn start(ctx: &Context, frame: Bytes) -> Started {
     let cid = header.correlation_id;
     tracing::trace!(?api, version, cid, client = ?header.client_id, "request");
     let hv = api.response_header_version(version);
-    if let Request::Produce(req) = request {
-        let acks = req.acks;
-        return Started::Produce(PendingProduce {
-            admitted: produce::admit(ctx, req).await,
-            acks,
-            correlation_id: cid,
-            header_version: hv,
-            version,
-        });
+    match request {
+        Request::Produce(req) => {
+            Started::Produce(PendingProduce::admit(ctx, req, cid, hv, version).await)
+        }
+        other => Started::Done(answer(ctx, api, cid, hv, version, other, &header).await),
     }
-    Started::Done(answer(ctx, api, cid, hv, version, request, &header).await)
 }
 
-/// Answers a decoded request other than Produce.
+/// Answers a decoded request (a Produce whole; [`start`] begins one instead).
 async fn answer(
     ctx: &Context,
     api: ApiKey,
@@ -307,14 +320,12 @@ async fn answer(
             let resp = metadata::handle(ctx, req, version).await;
             encode(api, cid, hv, version, &resp)
         }
+        // `start` begins a Produce itself; answered whole here all the same.
         Request::Produce(req) => {
-            // Produce is begun in `start`; answered in one go here too.
-            let acks = req.acks;
-            let resp = produce::handle(ctx, req).await;
-            if acks == 0 {
-                return Outcome::Silent;
-            }
-            encode(api, cid, hv, version, &resp)
+            PendingProduce::admit(ctx, req, cid, hv, version)
+                .await
+                .finish(ctx)
+                .await
         }
         Request::Fetch(req) => {
             let resp = fetch::handle(ctx, req).await;

@@ -108,13 +108,6 @@ pub(super) fn not_here(code: ResponseError, topic: &str, index: i32) -> String {
     }
 }
 
-/// Checks every partition's record set, hands the good ones to their
-/// partitions' writers at once (so partitions are written in parallel),
-/// then waits for every answer.
-pub(super) async fn handle(ctx: &Context, req: ProduceRequest) -> ProduceResponse {
-    admit(ctx, req).await.finish(ctx).await
-}
-
 /// A request whose record sets are with their writers, answers to come.
 /// A connection may admit the next request before this one's answers
 /// arrive: each partition's writer takes record sets in the order they
@@ -128,7 +121,8 @@ pub(crate) struct Admitted {
 }
 
 /// Checks every partition's record set and hands the good ones to their
-/// partitions' writers; [`Admitted::finish`] waits for the answers.
+/// partitions' writers at once (so partitions are written in parallel);
+/// [`Admitted::finish`] waits for the answers.
 pub(crate) async fn admit(ctx: &Context, req: ProduceRequest) -> Admitted {
     let acks_ok = (-1..=1).contains(&req.acks);
     let mut topics = Vec::with_capacity(req.topic_data.len());
@@ -221,15 +215,13 @@ impl Admitted {
             topics,
             queued,
         } = self;
-        let req_acks = acks;
-        let req_timeout_ms = timeout_ms;
         let mut answers = Vec::with_capacity(queued.len());
         let mut waits = Vec::new();
         let clustered = ctx.registry.in_cluster();
         for (admitted, records_count, q) in queued {
             let mut answer = q.answer().await;
             let stored = answer.error_code.is_ok() || answer.error_code == DUPLICATE;
-            if stored && req_acks == -1 {
+            if stored && acks == -1 {
                 match admitted {
                     Some(l) => waits.push((answers.len(), l, answer.base_offset + records_count)),
                     // Leadership moved between admission and now: not known
@@ -251,7 +243,7 @@ impl Admitted {
             ctx.registry.notify_appended();
         }
         // acks=all: each batch is answered once every in-sync replica has it.
-        let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, req_timeout_ms);
+        let deadline = tokio::time::Instant::now() + ack_all_wait(ctx, timeout_ms);
         let waited = (!waits.is_empty()).then(std::time::Instant::now);
         for (at, leadership, end) in waits {
             if let Err(code) = leadership.wait_committed(end, deadline).await {
