@@ -37,7 +37,12 @@ pub fn metrics_addr_file() -> anyhow::Result<PathBuf> {
 /// Writes `text` to `path` whole or not at all (temp file, rename), so a
 /// reader polling for it never sees half of it.
 pub fn write_whole(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `.tmp` after the whole name: `with_extension` would give
+    // `metrics_addr.spu-0` and `metrics_addr.spu-1` one temp file, and SPUs
+    // starting together renamed each other's away.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
