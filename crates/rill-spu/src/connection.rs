@@ -136,7 +136,7 @@ pub(crate) async fn serve<S>(
 
 /// Admits a Produce (after the oldest answers, while too many wait) and
 /// leaves its answer to come; false when the connection must close.
-async fn admit<S: AsyncWrite + Unpin>(
+async fn admit<S: AsyncWrite + Unpin + 'static>(
     ctx: &Arc<Context>,
     config: &SpuConfig,
     peer: SocketAddr,
@@ -178,7 +178,7 @@ async fn admit<S: AsyncWrite + Unpin>(
 
 /// Writes the oldest answers until at most `keep` wait; false when the
 /// connection must close.
-async fn drain<W: AsyncWrite + Unpin>(
+async fn drain<W: AsyncWrite + Unpin + 'static>(
     peer: SocketAddr,
     wr: &mut W,
     pending: &mut VecDeque<Pending>,
@@ -196,7 +196,7 @@ async fn drain<W: AsyncWrite + Unpin>(
 }
 
 /// Writes a produce answer that came; false when the connection must close.
-async fn send_done<W: AsyncWrite + Unpin>(
+async fn send_done<W: AsyncWrite + Unpin + 'static>(
     peer: SocketAddr,
     wr: &mut W,
     done: Result<Option<Outcome>, tokio::task::JoinError>,
@@ -270,7 +270,7 @@ async fn handle(ctx: &Context, frame: Bytes) -> Outcome {
 
 /// Handles one request and writes its answer; false when the connection
 /// must close.
-async fn answer<W: AsyncWrite + Unpin>(
+async fn answer<W: AsyncWrite + Unpin + 'static>(
     ctx: &Context,
     config: &SpuConfig,
     peer: SocketAddr,
@@ -293,24 +293,31 @@ async fn answer<W: AsyncWrite + Unpin>(
 }
 
 /// Writes an answer; false when the connection must close.
-async fn send<W: AsyncWrite + Unpin>(peer: SocketAddr, wr: &mut W, outcome: Outcome) -> bool {
-    match outcome {
+async fn send<W: AsyncWrite + Unpin + 'static>(
+    peer: SocketAddr,
+    wr: &mut W,
+    outcome: Outcome,
+) -> bool {
+    let written = match outcome {
         // The flush is free on TCP; a buffered stream needs it to send.
-        Outcome::Respond(bytes) => match async {
-            wr.write_all(&bytes).await?;
-            wr.flush().await
-        }
-        .await
-        {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "write failed");
-                false
+        Outcome::Respond(bytes) => {
+            async {
+                wr.write_all(&bytes).await?;
+                wr.flush().await
             }
-        },
-        Outcome::Silent => true,
+            .await
+        }
+        Outcome::RespondPieces(pieces) => crate::sendfile::write_pieces(wr, pieces).await,
+        Outcome::Silent => Ok(()),
         Outcome::Close(reason) => {
             tracing::warn!(%peer, %reason, "closing connection");
+            return false;
+        }
+    };
+    match written {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "write failed");
             false
         }
     }

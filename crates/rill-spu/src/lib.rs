@@ -49,6 +49,7 @@ mod metrics;
 mod producer_ids;
 mod registry;
 pub mod replication;
+mod sendfile;
 mod server;
 pub mod topic;
 #[cfg_attr(

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Whether `open` may create the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,12 @@ pub trait StorageFile: Send + Sync + Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
+    /// The operating system's file behind this handle, when there is one,
+    /// so a reader can have the kernel send a range of it to a socket
+    /// (`sendfile`) without reading it. Files of simulated disks have none.
+    fn shared_file(&self) -> Option<Arc<File>> {
+        None
+    }
 }
 
 /// Directory and file operations.
@@ -57,7 +63,7 @@ pub struct FileBackend;
 /// A file, and a turn for reads through its cursor (every other access is
 /// positional and leaves the cursor alone).
 #[derive(Debug)]
-struct RealFile(File, Mutex<()>);
+struct RealFile(Arc<File>, Mutex<()>);
 
 impl StorageFile for RealFile {
     fn byte_len(&self) -> io::Result<u64> {
@@ -65,7 +71,7 @@ impl StorageFile for RealFile {
     }
 
     fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        FileExt::read_exact_at(&self.0, buf, pos)
+        FileExt::read_exact_at(&*self.0, buf, pos)
     }
 
     /// Through the cursor (seek, then read): `read_to_end` on a `File`
@@ -75,7 +81,7 @@ impl StorageFile for RealFile {
     fn read_vec_at(&self, len: usize, pos: u64) -> io::Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(len);
         let _turn = self.1.lock().unwrap_or_else(|p| p.into_inner());
-        let mut file = &self.0;
+        let mut file = &*self.0;
         file.seek(SeekFrom::Start(pos))?;
         file.take(len as u64).read_to_end(&mut buf)?;
         if buf.len() < len {
@@ -88,7 +94,7 @@ impl StorageFile for RealFile {
     }
 
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
-        FileExt::write_all_at(&self.0, buf, pos)
+        FileExt::write_all_at(&*self.0, buf, pos)
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -97,6 +103,10 @@ impl StorageFile for RealFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+
+    fn shared_file(&self) -> Option<Arc<File>> {
+        Some(self.0.clone())
     }
 }
 
@@ -122,7 +132,7 @@ impl Backend for FileBackend {
             .create(mode == OpenMode::Create)
             .truncate(false)
             .open(path)?;
-        Ok(Box::new(RealFile(file, Mutex::new(()))))
+        Ok(Box::new(RealFile(Arc::new(file), Mutex::new(()))))
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {

@@ -34,6 +34,7 @@ mod log;
 mod sealed;
 mod segment;
 mod sim;
+mod slice;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use error::StorageError;
@@ -44,3 +45,4 @@ pub use leader_epoch::{
 };
 pub use log::{AppendInfo, PartitionLog, ReadResult, RetentionOutcome, TimestampOffset};
 pub use sim::SimBackend;
+pub use slice::{Batches, FileSlice, MAX_SLICE_BATCHES};

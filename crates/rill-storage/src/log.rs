@@ -15,6 +15,7 @@ use crate::error::IoContext;
 use crate::io::Backend;
 use crate::leader_epoch::{EpochEntry, LeaderEpochs};
 use crate::segment::{file_name, parse_file_name, BatchMeta, Segment};
+use crate::slice::Batches;
 use crate::StorageError;
 
 /// Most batches one `append` or `append_replica` call accepts (a produce
@@ -33,11 +34,12 @@ pub struct AppendInfo {
     pub durable: bool,
 }
 
-/// Whole batches read from the log, with the log's bounds at that moment.
+/// Whole batches read from the log, with the log's bounds at that moment:
+/// in memory (`Vec<u8>`), or as [`Batches`] that may be left in their file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadResult {
+pub struct ReadResult<B = Vec<u8>> {
     /// Concatenated batches, exactly as stored (may be empty).
-    pub batches: Vec<u8>,
+    pub batches: B,
     pub log_start_offset: u64,
     pub log_end_offset: u64,
     pub high_watermark: u64,
@@ -702,18 +704,55 @@ impl PartitionLog {
         self.read_until(offset, max_bytes, self.high_watermark)
     }
 
+    /// Like [`Self::read`] (`committed`: [`Self::read_committed`]), but a
+    /// read of a real file is handed out as its byte range when it is
+    /// [`MAX_SLICE_BATCHES`] batches or fewer, for the caller to send
+    /// without reading it; otherwise the bytes are read as by `read`.
+    pub fn read_batches(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        committed: bool,
+    ) -> Result<ReadResult<Batches>, StorageError> {
+        let end = if committed {
+            self.high_watermark
+        } else {
+            self.log_end_offset()
+        };
+        self.read_with(offset, end, Batches::Bytes(Vec::new()), |seg, pos| {
+            Ok(match seg.slice_from(pos, max_bytes, end)? {
+                Some(slice) => Batches::File(slice),
+                None => Batches::Bytes(seg.read_from(pos, max_bytes, end)?),
+            })
+        })
+    }
+
     fn read_until(
         &self,
         offset: u64,
         max_bytes: usize,
         end: u64,
     ) -> Result<ReadResult, StorageError> {
+        self.read_with(offset, end, Vec::new(), |seg, pos| {
+            seg.read_from(pos, max_bytes, end)
+        })
+    }
+
+    /// Checks `offset`, finds the batch that holds it, and has `read` take
+    /// batches from its position (`none` when `offset` is at `end`).
+    fn read_with<B>(
+        &self,
+        offset: u64,
+        end: u64,
+        none: B,
+        read: impl FnOnce(&Segment, u64) -> Result<B, StorageError>,
+    ) -> Result<ReadResult<B>, StorageError> {
         let log_end_offset = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end_offset {
             return Err(self.out_of_range(offset));
         }
         let mut result = ReadResult {
-            batches: Vec::new(),
+            batches: none,
             log_start_offset: self.log_start_offset,
             log_end_offset,
             high_watermark: self.high_watermark,
@@ -730,7 +769,7 @@ impl PartitionLog {
                 reason: format!("offset {offset} is not where the index says"),
             });
         };
-        result.batches = seg.read_from(pos, max_bytes, end)?;
+        result.batches = read(seg, pos)?;
         Ok(result)
     }
 

@@ -8,6 +8,7 @@ use rill_protocol::batch::{peek_batch_len, verify_stored_batch, BatchHeader, Rec
 use crate::error::IoContext;
 use crate::index::{IndexFile, OffsetEntry, TimeEntry};
 use crate::io::{discard_stale, Backend, OpenMode, StorageFile};
+use crate::slice::{FileSlice, MAX_SLICE_BATCHES};
 use crate::StorageError;
 
 /// Bytes read at a time while scanning a segment.
@@ -526,6 +527,55 @@ impl Segment {
         }
         buf.truncate(keep);
         Ok(buf)
+    }
+
+    /// The batches [`Self::read_from`] would read, as a range of this
+    /// segment's file found from their headers alone; `None` when the file
+    /// is not a real one or the range would take more than
+    /// [`MAX_SLICE_BATCHES`] batches (the caller reads them instead).
+    pub fn slice_from(
+        &self,
+        pos: u64,
+        max_bytes: usize,
+        end_offset: u64,
+    ) -> Result<Option<FileSlice>, StorageError> {
+        let Some(file) = self.file.shared_file() else {
+            return Ok(None);
+        };
+        let (mut len, mut records) = (0u64, 0u64);
+        for _ in 0..MAX_SLICE_BATCHES {
+            let Some(h) = self.read_header_at(pos + len)? else {
+                return Ok(Some(FileSlice {
+                    file,
+                    pos,
+                    len,
+                    records,
+                }));
+            };
+            let total = match h.total_bytes() {
+                Some(n) if n >= HEADER_BYTES => n as u64,
+                _ => {
+                    return Err(StorageError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("bad batch length at position {}", pos + len),
+                    })
+                }
+            };
+            // As `read_from`: nothing at or past `end_offset`, no batch cut
+            // short, and the first batch whole even past `max_bytes`.
+            let past_limit = len > 0 && len + total > max_bytes as u64;
+            if h.base_offset as u64 >= end_offset || pos + len + total > self.size || past_limit {
+                return Ok(Some(FileSlice {
+                    file,
+                    pos,
+                    len,
+                    records,
+                }));
+            }
+            len += total;
+            records += u64::from(h.records_count.unsigned_abs());
+        }
+        Ok(None)
     }
 
     /// First record at or after `timestamp` in this segment, as

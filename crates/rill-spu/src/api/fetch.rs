@@ -9,7 +9,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Forgot
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use rill_protocol::batch::{split_batches, BatchHeader};
-use rill_storage::StorageError;
+use rill_storage::{Batches, FileSlice, StorageError};
 
 use super::reader::{Reader, Result};
 use super::Context;
@@ -85,8 +85,21 @@ struct Read {
     bytes: u64,
 }
 
-/// One pass: a response, its record bytes, and what consumers read.
-type Pass = (FetchResponse, usize, Vec<Read>);
+/// A Fetch answer: the response, and for each of its partitions in order
+/// the file slice that holds its records when they were left in their
+/// segment file (the response's own `records` is empty there).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub resp: FetchResponse,
+    pub files: Vec<Option<FileSlice>>,
+}
+
+/// One pass: the answer, its record bytes, and what consumers read.
+struct Pass {
+    answer: Answer,
+    total: usize,
+    reads: Vec<Read>,
+}
 
 /// Records in the whole batches of `batches`.
 fn count_records(batches: &[u8]) -> u64 {
@@ -100,14 +113,19 @@ fn count_records(batches: &[u8]) -> u64 {
 /// bytes; `None` when a log was busy and `access` says not to wait.
 fn fetch_once(registry: &Registry, req: &FetchRequest, access: LogAccess) -> Option<Pass> {
     let cap = registry.config().max_fetch_bytes;
-    let from_replica = req.replica_id.0 >= 0;
-    let mut busy = false;
-    let mut budget = usize::try_from(req.max_bytes)
-        .ok()
-        .filter(|&n| n > 0)
-        .map_or(cap, |n| n.min(cap));
-    let mut total = 0usize;
-    let mut reads = Vec::new();
+    let mut pass = PassState {
+        registry,
+        access,
+        from_replica: req.replica_id.0 >= 0,
+        budget: usize::try_from(req.max_bytes)
+            .ok()
+            .filter(|&n| n > 0)
+            .map_or(cap, |n| n.min(cap)),
+        busy: false,
+        total: 0,
+        reads: Vec::new(),
+    };
+    let mut files = Vec::new();
     let responses = req
         .topics
         .iter()
@@ -116,74 +134,8 @@ fn fetch_once(registry: &Registry, req: &FetchRequest, access: LogAccess) -> Opt
                 .partitions
                 .iter()
                 .map(|fp| {
-                    let mut pd = PartitionData::default()
-                        .with_partition_index(fp.partition)
-                        .with_high_watermark(-1)
-                        .with_last_stable_offset(-1)
-                        .with_log_start_offset(-1)
-                        .with_aborted_transactions(Some(Vec::new()))
-                        .with_preferred_read_replica(BrokerId(-1))
-                        .with_records(Some(Bytes::new()));
-                    let partition = match registry.leading(&topic.topic, fp.partition) {
-                        Ok(p) => p,
-                        Err(code) => {
-                            pd.error_code = code.code();
-                            return pd;
-                        }
-                    };
-                    if let Some(code) = epoch_mismatch(fp.current_leader_epoch, &partition) {
-                        pd.error_code = code.code();
-                        return pd;
-                    }
-                    let Some(log) = partition.read_log(access) else {
-                        busy = true;
-                        return pd;
-                    };
-                    pd.high_watermark = log.high_watermark() as i64;
-                    pd.last_stable_offset = log.high_watermark() as i64;
-                    pd.log_start_offset = log.log_start_offset() as i64;
-                    let Ok(offset) = u64::try_from(fp.fetch_offset) else {
-                        pd.error_code = ResponseError::OffsetOutOfRange.code();
-                        return pd;
-                    };
-                    // Once the response is full, later partitions get
-                    // nothing; the first batch is always sent whole.
-                    if budget == 0 {
-                        return pd;
-                    }
-                    let limit = usize::try_from(fp.partition_max_bytes)
-                        .unwrap_or(0)
-                        .min(budget);
-                    // A follower copies the whole log; consumers (either
-                    // isolation: Rill has no transactions, so the last stable
-                    // offset is the high watermark) read what is committed.
-                    let read = if from_replica {
-                        log.read(offset, limit)
-                    } else {
-                        log.read_committed(offset, limit)
-                    };
-                    match read {
-                        Ok(r) => {
-                            budget = budget.saturating_sub(r.batches.len());
-                            total += r.batches.len();
-                            if !from_replica && !r.batches.is_empty() {
-                                reads.push(Read {
-                                    records: count_records(&r.batches),
-                                    bytes: r.batches.len() as u64,
-                                    partition: partition.clone(),
-                                });
-                            }
-                            pd.records = Some(Bytes::from(r.batches));
-                        }
-                        Err(e @ StorageError::OffsetOutOfRange { .. }) => {
-                            tracing::debug!(error = %e, "fetch out of range");
-                            pd.error_code = ResponseError::OffsetOutOfRange.code();
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "fetch failed");
-                            pd.error_code = storage_error_code(&e);
-                        }
-                    }
+                    let (pd, file) = pass.partition(&topic.topic, fp);
+                    files.push(file);
                     pd
                 })
                 .collect();
@@ -193,24 +145,122 @@ fn fetch_once(registry: &Registry, req: &FetchRequest, access: LogAccess) -> Opt
                 .with_partitions(partitions)
         })
         .collect();
-    (!busy).then(|| {
-        (
-            FetchResponse::default().with_responses(responses),
-            total,
-            reads,
-        )
+    (!pass.busy).then(|| Pass {
+        answer: Answer {
+            resp: FetchResponse::default().with_responses(responses),
+            files,
+        },
+        total: pass.total,
+        reads: pass.reads,
     })
 }
 
+/// A pass under way: what is left of the response's byte budget, and what
+/// was read so far.
+struct PassState<'a> {
+    registry: &'a Registry,
+    access: LogAccess,
+    from_replica: bool,
+    budget: usize,
+    /// A log was busy and `access` said not to wait.
+    busy: bool,
+    total: usize,
+    reads: Vec<Read>,
+}
+
+impl PassState<'_> {
+    /// One partition: its response, and the file slice holding its records
+    /// when they stay in their file.
+    fn partition(
+        &mut self,
+        topic: &kafka_protocol::messages::TopicName,
+        fp: &FetchPartition,
+    ) -> (PartitionData, Option<FileSlice>) {
+        let mut pd = PartitionData::default()
+            .with_partition_index(fp.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_log_start_offset(-1)
+            .with_aborted_transactions(Some(Vec::new()))
+            .with_preferred_read_replica(BrokerId(-1))
+            .with_records(Some(Bytes::new()));
+        let partition = match self.registry.leading(topic, fp.partition) {
+            Ok(p) => p,
+            Err(code) => {
+                pd.error_code = code.code();
+                return (pd, None);
+            }
+        };
+        if let Some(code) = epoch_mismatch(fp.current_leader_epoch, &partition) {
+            pd.error_code = code.code();
+            return (pd, None);
+        }
+        let Some(log) = partition.read_log(self.access) else {
+            self.busy = true;
+            return (pd, None);
+        };
+        pd.high_watermark = log.high_watermark() as i64;
+        pd.last_stable_offset = log.high_watermark() as i64;
+        pd.log_start_offset = log.log_start_offset() as i64;
+        let Ok(offset) = u64::try_from(fp.fetch_offset) else {
+            pd.error_code = ResponseError::OffsetOutOfRange.code();
+            return (pd, None);
+        };
+        // Once the response is full, later partitions get nothing; the
+        // first batch is always sent whole.
+        if self.budget == 0 {
+            return (pd, None);
+        }
+        let limit = usize::try_from(fp.partition_max_bytes)
+            .unwrap_or(0)
+            .min(self.budget);
+        // A follower copies the whole log; consumers (either isolation:
+        // Rill has no transactions, so the last stable offset is the high
+        // watermark) read what is committed.
+        match log.read_batches(offset, limit, !self.from_replica) {
+            Ok(r) => {
+                let bytes = r.batches.byte_len();
+                self.budget = self.budget.saturating_sub(bytes as usize);
+                self.total += bytes as usize;
+                let (records, file) = match r.batches {
+                    Batches::Bytes(b) => {
+                        let records = count_records(&b);
+                        pd.records = Some(Bytes::from(b));
+                        (records, None)
+                    }
+                    Batches::File(f) => (f.records, Some(f)),
+                };
+                if !self.from_replica && bytes > 0 {
+                    self.reads.push(Read {
+                        records,
+                        bytes,
+                        partition: partition.clone(),
+                    });
+                }
+                (pd, file)
+            }
+            Err(e @ StorageError::OffsetOutOfRange { .. }) => {
+                tracing::debug!(error = %e, "fetch out of range");
+                pd.error_code = ResponseError::OffsetOutOfRange.code();
+                (pd, None)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fetch failed");
+                pd.error_code = storage_error_code(&e);
+                (pd, None)
+            }
+        }
+    }
+}
+
 /// Counts what consumers read in the response being sent.
-fn counted(pass: Pass) -> FetchResponse {
-    let (resp, _, reads) = pass;
-    for r in reads {
+fn counted(pass: Pass) -> Answer {
+    for r in pass.reads {
         let c = r.partition.counters();
         c.fetch_records.inc_by(r.records);
         c.fetch_bytes.inc_by(r.bytes);
     }
-    resp
+    pass.answer
 }
 
 /// [`fetch_once`], off the async thread if a log is busy.
@@ -272,7 +322,7 @@ async fn follower_positions(registry: &Arc<Registry>, req: &FetchRequest) {
 
 /// Answers at once if `min_bytes` are there, else waits for appends until
 /// they are or `max_wait_ms` (capped by the SPU's limit) has passed.
-pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
+pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> Answer {
     if req.replica_id.0 >= 0 {
         follower_positions(&ctx.registry, &req).await;
     }
@@ -285,13 +335,14 @@ pub(super) async fn handle(ctx: &Context, req: FetchRequest) -> FetchResponse {
     loop {
         appends.borrow_and_update();
         let pass = fetch_now(&ctx.registry, &req).await;
-        let (resp, total) = (&pass.0, pass.1);
-        let has_error = resp
+        let has_error = pass
+            .answer
+            .resp
             .responses
             .iter()
             .flat_map(|t| &t.partitions)
             .any(|p| p.error_code.is_err());
-        if total >= min_bytes.max(1) || has_error || tokio::time::Instant::now() >= deadline {
+        if pass.total >= min_bytes.max(1) || has_error || tokio::time::Instant::now() >= deadline {
             return counted(pass);
         }
         tokio::select! {

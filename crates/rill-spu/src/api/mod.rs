@@ -13,6 +13,7 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod fetch;
+pub(crate) mod fetch_frame;
 pub(crate) mod find_coordinator;
 pub(crate) mod heartbeat;
 pub(crate) mod incremental_alter_configs;
@@ -141,6 +142,8 @@ pub(crate) enum CloseReason {
 pub(crate) enum Outcome {
     /// Send this frame (size prefix included).
     Respond(BytesMut),
+    /// Send this frame, some of it from segment files (a Fetch).
+    RespondPieces(fetch_frame::Pieces),
     /// Say nothing (Produce with acks 0).
     Silent,
     /// Close the connection; the reason is logged.
@@ -202,6 +205,35 @@ fn encode<M: Encodable>(
         prefix.copy_from_slice(&size.to_be_bytes());
     }
     Outcome::Respond(buf)
+}
+
+/// A Fetch answer's frame: in pieces when some records stay in their
+/// files, else (or when the piece encoder does not write the response)
+/// in one buffer.
+fn encode_fetch(cid: i32, hv: i16, version: i16, answer: fetch::Answer) -> Outcome {
+    let fetch::Answer { mut resp, files } = answer;
+    if files.iter().all(Option::is_none) {
+        return encode(ApiKey::Fetch, cid, hv, version, &resp);
+    }
+    if let Some(pieces) = fetch_frame::encode(cid, hv, version, &resp, files.clone()) {
+        return Outcome::RespondPieces(pieces);
+    }
+    let partitions = resp.responses.iter_mut().flat_map(|t| &mut t.partitions);
+    for (p, file) in partitions.zip(files) {
+        if let Some(slice) = file {
+            match fetch_frame::read_slice(&slice) {
+                Ok(bytes) => p.records = Some(Bytes::from(bytes)),
+                Err(e) => {
+                    return Outcome::Close(CloseReason::Encode {
+                        api: ApiKey::Fetch,
+                        version,
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+    }
+    encode(ApiKey::Fetch, cid, hv, version, &resp)
 }
 
 /// Whether a request frame (without its size prefix) is a Produce: the
@@ -328,8 +360,8 @@ async fn answer(
                 .await
         }
         Request::Fetch(req) => {
-            let resp = fetch::handle(ctx, req).await;
-            encode(api, cid, hv, version, &resp)
+            let answer = fetch::handle(ctx, req).await;
+            encode_fetch(cid, hv, version, answer)
         }
         Request::ListOffsets(req) => {
             let resp = list_offsets::handle(ctx, req, version).await;

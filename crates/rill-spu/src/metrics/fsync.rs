@@ -55,6 +55,10 @@ impl StorageFile for TimedFile {
         self.histogram.observe(super::seconds(started.elapsed()));
         result
     }
+
+    fn shared_file(&self) -> Option<Arc<std::fs::File>> {
+        self.inner.shared_file()
+    }
 }
 
 impl Backend for TimedBackend {

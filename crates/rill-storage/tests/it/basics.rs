@@ -2,7 +2,10 @@ use std::sync::Arc;
 
 use rill_protocol::batch::{split_batches, BatchHeader};
 use rill_protocol::Compression;
-use rill_storage::{FileBackend, FlushPolicy, LogConfig, PartitionLog, SimBackend, StorageError};
+use rill_storage::{
+    Batches, FileBackend, FlushPolicy, LogConfig, PartitionLog, SimBackend, StorageError,
+    MAX_SLICE_BATCHES,
+};
 
 use crate::helpers::*;
 
@@ -361,4 +364,91 @@ fn an_open_log_takes_new_settings_at_their_next_use() {
         Err(StorageError::Config(_))
     ));
     assert_eq!(log.config().segment_bytes, 1_000);
+}
+
+/// The bytes of `batches`, read from their file when they were left there.
+fn batch_bytes(batches: &Batches) -> Vec<u8> {
+    match batches {
+        Batches::Bytes(b) => b.clone(),
+        Batches::File(f) => {
+            let mut buf = vec![0u8; f.len as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&*f.file, &mut buf, f.pos).unwrap();
+            buf
+        }
+    }
+}
+
+#[test]
+fn file_slices_hold_exactly_what_a_read_gives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slices-0");
+    let config = small_segments(64 * 1024);
+    let mut log = PartitionLog::open(Arc::new(FileBackend), &dir, config).unwrap();
+    // Batches of 1 to 9 records of different sizes, over several segments.
+    for i in 0..60u64 {
+        let values: Vec<Vec<u8>> = (0..1 + i % 9)
+            .map(|r| vec![b'a' + (r % 26) as u8; 50 + (i as usize * 37) % 700])
+            .collect();
+        log.append(&mut batch_of(&values, i as i64, Compression::None))
+            .unwrap();
+    }
+    log.set_high_watermark(log.log_end_offset() - 7);
+    let end = log.log_end_offset();
+    let mut slices = 0;
+    for offset in (0..end).step_by(5) {
+        for max_bytes in [0, 1, 500, 3000, 20_000, 1 << 20] {
+            for committed in [false, true] {
+                let want = if committed {
+                    log.read_committed(offset, max_bytes)
+                } else {
+                    log.read(offset, max_bytes)
+                }
+                .unwrap();
+                let got = log.read_batches(offset, max_bytes, committed).unwrap();
+                let what = format!("offset {offset}, max {max_bytes}, committed {committed}");
+                assert_eq!(batch_bytes(&got.batches), want.batches, "{what}");
+                assert_eq!(got.batches.byte_len(), want.batches.len() as u64, "{what}");
+                assert_eq!(got.high_watermark, want.high_watermark, "{what}");
+                if let Batches::File(f) = &got.batches {
+                    slices += 1;
+                    let records: u64 = split_batches(&want.batches)
+                        .map(|b| BatchHeader::parse(b.unwrap()).unwrap().records_count as u64)
+                        .sum();
+                    assert_eq!(f.records, records, "{what}");
+                }
+            }
+        }
+    }
+    assert!(slices > 100, "a real file gives slices ({slices})");
+    // A simulated disk has no file to send from: the bytes are read.
+    let sim = SimBackend::new();
+    let mut log = open(&sim, LogConfig::default());
+    log.append(&mut batch(0, 3, 1)).unwrap();
+    let got = log.read_batches(0, 1 << 20, false).unwrap();
+    assert!(matches!(got.batches, Batches::Bytes(ref b) if !b.is_empty()));
+}
+
+#[test]
+fn many_small_batches_are_read_not_sliced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(
+        Arc::new(FileBackend),
+        tmp.path().join("s-0"),
+        LogConfig::default(),
+    )
+    .unwrap();
+    let n = MAX_SLICE_BATCHES as u64 + 10;
+    for i in 0..n {
+        log.append(&mut batch(i, 1, i as i64)).unwrap();
+    }
+    let all = log.read_batches(0, 1 << 20, false).unwrap();
+    assert!(
+        matches!(all.batches, Batches::Bytes(_)),
+        "more batches than a slice walks"
+    );
+    let few = log.read_batches(n - 5, 1 << 20, false).unwrap();
+    match few.batches {
+        Batches::File(f) => assert_eq!(f.records, 5),
+        other => panic!("five batches should be a slice: {other:?}"),
+    }
 }

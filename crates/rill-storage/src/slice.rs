@@ -1,0 +1,48 @@
+//! Stored batches handed out as a range of their segment file, for a
+//! reader that has the kernel send them to a socket (`sendfile`) instead
+//! of reading them into memory and writing them out again.
+
+use std::fs::File;
+use std::sync::Arc;
+
+/// Most batch headers one zero-copy read walks to find where its range
+/// ends. A read that would take more batches (a log of small batches) is
+/// read into memory instead: copying small batches costs less than a
+/// header read per batch.
+pub const MAX_SLICE_BATCHES: usize = 128;
+
+/// Whole batches as a byte range of a segment file.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The segment's file, kept open for as long as the slice lives (a
+    /// segment that retention removes meanwhile stays readable).
+    pub file: Arc<File>,
+    /// Byte position of the first batch in the file.
+    pub pos: u64,
+    /// Bytes in the range: whole batches only.
+    pub len: u64,
+    /// Records in those batches (their headers' counts).
+    pub records: u64,
+}
+
+/// Whole batches, exactly as stored: read into memory, or left in their
+/// file.
+#[derive(Debug, Clone)]
+pub enum Batches {
+    Bytes(Vec<u8>),
+    File(FileSlice),
+}
+
+impl Batches {
+    /// Bytes of all the batches.
+    pub fn byte_len(&self) -> u64 {
+        match self {
+            Batches::Bytes(b) => b.len() as u64,
+            Batches::File(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.byte_len() == 0
+    }
+}
