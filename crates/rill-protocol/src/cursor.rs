@@ -82,6 +82,14 @@ impl<'a> Cursor<'a> {
 
     /// Unsigned LEB128 of at most `max_bytes` bytes.
     fn uvarint(&mut self, max_bytes: usize) -> Result<u64, DecodeError> {
+        // Most varints of a record (lengths, deltas, counts) are one byte:
+        // taken without the loop, which the consumer's profile showed.
+        if let Some((&byte, tail)) = self.rest.split_first() {
+            if byte < 0x80 {
+                self.rest = tail;
+                return Ok(u64::from(byte));
+            }
+        }
         let mut value: u64 = 0;
         for i in 0..max_bytes {
             let [byte] = self.array::<1>()?;

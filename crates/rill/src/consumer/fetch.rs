@@ -34,7 +34,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
-use rill_protocol::batch::split_batches;
+use rill_protocol::batch::{split_batches, BatchHeader};
 use rill_protocol::RecordBatch;
 use tokio::task::JoinSet;
 
@@ -92,11 +92,14 @@ pub(super) struct Slot {
 /// What one partition's part of a Fetch answer said.
 #[derive(Debug)]
 enum PartitionAnswer {
+    /// Batches as fetched, not yet decoded: the next Fetch goes out
+    /// first (its offset comes from the batch headers alone), so the SPU
+    /// sends the next answer while these records are decoded.
     Records {
         partition: u32,
         from: i64,
         next: i64,
-        records: VecDeque<ConsumerRecord>,
+        data: Bytes,
         high_watermark: i64,
     },
     Failed {
@@ -377,24 +380,27 @@ impl MultiPartitionStream {
             }
             Err(e) => return Err(e),
         };
+        let mut fetched_data = Vec::new();
         for answer in answers {
             match answer {
                 PartitionAnswer::Records {
                     partition,
                     from,
                     next,
-                    records,
+                    data,
                     high_watermark,
                 } => {
                     let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) else {
                         continue;
                     };
                     if s.offset != from {
-                        continue; // not the position asked for (cannot happen)
+                        continue; // not the position asked for (a stale prefetch)
                     }
                     s.offset = next;
                     s.high_watermark = Some(high_watermark);
-                    self.buffer.extend(records);
+                    if !data.is_empty() {
+                        fetched_data.push((partition, from, data));
+                    }
                 }
                 PartitionAnswer::Failed {
                     partition, code, ..
@@ -414,6 +420,23 @@ impl MultiPartitionStream {
                         None,
                     ))
                 }
+            }
+        }
+        if fetched_data.is_empty() {
+            return Ok(());
+        }
+        // Prefetch: the next Fetch of these partitions runs while their
+        // records are decoded and taken (still one Fetch per partition,
+        // so at most two answers are held).
+        self.launch();
+        for (partition, from, data) in fetched_data {
+            if let Err(e) = decode_records(&data, partition, from, &mut self.buffer) {
+                // Back to the bad batch: the prefetch's answer no longer
+                // matches the position and is dropped when it comes.
+                if let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) {
+                    s.offset = from;
+                }
+                return Err(e);
             }
         }
         Ok(())
@@ -520,14 +543,12 @@ async fn fetch(
             });
             continue;
         }
-        let mut records = VecDeque::new();
         let data = p.records.clone().unwrap_or_default();
-        let next = decode_records(&data, partition, from, &mut records)?;
         out.push(PartitionAnswer::Records {
             partition,
             from,
-            next,
-            records,
+            next: next_offset(&data, from),
+            data,
             high_watermark: p.high_watermark,
         });
     }
@@ -544,6 +565,19 @@ fn share(frame: &Bytes, part: &[u8]) -> Bytes {
         return Bytes::copy_from_slice(part);
     }
     frame.slice_ref(part)
+}
+
+/// The offset to fetch after `records` (fetched from `from`), from the
+/// batch headers alone: what [`decode_records`] returns when the batches
+/// decode.
+fn next_offset(records: &[u8], mut from: i64) -> i64 {
+    for slice in split_batches(records) {
+        let Some(header) = slice.ok().and_then(|b| BatchHeader::parse(b).ok()) else {
+            break;
+        };
+        from = from.max(header.next_offset());
+    }
+    from
 }
 
 /// Decodes fetched batches into `out`, skipping records before `from`;
