@@ -67,3 +67,84 @@ async fn send_file(tcp: &TcpStream, slice: &FileSlice) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use bytes::BytesMut;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A connected pair of loopback sockets.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    fn file_of(len: usize) -> (Arc<std::fs::File>, Vec<u8>) {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&bytes).unwrap();
+        (Arc::new(f), bytes)
+    }
+
+    #[tokio::test]
+    async fn a_tcp_stream_gets_the_pieces_in_order_with_file_ranges_sent_by_the_kernel() {
+        let (mut server, mut client) = pair().await;
+        // Larger than a socket buffer, so sendfile has to wait for room.
+        let (file, bytes) = file_of(3 << 20);
+        let pieces = Pieces {
+            pieces: vec![
+                Piece::Bytes(BytesMut::from(&b"head"[..])),
+                Piece::File(FileSlice {
+                    file,
+                    pos: 100,
+                    len: (3 << 20) - 200,
+                    records: 0,
+                }),
+                Piece::Bytes(BytesMut::from(&b"tail"[..])),
+            ],
+        };
+        let want: Vec<u8> = [&b"head"[..], &bytes[100..(3 << 20) - 100], &b"tail"[..]].concat();
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; want.len()];
+            client.read_exact(&mut got).await.unwrap();
+            got == want
+        });
+        write_pieces(&mut server, pieces).await.unwrap();
+        assert!(
+            reader.await.unwrap(),
+            "the bytes arrive as they are, in order"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_its_slice_fails_the_write() {
+        let (mut server, mut client) = pair().await;
+        let (file, _) = file_of(1000);
+        let pieces = Pieces {
+            pieces: vec![Piece::File(FileSlice {
+                file,
+                pos: 0,
+                len: 5000,
+                records: 0,
+            })],
+        };
+        let err = write_pieces(&mut server, pieces).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            got.len(),
+            1000,
+            "what the file had was sent, then the close"
+        );
+    }
+}
