@@ -11,7 +11,7 @@ use rill_storage::FileSlice;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use crate::api::fetch_frame::{read_slice, Piece, Pieces};
+use crate::api::fetch_frame::{Piece, Pieces};
 
 /// Most bytes one `sendfile` call is asked for; the socket's free buffer
 /// space bounds what it takes anyway.
@@ -29,7 +29,7 @@ where
                 if let Some(tcp) = (&*wr as &dyn Any).downcast_ref::<TcpStream>() {
                     send_file(tcp, &slice).await?;
                 } else {
-                    wr.write_all(&read_slice(&slice)?).await?;
+                    wr.write_all(&slice.read_bytes()?).await?;
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! of reading them into memory and writing them out again.
 
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 /// Most batch headers one zero-copy read walks to find where its range
@@ -23,6 +25,18 @@ pub struct FileSlice {
     pub len: u64,
     /// Records in those batches (their headers' counts).
     pub records: u64,
+}
+
+impl FileSlice {
+    /// The slice's bytes, read into memory: for a writer that cannot have
+    /// the kernel send them (not a socket), or an answer that must be
+    /// encoded whole.
+    pub fn read_bytes(&self) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, self.pos)?;
+        Ok(buf)
+    }
 }
 
 /// Whole batches, exactly as stored: read into memory, or left in their

@@ -114,7 +114,7 @@ pub(crate) fn encode(
     header_version: i16,
     version: i16,
     resp: &FetchResponse,
-    files: Vec<Option<FileSlice>>,
+    files: &[Option<FileSlice>],
 ) -> Option<Pieces> {
     let partitions = resp.responses.iter().flat_map(|t| &t.partitions);
     let shape_ok = VERSIONS.contains(&version)
@@ -146,13 +146,13 @@ pub(crate) fn encode(
         w.cur.put_i16(resp.error_code);
         w.cur.put_i32(resp.session_id);
     }
-    let mut files = files.into_iter();
+    let mut files = files.iter();
     w.array_len(resp.responses.len())?;
     for topic in &resp.responses {
         w.string(topic.topic.as_str())?;
         w.array_len(topic.partitions.len())?;
         for p in &topic.partitions {
-            partition(&mut w, p, version, files.next()?)?;
+            partition(&mut w, p, version, files.next()?.clone())?;
         }
         w.no_tags();
     }
@@ -219,15 +219,6 @@ fn partition(
     Some(())
 }
 
-/// The bytes of a file slice, read into memory: for a stream that is not
-/// a socket, and for a response the piece encoder does not write.
-pub(crate) fn read_slice(slice: &FileSlice) -> std::io::Result<Vec<u8>> {
-    let len = usize::try_from(slice.len).map_err(std::io::Error::other)?;
-    let mut buf = vec![0u8; len];
-    std::os::unix::fs::FileExt::read_exact_at(&*slice.file, &mut buf, slice.pos)?;
-    Ok(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -290,7 +281,7 @@ mod tests {
         for p in pieces.pieces {
             match p {
                 Piece::Bytes(b) => out.extend_from_slice(&b),
-                Piece::File(f) => out.extend_from_slice(&read_slice(&f).unwrap()),
+                Piece::File(f) => out.extend_from_slice(&f.read_bytes().unwrap()),
             }
         }
         out
@@ -334,7 +325,7 @@ mod tests {
             if version >= 7 {
                 resp.session_id = 9;
             }
-            let pieces = encode(77, hv, version, &resp, files.clone()).expect("plain response");
+            let pieces = encode(77, hv, version, &resp, &files).expect("plain response");
             assert_eq!(
                 pieces
                     .pieces
@@ -345,8 +336,8 @@ mod tests {
                 "v{version}: both slices stay in their file"
             );
             // The same response with the slices' bytes as its records.
-            a0.records = Some(read_slice(files[0].as_ref().unwrap()).unwrap().into());
-            b0.records = Some(read_slice(files[3].as_ref().unwrap()).unwrap().into());
+            a0.records = Some(files[0].as_ref().unwrap().read_bytes().unwrap().into());
+            b0.records = Some(files[3].as_ref().unwrap().read_bytes().unwrap().into());
             resp.responses = vec![topic("alpha", vec![a0, a1, a2]), topic("bravo", vec![b0])];
             assert_eq!(
                 joined(pieces),
@@ -364,14 +355,14 @@ mod tests {
         let resp = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
             .with_topic(TopicName(StrBytes::from_static_str("t")))
             .with_partitions(vec![p])]);
-        assert!(encode(1, 1, 12, &resp, vec![Some(slice(&f, 0, 10))]).is_none());
+        assert!(encode(1, 1, 12, &resp, &[Some(slice(&f, 0, 10))]).is_none());
         let plain = FetchResponse::default();
         assert!(
-            encode(1, 1, 13, &plain, vec![]).is_none(),
+            encode(1, 1, 13, &plain, &[]).is_none(),
             "v13 names topics by id"
         );
         assert!(
-            encode(1, 1, 12, &plain, vec![None]).is_none(),
+            encode(1, 1, 12, &plain, &[None]).is_none(),
             "one file entry per partition"
         );
     }

@@ -215,13 +215,13 @@ fn encode_fetch(cid: i32, hv: i16, version: i16, answer: fetch::Answer) -> Outco
     if files.iter().all(Option::is_none) {
         return encode(ApiKey::Fetch, cid, hv, version, &resp);
     }
-    if let Some(pieces) = fetch_frame::encode(cid, hv, version, &resp, files.clone()) {
+    if let Some(pieces) = fetch_frame::encode(cid, hv, version, &resp, &files) {
         return Outcome::RespondPieces(pieces);
     }
     let partitions = resp.responses.iter_mut().flat_map(|t| &mut t.partitions);
     for (p, file) in partitions.zip(files) {
         if let Some(slice) = file {
-            match fetch_frame::read_slice(&slice) {
+            match slice.read_bytes() {
                 Ok(bytes) => p.records = Some(Bytes::from(bytes)),
                 Err(e) => {
                     return Outcome::Close(CloseReason::Encode {

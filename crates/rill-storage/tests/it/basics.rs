@@ -370,11 +370,7 @@ fn an_open_log_takes_new_settings_at_their_next_use() {
 fn batch_bytes(batches: &Batches) -> Vec<u8> {
     match batches {
         Batches::Bytes(b) => b.clone(),
-        Batches::File(f) => {
-            let mut buf = vec![0u8; f.len as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&*f.file, &mut buf, f.pos).unwrap();
-            buf
-        }
+        Batches::File(f) => f.read_bytes().unwrap(),
     }
 }
 

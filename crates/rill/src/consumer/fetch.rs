@@ -568,8 +568,8 @@ fn share(frame: &Bytes, part: &[u8]) -> Bytes {
 }
 
 /// The offset to fetch after `records` (fetched from `from`), from the
-/// batch headers alone: what [`decode_records`] returns when the batches
-/// decode.
+/// batch headers alone (a response may end inside a batch: the next fetch
+/// gets that one whole).
 fn next_offset(records: &[u8], mut from: i64) -> i64 {
     for slice in split_batches(records) {
         let Some(header) = slice.ok().and_then(|b| BatchHeader::parse(b).ok()) else {
@@ -580,14 +580,14 @@ fn next_offset(records: &[u8], mut from: i64) -> i64 {
     from
 }
 
-/// Decodes fetched batches into `out`, skipping records before `from`;
-/// returns the offset to fetch next.
+/// Decodes fetched batches into `out`, skipping records before `from`
+/// (the offset to fetch next is [`next_offset`]'s).
 fn decode_records(
     records: &Bytes,
     partition: u32,
-    mut from: i64,
+    from: i64,
     out: &mut VecDeque<ConsumerRecord>,
-) -> Result<i64, RillError> {
+) -> Result<(), RillError> {
     for slice in split_batches(records) {
         // A response may end inside a batch; the next fetch gets it whole.
         let Ok(slice) = slice else { break };
@@ -619,7 +619,6 @@ fn decode_records(
                 });
             }
         }
-        from = from.max(batch.header.next_offset());
     }
-    Ok(from)
+    Ok(())
 }
