@@ -42,10 +42,10 @@ impl FrameDecoder {
         self.max_frame_bytes
     }
 
-    /// Takes one whole frame's payload off the front of `src`, or returns
-    /// `Ok(None)` when more bytes are needed (having reserved room for them
-    /// only once the size passed the bound).
-    pub fn decode(&self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+    /// The payload size declared by the frame at the front of `src`, checked
+    /// against the bound; `Ok(None)` while its prefix is incomplete. Lets a
+    /// reader choose where to put a large payload before reading it.
+    pub fn declared_size(&self, src: &[u8]) -> Result<Option<usize>, FrameError> {
         let Some(prefix) = src.get(..FRAME_PREFIX_BYTES) else {
             return Ok(None);
         };
@@ -59,6 +59,16 @@ impl FrameDecoder {
                 max_frame_bytes: self.max_frame_bytes,
             });
         }
+        Ok(Some(size))
+    }
+
+    /// Takes one whole frame's payload off the front of `src`, or returns
+    /// `Ok(None)` when more bytes are needed (having reserved room for them
+    /// only once the size passed the bound).
+    pub fn decode(&self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        let Some(size) = self.declared_size(src)? else {
+            return Ok(None);
+        };
         let total = FRAME_PREFIX_BYTES + size;
         if src.len() < total {
             src.reserve(total - src.len());

@@ -11,12 +11,14 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ProduceRequest, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use rill_protocol::frame::FRAME_PREFIX_BYTES;
 use rill_protocol::FrameDecoder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify, Semaphore};
 
+use crate::recycle::{BufferPool, LARGE_ANSWER_BYTES};
 use crate::RillError;
 
 /// Requests sent and not yet answered, per connection.
@@ -26,6 +28,101 @@ pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 pub(crate) const CLIENT_ID: &str = "rill";
 /// How long connecting (TCP, then the ApiVersions handshake) may take.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a connection's reading ended.
+type Ended = (std::io::ErrorKind, String);
+
+/// Reads answers off the socket and hands each to its waiter until the
+/// connection fails, the SPU breaks the protocol, or `abort` is notified;
+/// returns why it ended. An answer of [`LARGE_ANSWER_BYTES`] or more is read
+/// straight into a buffer of its own from the connection's pool (one copy,
+/// no page faults once the pool has one); smaller ones are split off the
+/// read buffer.
+async fn read_answers<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    waiting: &Mutex<VecDeque<(i32, Waiter)>>,
+    abort: &Notify,
+) -> Ended {
+    use std::io::ErrorKind;
+    let decoder = FrameDecoder::new(MAX_RESPONSE_BYTES);
+    let pool = BufferPool::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let answer = match decoder.declared_size(&buf) {
+            Err(e) => return (ErrorKind::InvalidData, e.to_string()),
+            Ok(Some(size)) if size >= LARGE_ANSWER_BYTES => {
+                buf.advance(FRAME_PREFIX_BYTES);
+                let mut body = pool.take(size);
+                let buffered = buf.len().min(size);
+                body.extend_from_slice(&buf[..buffered]);
+                buf.advance(buffered);
+                while body.len() < size {
+                    let missing = size - body.len();
+                    if let Err(ended) =
+                        read_some(reader, &mut (&mut body).limit(missing), abort).await
+                    {
+                        return ended;
+                    }
+                }
+                pool.share(body)
+            }
+            Ok(_) => match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => frame.freeze(),
+                Ok(None) => {
+                    if let Err(ended) = read_some(reader, &mut buf, abort).await {
+                        return ended;
+                    }
+                    continue;
+                }
+                Err(e) => return (ErrorKind::InvalidData, e.to_string()),
+            },
+        };
+        let Some(cid) = answer
+            .get(..4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return (
+                ErrorKind::InvalidData,
+                "response without a correlation id".to_string(),
+            );
+        };
+        let waiter = waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        match waiter {
+            Some((expected, (tx, _slot))) if expected == cid => {
+                let _ = tx.send(Ok(answer));
+            }
+            _ => {
+                return (
+                    ErrorKind::InvalidData,
+                    format!("unexpected correlation id {cid}"),
+                )
+            }
+        }
+    }
+}
+
+/// One read into `buf`, or why the connection ended.
+async fn read_some<R: AsyncRead + Unpin, B: BufMut>(
+    reader: &mut R,
+    buf: &mut B,
+    abort: &Notify,
+) -> Result<(), Ended> {
+    use std::io::ErrorKind;
+    tokio::select! {
+        read = reader.read_buf(buf) => match read {
+            Ok(0) => Err((ErrorKind::UnexpectedEof, "closed by the SPU".to_string())),
+            Ok(_) => Ok(()),
+            Err(e) => Err((e.kind(), e.to_string())),
+        },
+        _ = abort.notified() => Err((
+            ErrorKind::TimedOut,
+            "closed by the client after a request timed out".to_string(),
+        )),
+    }
+}
 
 /// Who waits for an answer, and the in-flight slot the request holds until
 /// its answer is read off the socket. (Released there, not when the caller
@@ -77,54 +174,7 @@ impl Connection {
         let reader_addr = addr.to_owned();
         let abort = conn.abort.clone();
         tokio::spawn(async move {
-            use std::io::ErrorKind;
-            let decoder = FrameDecoder::new(MAX_RESPONSE_BYTES);
-            let mut buf = BytesMut::with_capacity(64 * 1024);
-            let (kind, reason) = loop {
-                match decoder.decode(&mut buf) {
-                    Ok(Some(frame)) => {
-                        let mut frame = frame.freeze();
-                        if frame.len() < 4 {
-                            break (
-                                ErrorKind::InvalidData,
-                                "response without a correlation id".to_string(),
-                            );
-                        }
-                        let cid = frame.clone().get_i32();
-                        let waiter = waiting
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .pop_front();
-                        match waiter {
-                            Some((expected, (tx, _slot))) if expected == cid => {
-                                let _ = tx.send(Ok(std::mem::take(&mut frame)));
-                            }
-                            _ => {
-                                break (
-                                    ErrorKind::InvalidData,
-                                    format!("unexpected correlation id {cid}"),
-                                )
-                            }
-                        }
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => break (ErrorKind::InvalidData, e.to_string()),
-                }
-                tokio::select! {
-                    read = reader.read_buf(&mut buf) => match read {
-                        Ok(0) => break (ErrorKind::UnexpectedEof, "closed by the SPU".to_string()),
-                        Ok(_) => {}
-                        Err(e) => break (e.kind(), e.to_string()),
-                    },
-                    _ = abort.notified() => {
-                        break (
-                            ErrorKind::TimedOut,
-                            "closed by the client after a request timed out".to_string(),
-                        )
-                    }
-                }
-            };
+            let (kind, reason) = read_answers(&mut reader, &waiting, &abort).await;
             closed.store(true, Ordering::Release);
             let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
             for (_, (tx, _slot)) in waiting.drain(..) {
@@ -316,5 +366,90 @@ impl<R: Request> PendingAnswer<R> {
         ResponseHeader::decode(&mut body, header_version)
             .map_err(|e| RillError::Protocol(e.to_string()))?;
         R::Response::decode(&mut body, self.version).map_err(|e| RillError::Protocol(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn frame(cid: i32, body_bytes: usize, fill: u8) -> Vec<u8> {
+        let mut f = Vec::with_capacity(8 + body_bytes);
+        f.extend_from_slice(&((4 + body_bytes) as i32).to_be_bytes());
+        f.extend_from_slice(&cid.to_be_bytes());
+        f.extend(std::iter::repeat_n(fill, body_bytes));
+        f
+    }
+
+    /// Large answers (read into pooled buffers) and small ones (split off
+    /// the read buffer), cut at awkward places on the wire, each reach its
+    /// waiter whole and in order; a wrong correlation id ends the reading.
+    #[tokio::test]
+    async fn answers_of_every_size_reach_their_waiters_across_any_cut() {
+        let sizes = [
+            10,
+            LARGE_ANSWER_BYTES * 3 + 5,
+            0,
+            LARGE_ANSWER_BYTES - 4,
+            100_000,
+            7,
+        ];
+        let wire: Vec<u8> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &n)| frame(i as i32 + 1, n, i as u8))
+            .chain(frame(99, 3, 0))
+            .collect();
+        let slots = Arc::new(Semaphore::new(sizes.len() + 1));
+        let waiting: Mutex<VecDeque<(i32, Waiter)>> = Mutex::default();
+        let mut answers = Vec::new();
+        for cid in 1..=sizes.len() as i32 + 1 {
+            let (tx, rx) = oneshot::channel();
+            let permit = slots.clone().try_acquire_owned().unwrap();
+            waiting.lock().unwrap().push_back((cid, (tx, permit)));
+            answers.push(rx);
+        }
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let writer = tokio::spawn(async move {
+            // Cuts inside prefixes, inside bodies and across frames.
+            for piece in wire.chunks(50_001) {
+                for part in piece.chunks(piece.len().div_ceil(3)) {
+                    server.write_all(part).await.unwrap();
+                }
+            }
+            server
+        });
+        let abort = Notify::new();
+        let (kind, reason) = read_answers(&mut client, &waiting, &abort).await;
+        assert_eq!(kind, std::io::ErrorKind::InvalidData);
+        assert!(reason.contains("unexpected correlation id 99"), "{reason}");
+        for (i, (rx, &n)) in answers.iter_mut().zip(&sizes).enumerate() {
+            let answer = rx.try_recv().unwrap().unwrap();
+            assert_eq!(&answer[..4], &(i as i32 + 1).to_be_bytes());
+            assert_eq!(answer.len(), 4 + n);
+            assert!(answer[4..].iter().all(|&b| b == i as u8), "answer {i}");
+        }
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_closed_socket_or_an_abort_ends_the_reading() {
+        let waiting: Mutex<VecDeque<(i32, Waiter)>> = Mutex::default();
+        let abort = Notify::new();
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        // Half of a large answer, then the SPU goes.
+        server
+            .write_all(&frame(1, LARGE_ANSWER_BYTES, 0)[..500])
+            .await
+            .unwrap();
+        drop(server);
+        let (kind, _) = read_answers(&mut client, &waiting, &abort).await;
+        assert_eq!(kind, std::io::ErrorKind::UnexpectedEof);
+
+        let (mut client, _server) = tokio::io::duplex(1024);
+        abort.notify_one();
+        let (kind, _) = read_answers(&mut client, &waiting, &abort).await;
+        assert_eq!(kind, std::io::ErrorKind::TimedOut);
     }
 }

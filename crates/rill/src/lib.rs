@@ -33,6 +33,7 @@ mod consumer;
 mod error;
 mod group;
 pub mod producer;
+mod recycle;
 mod routes;
 
 pub use admin::{Admin, TopicDescription, TopicInfo};
