@@ -77,10 +77,7 @@ async fn read_answers<R: AsyncRead + Unpin>(
                 Err(e) => return (ErrorKind::InvalidData, e.to_string()),
             },
         };
-        let Some(cid) = answer
-            .get(..4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        else {
+        let Some(cid) = answer.first_chunk::<4>().map(|b| i32::from_be_bytes(*b)) else {
             return (
                 ErrorKind::InvalidData,
                 "response without a correlation id".to_string(),
