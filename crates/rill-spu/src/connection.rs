@@ -161,6 +161,13 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
         Started::Done(outcome) => {
             drain(peer, stream, pending, 0).await && send(peer, stream, outcome).await
         }
+        // Appended in place with nothing before it to answer: answered
+        // here, without a task and its wake-up.
+        Started::Produce(produce) if pending.is_empty() && produce.is_answered() => {
+            let outcome = produce.finish(ctx).await;
+            tracked.done();
+            send(peer, stream, outcome).await
+        }
         Started::Produce(produce) => {
             let ctx = ctx.clone();
             let timeout = config.request_timeout;

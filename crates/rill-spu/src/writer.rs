@@ -4,7 +4,10 @@
 //! blocking file work; they run here, never on the tokio workers, so a slow
 //! disk stalls only the produce requests waiting on that partition, and the
 //! request timeout can still fire on them. Produce handlers send each record
-//! set through a bounded queue and await the writer's answer.
+//! set through a bounded queue and await the writer's answer. One exception,
+//! for latency: a small record set that finds the writer idle, on a log
+//! whose append is page-cache work only (flush `never`, no roll), is
+//! appended in place by the produce handler ([`Writer::submit`]).
 //!
 //! The writer is a plain thread, started on the first append to its
 //! partition (a topic with thousands of partitions costs no thread until
@@ -29,6 +32,7 @@
 //! Being the only writer of its partition, it also owns the idempotence
 //! check: check, append and record happen with no other append in between.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -57,6 +61,12 @@ const MAX_GROUP_BATCHES: usize = 1024;
 /// Most record bytes one group commit copies into its append; a record
 /// set larger than this is committed alone.
 const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
+/// Largest record set the produce handler appends in place (on its own
+/// async thread) when the writer is idle and the append is page-cache work
+/// only (see [`Writer::submit`]); larger ones go to the writer thread, so
+/// a connection streaming big batches keeps reading while the last one is
+/// copied.
+pub(crate) const INLINE_APPEND_MAX_BYTES: usize = 16 * 1024;
 /// Stack of a writer thread: it runs no recursion, only storage calls.
 const WRITER_STACK_BYTES: usize = 256 * 1024;
 
@@ -127,6 +137,11 @@ pub(crate) struct Writer {
     leader: WriterRole,
     /// The queue into the running thread; `None` before the first append.
     queue: Mutex<Option<mpsc::Sender<Append>>>,
+    /// Appends handed to this writer and not answered yet: queued, being
+    /// written by the thread, or being written in place. An append is made
+    /// in place only when it takes this from 0 to 1, so it never overtakes
+    /// one queued before it (a producer's sequence numbers stay in order).
+    busy: Arc<AtomicUsize>,
 }
 
 fn failure(code: ResponseError, message: String) -> PartitionProduceResponse {
@@ -155,6 +170,7 @@ impl Writer {
             producers,
             leader,
             queue: Mutex::new(None),
+            busy: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -167,18 +183,31 @@ impl Writer {
         }
         let (tx, rx) = mpsc::channel(WRITER_QUEUE_APPENDS);
         let (log, producers) = (self.log.clone(), self.producers.clone());
-        let leader = self.leader.clone();
+        let (leader, busy) = (self.leader.clone(), self.busy.clone());
         std::thread::Builder::new()
             .name(format!("rill-writer {}", self.name))
             .stack_size(WRITER_STACK_BYTES)
-            .spawn(move || run(rx, &log, &producers, &leader))?;
+            .spawn(move || run(rx, &log, &producers, &leader, &busy))?;
         *slot = Some(tx.clone());
         Ok(tx)
     }
 
     /// Queues `records` (one or more whole batches) for the writer, waiting
     /// for room in the queue; the answer comes through [`Queued::answer`].
+    ///
+    /// A small record set (at most [`INLINE_APPEND_MAX_BYTES`]) is appended
+    /// here instead, on the caller's thread, when nothing else is queued or
+    /// being written and the log says the append is page-cache work only
+    /// ([`PartitionLog::append_is_light`]: flush policy `never`, no segment
+    /// roll). That is a copy of a few KiB, as cheap as the hand-off it
+    /// saves, and it spares the round trip through the writer thread (two
+    /// thread wake-ups, tens of microseconds on a small VM) that a lone
+    /// record at linger 0 would otherwise wait for. Anything that may block
+    /// on the disk still runs on the writer thread.
     pub async fn submit(&self, records: Bytes) -> Queued {
+        if let Some(answer) = self.append_in_place(&records) {
+            return Queued::Answered(answer);
+        }
         let queue = match self.queue() {
             Ok(q) => q,
             Err(e) => {
@@ -190,13 +219,43 @@ impl Writer {
             }
         };
         let (reply, answer) = oneshot::channel();
+        self.busy.fetch_add(1, Ordering::AcqRel);
         match queue.send(Append { records, reply }).await {
             Ok(()) => Queued::Waiting(answer),
-            Err(_) => Queued::Answered(failure(
-                ResponseError::KafkaStorageError,
-                "the partition writer stopped".into(),
-            )),
+            Err(_) => {
+                self.busy.fetch_sub(1, Ordering::AcqRel);
+                Queued::Answered(failure(
+                    ResponseError::KafkaStorageError,
+                    "the partition writer stopped".into(),
+                ))
+            }
         }
+    }
+
+    /// The in-place append of [`Self::submit`], or `None` when the record
+    /// set must go to the writer thread.
+    fn append_in_place(&self, records: &Bytes) -> Option<PartitionProduceResponse> {
+        if records.len() > INLINE_APPEND_MAX_BYTES
+            || self
+                .busy
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        // Never wait for the log here: whoever holds it (a reader, the
+        // housekeeping) may be doing file work.
+        let light = match self.log.try_lock() {
+            Ok(log) => log.append_is_light(records.len()),
+            Err(_) => false,
+        };
+        if !light {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let answer = write(&self.log, &self.producers, &self.leader, records);
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+        Some(answer)
     }
 }
 
@@ -230,6 +289,7 @@ fn run(
     log: &Mutex<PartitionLog>,
     producers: &Mutex<ProducerTable>,
     leader: &WriterRole,
+    busy: &AtomicUsize,
 ) {
     let group_commit = lock(log).config().flush == FlushPolicy::Always;
     let mut group = Vec::with_capacity(MAX_GROUP_APPENDS);
@@ -241,7 +301,8 @@ fn run(
                 Err(_) => break,
             }
         }
-        if group_commit && group.len() > 1 {
+        let taken = group.len();
+        if group_commit && taken > 1 {
             commit_group(log, producers, leader, &mut group);
         }
         for Append { records, reply } in group.drain(..) {
@@ -250,6 +311,7 @@ fn run(
             // duplicate, which idempotence recognises.
             let _ = reply.send(write(log, producers, leader, &records));
         }
+        busy.fetch_sub(taken, Ordering::AcqRel);
     }
 }
 

@@ -330,6 +330,28 @@ impl PartitionLog {
         self.write_batches(batches, &metas, last_epoch)
     }
 
+    /// Whether [`Self::append`] of `bytes` would touch nothing but the page
+    /// cache: the flush policy is `Never`, the active segment has room (no
+    /// roll, which creates and fsyncs files) and no new leader epoch must
+    /// be saved first. Callers on an async thread use it to decide whether
+    /// they may append in place instead of handing the append to a thread
+    /// that may block. `bytes` also bounds the record count (a record
+    /// takes more than one byte), so the 32-bit relative offsets are
+    /// checked without parsing.
+    pub fn append_is_light(&self, bytes: usize) -> bool {
+        let active = self.active();
+        let bytes = bytes as u64;
+        let epoch_known = match self.leader_epoch {
+            None => true,
+            Some(epoch) => self.epochs.latest().map(|l| l.epoch) == Some(epoch),
+        };
+        self.config.flush == FlushPolicy::Never
+            && !self.failed
+            && epoch_known
+            && active.size() + bytes <= self.config.segment_bytes
+            && self.log_end_offset() + bytes - active.base_offset() <= u64::from(u32::MAX)
+    }
+
     /// Follower append: whole batches copied from the leader, stored byte
     /// for byte (their base offsets, partition leader epochs and CRCs as the
     /// leader wrote them). Validated like [`Self::append`] (length, magic,

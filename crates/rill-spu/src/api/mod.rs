@@ -279,6 +279,12 @@ impl PendingProduce {
         }
     }
 
+    /// Whether [`Self::finish`] would return at once (see
+    /// [`produce::Admitted::is_answered`]).
+    pub(crate) fn is_answered(&self) -> bool {
+        self.admitted.is_answered()
+    }
+
     /// Waits for the writers' (and for acks=all the replicas') answers and
     /// encodes the response; acks=0 gets none.
     pub(crate) async fn finish(self, ctx: &Context) -> Outcome {

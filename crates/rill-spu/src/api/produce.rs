@@ -206,6 +206,15 @@ pub(crate) async fn admit(ctx: &Context, req: ProduceRequest) -> Admitted {
 }
 
 impl Admitted {
+    /// Whether [`Self::finish`] has nothing to wait for: every record set
+    /// was answered at admission (refused, or appended in place) and none
+    /// waits on in-sync replicas.
+    pub(crate) fn is_answered(&self) -> bool {
+        self.queued.iter().all(|(admitted, _, q)| {
+            matches!(q, Queued::Answered(_)) && (self.acks != -1 || admitted.is_none())
+        })
+    }
+
     /// Waits for every writer's answer (and, for acks=all, the in-sync
     /// replicas), and puts the response together.
     pub(crate) async fn finish(self, ctx: &Context) -> ProduceResponse {

@@ -3,7 +3,8 @@
 //! connections are still answered and the request timeout still fires; and
 //! many producers to one partition keep their order and get distinct,
 //! dense offsets. Appends queued while an fsync runs are stored with one
-//! write and one fsync (group commit).
+//! write and one fsync (group commit). With `--flush never`, small appends
+//! to an idle writer are made in place, without the writer thread.
 
 use std::io;
 use std::path::Path;
@@ -26,6 +27,10 @@ use rill_test_support::*;
 /// threads, a test's runtime would hang in that fsync; the gate then opens
 /// by itself and marks the test failed rather than hanging it.
 const GATE_LIMIT: Duration = Duration::from_secs(20);
+
+/// The SPU's `INLINE_APPEND_MAX_BYTES`: record sets up to this size may be
+/// appended in place.
+const IN_PLACE_LIMIT_BYTES: usize = 16 * 1024;
 
 /// A gate fsync waits at while it is closed.
 #[derive(Debug, Default)]
@@ -259,12 +264,28 @@ async fn a_hung_fsync_stalls_only_its_produce() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_producers_to_one_partition_keep_order_and_offsets() {
+    concurrent_producers(FlushPolicy::Always, None).await;
+}
+
+/// With `--flush never` small record sets are appended in place when the
+/// writer is idle and large ones go to the writer thread; mixed, from many
+/// connections at once, they still get dense offsets in each producer's
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_and_queued_appends_mixed_keep_order_and_offsets() {
+    concurrent_producers(FlushPolicy::Never, Some(4)).await;
+}
+
+/// Producers on their own connections, all to one partition; with
+/// `big_every`, every that many requests carries one record larger than
+/// an in-place append may be.
+async fn concurrent_producers(flush: FlushPolicy, big_every: Option<usize>) {
     const PRODUCERS: usize = 8;
     const REQUESTS: usize = 40;
     const RECORDS: usize = 3;
     let spu = TestSpu::builder()
         .sim(SimBackend::new())
-        .flush(FlushPolicy::Always)
+        .flush(flush)
         .start()
         .await;
     let mut admin = KafkaClient::connect(spu.addr).await;
@@ -277,8 +298,15 @@ async fn concurrent_producers_to_one_partition_keep_order_and_offsets() {
             let mut c = KafkaClient::connect(addr).await;
             let mut acked = Vec::new();
             for r in 0..REQUESTS {
+                let big = big_every.is_some_and(|n| r % n == 0);
                 let vals: Vec<Vec<u8>> = (0..RECORDS)
-                    .map(|i| format!("p{p}-r{r}-{i}").into_bytes())
+                    .map(|i| {
+                        let mut v = format!("p{p}-r{r}-{i}").into_bytes();
+                        if big && i == 0 {
+                            v.resize(IN_PLACE_LIMIT_BYTES + 1, b'.');
+                        }
+                        v
+                    })
                     .collect();
                 let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
                 let resp = c.send(produce_req("shared", &refs), 9).await;
@@ -530,5 +558,51 @@ async fn one_connections_pipelined_produces_share_one_fsync() {
     assert_eq!(gate.syncs.load(Ordering::SeqCst) - syncs_before, 1);
     assert_eq!(read_all(&mut admin, "piped").await.len(), 11);
     gate.check_not_forced();
+    spu.stop().await;
+}
+
+/// Writer threads running in this process (named `rill-writer <partition>`;
+/// Linux keeps the first 15 bytes of a thread's name).
+fn writer_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("rill-writer"))
+        .count()
+}
+
+/// `--flush never`: a small record set that finds its partition's writer
+/// idle is appended in place (no writer thread starts); a larger one starts
+/// the writer thread; offsets and contents are as acknowledged either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_appends_to_an_idle_never_log_are_made_in_place() {
+    let spu = TestSpu::builder()
+        .sim(SimBackend::new())
+        .flush(FlushPolicy::Never)
+        .start()
+        .await;
+    let mut c = KafkaClient::connect(spu.addr).await;
+    create_topic(&mut c, "solo", 1, &[]).await;
+    let before = writer_threads();
+    let mut expected = Vec::new();
+    let mut produce = async |c: &mut KafkaClient, value: Vec<u8>| {
+        let resp = c.send(produce_req("solo", &[&value]), 9).await;
+        let part = &resp.responses[0].partition_responses[0];
+        assert_eq!(part.error_code, 0, "{:?}", part.error_message);
+        assert_eq!(part.base_offset, expected.len() as i64);
+        expected.push((part.base_offset, value));
+    };
+    for i in 0..5 {
+        produce(&mut c, format!("small-{i}").into_bytes()).await;
+    }
+    assert_eq!(
+        writer_threads(),
+        before,
+        "a small append started a writer thread"
+    );
+    produce(&mut c, vec![b'b'; IN_PLACE_LIMIT_BYTES + 1]).await;
+    assert_eq!(writer_threads(), before + 1, "a large append ran in place");
+    produce(&mut c, b"small-after".to_vec()).await;
+    assert_eq!(read_all(&mut c, "solo").await, expected);
     spu.stop().await;
 }

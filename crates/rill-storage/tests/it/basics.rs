@@ -448,3 +448,39 @@ fn many_small_batches_are_read_not_sliced() {
         other => panic!("five batches should be a slice: {other:?}"),
     }
 }
+
+/// `append_is_light` (may an async thread append in place?) holds only for
+/// page-cache work: flush policy `Never` and no segment roll ahead.
+#[test]
+fn an_append_is_light_only_without_fsync_or_roll() {
+    let sim = SimBackend::new();
+    let log_config = LogConfig {
+        flush: FlushPolicy::Never,
+        ..small_segments(1024)
+    };
+    let mut log = open(&sim, log_config);
+    let one = batch(0, 1, 1);
+    assert!(log.append_is_light(one.len()));
+    log.append(&mut one.clone()).unwrap();
+    assert!(log.append_is_light(one.len()));
+    // The next append would take the segment past 1024 bytes: a roll.
+    assert!(!log.append_is_light(1024));
+
+    for flush in [
+        FlushPolicy::Always,
+        FlushPolicy::Interval {
+            messages: 1_000,
+            interval: std::time::Duration::from_secs(60),
+        },
+    ] {
+        let sim = SimBackend::new();
+        let log = open(
+            &sim,
+            LogConfig {
+                flush,
+                ..LogConfig::default()
+            },
+        );
+        assert!(!log.append_is_light(one.len()), "{flush:?} may fsync");
+    }
+}
