@@ -6,9 +6,16 @@
 //! commit: while a sync runs, batches queue in the socket and the next sync
 //! covers them all).
 //!
+//! With `--batch-bytes` equal to `--size`, `--in-flight 1` and `--flush
+//! always` it is a durable ping-pong: one record sent, appended, fdatasynced
+//! and answered at a time, the floor of a networked durable acknowledgement
+//! (each fdatasync follows an idle round trip, which makes it slower than
+//! back-to-back ones in a plain fdatasync loop).
+//!
 //! Usage: raw_produce --dir DIR [--size 1024] [--count 500000]
 //!        [--batch-bytes 65536] [--in-flight 5] [--flush never|always]
-//! Prints `raw records_per_s=.. mb_per_s=.. batches=.. syncs=..`.
+//! Prints `raw records_per_s=.. mb_per_s=.. batches=.. syncs=.. p50_us=..
+//! p99_us=.. p999_us=..` (latency of each batch from its send to its answer).
 
 use std::fs::OpenOptions;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -18,6 +25,7 @@ use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
 
 /// Size of the server's socket read buffer.
 const READ_BUFFER_BYTES: usize = 1 << 20;
@@ -42,7 +50,9 @@ fn opts() -> anyhow::Result<Opts> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--dir" => o.dir = value.into(),
             "--size" => o.size = value.parse()?,
@@ -106,44 +116,78 @@ fn main() -> anyhow::Result<()> {
     let o = opts()?;
     let per_batch = o.batch_bytes / o.size;
     let batches = o.count.div_ceil(per_batch as u64);
-    let payload: Vec<u8> = (0..per_batch * o.size).map(|i| b'a' + (i % 26) as u8).collect();
+    let payload: Vec<u8> = (0..per_batch * o.size)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let path = o.dir.join(format!("raw-produce-{}.log", std::process::id()));
+    let path = o
+        .dir
+        .join(format!("raw-produce-{}.log", std::process::id()));
     let always = o.always;
     let server = std::thread::spawn(move || serve(listener, path, always));
 
     let s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
-    let mut acks = BufReader::new(s.try_clone()?);
-    let (slots, freed) = sync_channel::<()>(o.in_flight);
+    let len = (payload.len() as u32).to_be_bytes();
     let started = Instant::now();
-    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+    let latency_us = if o.in_flight == 1 {
+        // One at a time on one thread: send, wait for the answer, as a
+        // ping-pong does (no hand-off to a reader thread in between).
+        let mut latency_us = Histogram::<u64>::new(3)?;
+        let (mut w, mut acks) = (s.try_clone()?, s);
+        let mut frame = Vec::with_capacity(len.len() + payload.len());
+        frame.extend_from_slice(&len);
+        frame.extend_from_slice(&payload);
         let mut ack = [0u8; 8];
         for _ in 0..batches {
+            let sent = Instant::now();
+            w.write_all(&frame)?;
             acks.read_exact(&mut ack)?;
-            freed.recv()?;
+            latency_us.record((sent.elapsed().as_nanos() as u64 / 1000).max(1))?;
         }
-        Ok(())
-    });
-    let mut w = s;
-    let len = (payload.len() as u32).to_be_bytes();
-    for _ in 0..batches {
-        slots.send(())?;
-        w.write_all(&len)?;
-        w.write_all(&payload)?;
-    }
-    reader.join().map_err(|_| anyhow::anyhow!("reader panicked"))??;
+        w.shutdown(std::net::Shutdown::Both)?;
+        latency_us
+    } else {
+        let mut acks = BufReader::new(s.try_clone()?);
+        // Each batch's send instant, in order; the channel's bound is the
+        // number in flight.
+        let (slots, freed) = sync_channel::<Instant>(o.in_flight);
+        let reader = std::thread::spawn(move || -> anyhow::Result<Histogram<u64>> {
+            let mut latency_us = Histogram::<u64>::new(3)?;
+            let mut ack = [0u8; 8];
+            for _ in 0..batches {
+                acks.read_exact(&mut ack)?;
+                let sent = freed.recv()?;
+                latency_us.record((sent.elapsed().as_nanos() as u64 / 1000).max(1))?;
+            }
+            Ok(latency_us)
+        });
+        let mut w = s;
+        for _ in 0..batches {
+            slots.send(Instant::now())?;
+            w.write_all(&len)?;
+            w.write_all(&payload)?;
+        }
+        let latency_us = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+        w.shutdown(std::net::Shutdown::Both)?;
+        latency_us
+    };
     let secs = started.elapsed().as_secs_f64();
-    w.shutdown(std::net::Shutdown::Both)?;
     let syncs = server
         .join()
         .map_err(|_| anyhow::anyhow!("server panicked"))??;
     let records = batches * per_batch as u64;
     println!(
-        "raw records_per_s={:.0} mb_per_s={:.1} batches={batches} syncs={syncs}",
+        "raw records_per_s={:.0} mb_per_s={:.1} batches={batches} syncs={syncs} \
+         p50_us={} p99_us={} p999_us={}",
         records as f64 / secs,
-        (records * o.size as u64) as f64 / secs / 1e6
+        (records * o.size as u64) as f64 / secs / 1e6,
+        latency_us.value_at_quantile(0.5),
+        latency_us.value_at_quantile(0.99),
+        latency_us.value_at_quantile(0.999),
     );
     Ok(())
 }
