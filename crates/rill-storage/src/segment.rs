@@ -1,5 +1,6 @@
 //! One segment: a log file of whole batches and its two sparse indexes.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,6 +18,12 @@ const SCAN_CHUNK_BYTES: usize = 1 << 20;
 const HEADER_BYTES: usize = rill_protocol::batch::HEADER_BYTES;
 /// Most a timestamp lookup expands one batch to find the record.
 const MAX_LOOKUP_DECOMPRESSED_BYTES: usize = 64 << 20;
+/// Newest batches whose place a segment keeps in memory, so a read near the
+/// end of the log (a consumer keeping up, a follower) finds its batch and
+/// the batches after it without reading their headers from the file (the
+/// sparse offset index would have it step header by header from the last
+/// entry: a dozen reads for small batches). 24 bytes each.
+const RECENT_BATCHES: usize = 64;
 
 pub(crate) fn file_name(base_offset: u64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
@@ -76,6 +83,18 @@ pub(crate) struct Segment {
     /// Set when a lookup found the offset index disagreeing with the log;
     /// the log rebuilds the index at its next write.
     index_suspect: AtomicBool,
+    /// The last [`RECENT_BATCHES`] batches written or scanned since the
+    /// segment was opened, in file order.
+    recent: VecDeque<RecentBatch>,
+}
+
+/// Where one of a segment's newest batches is.
+#[derive(Debug, Clone, Copy)]
+struct RecentBatch {
+    base_offset: u64,
+    next_offset: u64,
+    position: u64,
+    bytes: u64,
 }
 
 impl Segment {
@@ -108,6 +127,7 @@ impl Segment {
             bytes_since_index: 0,
             index_interval_bytes,
             index_suspect: AtomicBool::new(false),
+            recent: VecDeque::new(),
         })
     }
 
@@ -167,6 +187,7 @@ impl Segment {
                 bytes_since_index: 0,
                 index_interval_bytes,
                 index_suspect: AtomicBool::new(false),
+                recent: VecDeque::new(),
             });
         }
         let (mut seg, end) =
@@ -206,6 +227,7 @@ impl Segment {
             bytes_since_index: 0,
             index_interval_bytes,
             index_suspect: AtomicBool::new(false),
+            recent: VecDeque::new(),
         })
     }
 
@@ -214,6 +236,7 @@ impl Segment {
     pub fn rebuild(&mut self) -> Result<ScanEnd, StorageError> {
         self.offset_index.clear()?;
         self.time_index.clear()?;
+        self.recent.clear();
         self.bytes_since_index = 0;
         self.max_timestamp = -1;
         let file_len = self.file.byte_len().ctx("stat", &self.path)?;
@@ -260,6 +283,15 @@ impl Segment {
 
     /// Records a batch written at `pos` in the in-memory indexes.
     fn note_batch(&mut self, pos: u64, meta: &BatchMeta) {
+        if self.recent.len() == RECENT_BATCHES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(RecentBatch {
+            base_offset: meta.base_offset,
+            next_offset: meta.next_offset,
+            position: pos,
+            bytes: meta.bytes,
+        });
         self.max_timestamp = self.max_timestamp.max(meta.max_timestamp);
         if self.bytes_since_index >= self.index_interval_bytes {
             let relative_offset = (meta.base_offset - self.base_offset) as u32;
@@ -420,6 +452,9 @@ impl Segment {
         if offset < self.base_offset || offset >= self.next_offset {
             return Ok(None);
         }
+        if let Some(b) = self.recent_batch(|b| b.next_offset <= offset) {
+            return Ok(Some(b.position));
+        }
         let target = (offset - self.base_offset) as u32;
         let start = match self.offset_index.floor(|e| e.relative_offset <= target) {
             None => 0,
@@ -437,6 +472,48 @@ impl Segment {
             }
         };
         self.walk_to(start, |h| h.last_offset() as u64 >= offset)
+    }
+
+    /// The first of the recent batches that `before` rejects (they are in
+    /// file order, so `before` must hold for a prefix of them), if it is
+    /// not the first one remembered: an earlier batch may lie between.
+    /// `None` sends the caller to the file.
+    fn recent_batch(&self, before: impl Fn(&RecentBatch) -> bool) -> Option<RecentBatch> {
+        let at = self.recent.partition_point(before);
+        match self.recent.get(at) {
+            Some(b) if at > 0 || self.recent.front()?.position == 0 => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// What [`Self::slice_from`] needs of the batch at `pos`: its base
+    /// offset, length and record count, from memory when it is recent,
+    /// else from its header.
+    fn batch_at(&self, pos: u64) -> Result<Option<(u64, u64, u64)>, StorageError> {
+        if let Some(b) = self
+            .recent_batch(|b| b.position < pos)
+            .filter(|b| b.position == pos)
+        {
+            return Ok(Some((
+                b.base_offset,
+                b.bytes,
+                b.next_offset - b.base_offset,
+            )));
+        }
+        let Some(h) = self.read_header_at(pos)? else {
+            return Ok(None);
+        };
+        match h.total_bytes() {
+            Some(n) if n >= HEADER_BYTES => Ok(Some((
+                h.base_offset as u64,
+                n as u64,
+                u64::from(h.records_count.unsigned_abs()),
+            ))),
+            _ => Err(StorageError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("bad batch length at position {pos}"),
+            }),
+        }
     }
 
     /// Steps batch by batch from `pos` to the first batch that `stop` accepts.
@@ -544,36 +621,23 @@ impl Segment {
         };
         let (mut len, mut records) = (0u64, 0u64);
         for _ in 0..MAX_SLICE_BATCHES {
-            let Some(h) = self.read_header_at(pos + len)? else {
-                return Ok(Some(FileSlice {
-                    file,
-                    pos,
-                    len,
-                    records,
-                }));
-            };
-            let total = match h.total_bytes() {
-                Some(n) if n >= HEADER_BYTES => n as u64,
-                _ => {
-                    return Err(StorageError::Corrupt {
-                        path: self.path.clone(),
-                        reason: format!("bad batch length at position {}", pos + len),
-                    })
-                }
-            };
+            let batch = self.batch_at(pos + len)?;
             // As `read_from`: nothing at or past `end_offset`, no batch cut
             // short, and the first batch whole even past `max_bytes`.
-            let past_limit = len > 0 && len + total > max_bytes as u64;
-            if h.base_offset as u64 >= end_offset || pos + len + total > self.size || past_limit {
+            let fits = batch.filter(|&(base_offset, total, _)| {
+                let past_limit = len > 0 && len + total > max_bytes as u64;
+                base_offset < end_offset && pos + len + total <= self.size && !past_limit
+            });
+            let Some((_, total, count)) = fits else {
                 return Ok(Some(FileSlice {
                     file,
                     pos,
                     len,
                     records,
                 }));
-            }
+            };
             len += total;
-            records += u64::from(h.records_count.unsigned_abs());
+            records += count;
         }
         Ok(None)
     }
