@@ -22,7 +22,7 @@ const MAX_LOOKUP_DECOMPRESSED_BYTES: usize = 64 << 20;
 /// end of the log (a consumer keeping up, a follower) finds its batch and
 /// the batches after it without reading their headers from the file (the
 /// sparse offset index would have it step header by header from the last
-/// entry: a dozen reads for small batches). 24 bytes each.
+/// entry: a dozen reads for small batches). 32 bytes each.
 const RECENT_BATCHES: usize = 64;
 
 pub(crate) fn file_name(base_offset: u64, ext: &str) -> String {
