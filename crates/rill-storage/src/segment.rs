@@ -22,7 +22,7 @@ const MAX_LOOKUP_DECOMPRESSED_BYTES: usize = 64 << 20;
 /// end of the log (a consumer keeping up, a follower) finds its batch and
 /// the batches after it without reading their headers from the file (the
 /// sparse offset index would have it step header by header from the last
-/// entry: a dozen reads for small batches). 32 bytes each.
+/// entry: a dozen reads for small batches). 40 bytes each.
 const RECENT_BATCHES: usize = 64;
 
 pub(crate) fn file_name(base_offset: u64, ext: &str) -> String {
@@ -84,17 +84,8 @@ pub(crate) struct Segment {
     /// the log rebuilds the index at its next write.
     index_suspect: AtomicBool,
     /// The last [`RECENT_BATCHES`] batches written or scanned since the
-    /// segment was opened, in file order.
-    recent: VecDeque<RecentBatch>,
-}
-
-/// Where one of a segment's newest batches is.
-#[derive(Debug, Clone, Copy)]
-struct RecentBatch {
-    base_offset: u64,
-    next_offset: u64,
-    position: u64,
-    bytes: u64,
+    /// segment was opened, with their positions, in file order.
+    recent: VecDeque<(u64, BatchMeta)>,
 }
 
 impl Segment {
@@ -286,12 +277,7 @@ impl Segment {
         if self.recent.len() == RECENT_BATCHES {
             self.recent.pop_front();
         }
-        self.recent.push_back(RecentBatch {
-            base_offset: meta.base_offset,
-            next_offset: meta.next_offset,
-            position: pos,
-            bytes: meta.bytes,
-        });
+        self.recent.push_back((pos, *meta));
         self.max_timestamp = self.max_timestamp.max(meta.max_timestamp);
         if self.bytes_since_index >= self.index_interval_bytes {
             let relative_offset = (meta.base_offset - self.base_offset) as u32;
@@ -452,8 +438,16 @@ impl Segment {
         if offset < self.base_offset || offset >= self.next_offset {
             return Ok(None);
         }
-        if let Some(b) = self.recent_batch(|b| b.next_offset <= offset) {
-            return Ok(Some(b.position));
+        // The batch holding `offset` is known when it is a recent one and
+        // not the oldest remembered (a batch not remembered may lie before
+        // it), unless that one starts the segment.
+        let at = self
+            .recent
+            .partition_point(|(_, b)| b.next_offset <= offset);
+        if let Some(&(pos, _)) = self.recent.get(at) {
+            if at > 0 || pos == 0 {
+                return Ok(Some(pos));
+            }
         }
         let target = (offset - self.base_offset) as u32;
         let start = match self.offset_index.floor(|e| e.relative_offset <= target) {
@@ -474,31 +468,18 @@ impl Segment {
         self.walk_to(start, |h| h.last_offset() as u64 >= offset)
     }
 
-    /// The first of the recent batches that `before` rejects (they are in
-    /// file order, so `before` must hold for a prefix of them), if it is
-    /// not the first one remembered: an earlier batch may lie between.
-    /// `None` sends the caller to the file.
-    fn recent_batch(&self, before: impl Fn(&RecentBatch) -> bool) -> Option<RecentBatch> {
-        let at = self.recent.partition_point(before);
-        match self.recent.get(at) {
-            Some(b) if at > 0 || self.recent.front()?.position == 0 => Some(*b),
-            _ => None,
-        }
-    }
-
     /// What [`Self::slice_from`] needs of the batch at `pos`: its base
     /// offset, length and record count, from memory when it is recent,
     /// else from its header.
     fn batch_at(&self, pos: u64) -> Result<Option<(u64, u64, u64)>, StorageError> {
-        if let Some(b) = self
-            .recent_batch(|b| b.position < pos)
-            .filter(|b| b.position == pos)
-        {
-            return Ok(Some((
-                b.base_offset,
-                b.bytes,
-                b.next_offset - b.base_offset,
-            )));
+        if let Ok(at) = self.recent.binary_search_by_key(&pos, |(p, _)| *p) {
+            if let Some((_, b)) = self.recent.get(at) {
+                return Ok(Some((
+                    b.base_offset,
+                    b.bytes,
+                    b.next_offset - b.base_offset,
+                )));
+            }
         }
         let Some(h) = self.read_header_at(pos)? else {
             return Ok(None);
