@@ -18,6 +18,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify, Semaphore};
 
+use crate::low_water::{LowWater, MAX_LOW_WATER_BYTES, MIN_LOW_WATER_BYTES};
 use crate::recycle::{BufferPool, LARGE_ANSWER_BYTES};
 use crate::RillError;
 
@@ -38,7 +39,7 @@ type Ended = (std::io::ErrorKind, String);
 /// straight into a buffer of its own from the connection's pool (one copy,
 /// no page faults once the pool has one); smaller ones are split off the
 /// read buffer.
-async fn read_answers<R: AsyncRead + Unpin>(
+async fn read_answers<R: AsyncRead + LowWater + Unpin>(
     reader: &mut R,
     waiting: &Mutex<VecDeque<(i32, Waiter)>>,
     abort: &Notify,
@@ -56,13 +57,30 @@ async fn read_answers<R: AsyncRead + Unpin>(
                 let buffered = buf.len().min(size);
                 body.extend_from_slice(&buf[..buffered]);
                 buf.advance(buffered);
+                // Held back to bytes this answer still owes (see
+                // `low_water`), so a complete answer is never waited on.
+                let mut mark = 1;
                 while body.len() < size {
                     let missing = size - body.len();
+                    let wanted = if mark == 1 && missing < MIN_LOW_WATER_BYTES {
+                        1
+                    } else if mark == 1 {
+                        missing.min(MAX_LOW_WATER_BYTES)
+                    } else {
+                        mark.min(missing)
+                    };
+                    if wanted != mark {
+                        reader.set_low_water(wanted);
+                        mark = wanted;
+                    }
                     if let Err(ended) =
                         read_some(reader, &mut (&mut body).limit(missing), abort).await
                     {
                         return ended;
                     }
+                }
+                if mark != 1 {
+                    reader.set_low_water(1);
                 }
                 pool.share(body)
             }
@@ -407,7 +425,20 @@ mod tests {
             waiting.lock().unwrap().push_back((cid, (tx, permit)));
             answers.push(rx);
         }
-        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let frame_ends: Vec<usize> = sizes
+            .iter()
+            .chain(&[3])
+            .scan(0, |end, &n| {
+                *end += 8 + n;
+                Some(*end)
+            })
+            .collect();
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        let mut client = Marked {
+            inner: client,
+            delivered: 0,
+            marks: Default::default(),
+        };
         let writer = tokio::spawn(async move {
             // Cuts inside prefixes, inside bodies and across frames.
             for piece in wire.chunks(50_001) {
@@ -428,6 +459,44 @@ mod tests {
             assert!(answer[4..].iter().all(|&b| b == i as u8), "answer {i}");
         }
         drop(writer.await.unwrap());
+        // Low-water marks: set while the large answers stream in, never
+        // past the end of the answer being read, back to 1 after it.
+        let marks = client.marks.into_inner().unwrap();
+        assert!(marks.iter().any(|&(_, m)| m > 1), "{marks:?}");
+        for &(at, mark) in &marks {
+            let end = frame_ends.iter().find(|&&e| e > at).unwrap();
+            assert!(
+                at + mark <= *end,
+                "mark {mark} at {at}, answer ends at {end}"
+            );
+        }
+        assert_eq!(marks.last().map(|m| m.1), Some(1));
+    }
+
+    /// A pipe that records each low-water mark with the bytes read before it.
+    struct Marked {
+        inner: tokio::io::DuplexStream,
+        delivered: usize,
+        marks: Mutex<Vec<(usize, usize)>>,
+    }
+
+    impl LowWater for Marked {
+        fn set_low_water(&self, bytes: usize) {
+            self.marks.lock().unwrap().push((self.delivered, bytes));
+        }
+    }
+
+    impl AsyncRead for Marked {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+            self.delivered += buf.filled().len() - before;
+            polled
+        }
     }
 
     #[tokio::test]

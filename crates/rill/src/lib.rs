@@ -32,6 +32,7 @@ mod connection;
 mod consumer;
 mod error;
 mod group;
+mod low_water;
 pub mod producer;
 mod recycle;
 mod routes;
