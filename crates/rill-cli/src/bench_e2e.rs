@@ -19,6 +19,7 @@
 //! loopback round trip of tens of microseconds); its end-to-end latency is
 //! the consumer's instant minus that stamp, on the same monotonic clock.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -65,6 +66,11 @@ pub struct E2eArgs {
 /// to the send (little-endian u64). At most `pending` outputs wait for
 /// their answers; beyond that the pacing thread waits, and the records it
 /// could not send on time carry the delay in their latency.
+///
+/// The pacing thread settles the answers itself, between sends, from the
+/// instant each answer arrived ([`ProduceOutput::try_wait`]): nothing is
+/// woken per record to take them, so the only threads a record wakes are
+/// the ones that carry it.
 pub(crate) async fn produce_paced(
     producer: TopicProducer,
     count: u64,
@@ -73,15 +79,28 @@ pub(crate) async fn produce_paced(
     pending: usize,
     stamp: Option<Instant>,
 ) -> anyhow::Result<Outcome> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, ProduceOutput)>(pending.max(1));
+    let mut outcome = Outcome {
+        latency_us: new_histogram()?,
+        failed: 0,
+        first_error: None,
+    };
+    let pending = pending.max(1);
     let handle = tokio::runtime::Handle::current();
     let pacer = std::thread::Builder::new()
         .name("rill-bench-pacer".into())
-        .spawn(move || -> Result<u64, rill::RillError> {
+        .spawn(move || -> Outcome {
+            let mut waiting: VecDeque<(Instant, ProduceOutput)> = VecDeque::with_capacity(pending);
             let t0 = Instant::now();
             let mut buf = Vec::new();
             for i in 0..count {
                 let due = t0 + Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate);
+                settle_answered(&mut waiting, &mut outcome);
+                if waiting.len() >= pending {
+                    if let Some((sent_due, output)) = waiting.pop_front() {
+                        let (answer, at) = handle.block_on(output.answered());
+                        outcome.settle(sent_due, answer, at);
+                    }
+                }
                 let now = Instant::now();
                 if due > now {
                     std::thread::sleep(due - now);
@@ -92,45 +111,41 @@ pub(crate) async fn produce_paced(
                     let at = Instant::now().saturating_duration_since(base).as_nanos() as u64;
                     buf[..STAMP_BYTES].copy_from_slice(&at.to_le_bytes());
                 }
-                let output = match handle.block_on(producer.send(None::<Vec<u8>>, &buf)) {
-                    Ok(o) => o,
+                match handle.block_on(producer.send(None::<Vec<u8>>, &buf)) {
+                    Ok(output) => waiting.push_back((due, output)),
                     Err(e) => {
-                        drop(tx);
-                        let _ = handle.block_on(producer.flush());
-                        return Err(e);
+                        // This record and the ones never sent.
+                        outcome.failed += count - i;
+                        outcome.first_error.get_or_insert(e);
+                        break;
                     }
-                };
-                if tx.blocking_send((due, output)).is_err() {
-                    return Ok(count - i);
                 }
             }
-            drop(tx);
-            handle.block_on(producer.flush()).map(|()| 0)
+            if let Err(e) = handle.block_on(producer.flush()) {
+                outcome.first_error.get_or_insert(e);
+            }
+            for (due, output) in waiting {
+                let (answer, at) = handle.block_on(output.answered());
+                outcome.settle(due, answer, at);
+            }
+            outcome
         })
         .context("starting the pacing thread")?;
-    let mut outcome = Outcome {
-        latency_us: new_histogram()?,
-        failed: 0,
-        first_error: None,
-    };
-    while let Some((due, output)) = rx.recv().await {
-        let (answer, at) = output.answered().await;
-        outcome.settle(due, answer, at);
-    }
-    // The channel closed: the pacing thread has sent its last record and
-    // is past its flush, so joining it does not block for long.
-    let joined = tokio::task::spawn_blocking(move || pacer.join())
+    tokio::task::spawn_blocking(move || pacer.join())
         .await
-        .context("joining the pacing thread")?;
-    match joined {
-        Ok(Ok(unsent)) => outcome.failed += unsent,
-        Ok(Err(e)) => {
-            outcome.failed += 1;
-            outcome.first_error.get_or_insert(e);
-        }
-        Err(_) => anyhow::bail!("the pacing thread panicked"),
+        .context("joining the pacing thread")?
+        .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))
+}
+
+/// Settles the outputs at the front of `waiting` that have their answers.
+fn settle_answered(waiting: &mut VecDeque<(Instant, ProduceOutput)>, outcome: &mut Outcome) {
+    while let Some((due, output)) = waiting.front() {
+        let Some((answer, at)) = output.try_wait() else {
+            return;
+        };
+        outcome.settle(*due, answer, at);
+        waiting.pop_front();
     }
-    Ok(outcome)
 }
 
 /// Percentiles of a histogram in microseconds, as a JSON object.

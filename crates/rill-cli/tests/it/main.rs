@@ -2,6 +2,7 @@
 //! (`rill cluster start --foreground` on 127.0.0.1:0) and stops it by pid.
 
 mod bench_consume;
+mod bench_latency;
 mod cluster;
 mod console;
 mod consume;
