@@ -1,14 +1,15 @@
 //! Reading several partitions whose leaders may be different SPUs.
 //!
-//! Partitions are grouped by leader, and each group's Fetch runs as a task
-//! of its own (at most one per SPU, at most one per partition, so a
-//! partition's records still come in offset order). A round takes the
-//! first answer with records; an SPU with nothing new long-polls on its own
-//! and never holds back records another SPU already sent (the alternative,
-//! one joint round with a capped wait, would either delay records by the
-//! idle SPU's wait or poll idle SPUs far more often). The Fetches go on
-//! the stream's own connections, one per SPU: an SPU answers a
-//! connection's requests in turn, and a parked long poll on the client's
+//! Partitions are grouped by leader, and each group's Fetch runs on its
+//! own (at most one per SPU, at most one per partition, so a partition's
+//! records still come in offset order): a future the stream polls itself,
+//! not a spawned task, so an answer wakes the consumer directly. A round
+//! takes the first answer with records; an SPU with nothing new long-polls
+//! on its own and never holds back records another SPU already sent (the
+//! alternative, one joint round with a capped wait, would either delay
+//! records by the idle SPU's wait or poll idle SPUs far more often). The
+//! Fetches go on the stream's own connections, one per SPU: an SPU answers
+//! a connection's requests in turn, and a parked long poll on the client's
 //! shared connection would hold up its producers and Metadata.
 //!
 //! What happens on each error, in a cluster (a Metadata answer listed
@@ -36,7 +37,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
 use rill_protocol::batch::{split_batches, BatchHeader};
 use rill_protocol::RecordBatch;
-use tokio::task::JoinSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use super::{topic_name, ConsumerConfig, ConsumerRecord};
 use crate::client::ClientInner;
@@ -109,7 +112,7 @@ enum PartitionAnswer {
     },
 }
 
-/// One Fetch task's outcome.
+/// One Fetch's outcome.
 #[derive(Debug)]
 struct Fetched {
     route: Route,
@@ -135,10 +138,8 @@ pub struct MultiPartitionStream {
     config: ConsumerConfig,
     pub(super) slots: Vec<Slot>,
     pub(super) buffer: VecDeque<ConsumerRecord>,
-    /// One Fetch per leader at most; dropped (aborted) with the stream.
-    fetches: JoinSet<Fetched>,
-    /// The partitions each running Fetch covers.
-    covering: HashMap<tokio::task::Id, Vec<u32>>,
+    /// One Fetch per leader at most; dropped (abandoned) with the stream.
+    fetches: InFlight<Fetched>,
     /// The stream's own connection to each leader it reads from (see
     /// [`ClientInner::own_connection`]): at most one per SPU, since each
     /// SPU has at most one Fetch of the stream under way.
@@ -171,8 +172,7 @@ impl MultiPartitionStream {
                 })
                 .collect(),
             buffer: VecDeque::new(),
-            fetches: JoinSet::new(),
-            covering: HashMap::new(),
+            fetches: InFlight::default(),
             conns: HashMap::new(),
             stale: false,
             refreshed_at: None,
@@ -259,36 +259,17 @@ impl MultiPartitionStream {
                 .filter(|s| retry_early && !s.fetching)
                 .filter_map(|s| s.retry_at)
                 .min();
-            // `join_next_with_id` is cancel safe: a Fetch that ends while
-            // the timer wins is taken by the next round.
-            let joined = tokio::select! {
-                joined = self.fetches.join_next_with_id() => joined,
+            // `next` is cancel safe: a Fetch that ends while the timer
+            // wins stays in the set for the next round.
+            let fetched = tokio::select! {
+                fetched = self.fetches.next() => fetched,
                 _ = sleep_until(retry_at), if retry_at.is_some() => break,
             };
-            let Some(joined) = joined else {
+            let Some(fetched) = fetched else {
                 break;
             };
             waiting -= 1;
-            match joined {
-                Ok((id, fetched)) => {
-                    self.covering.remove(&id);
-                    self.absorb(fetched)?;
-                }
-                Err(e) => {
-                    // A Fetch task panicked: its partitions are free to be
-                    // fetched again, and the panic is reported.
-                    if let Some(parts) = self.covering.remove(&e.id()) {
-                        for s in self
-                            .slots
-                            .iter_mut()
-                            .filter(|s| parts.contains(&s.partition))
-                        {
-                            s.fetching = false;
-                        }
-                    }
-                    return Err(RillError::Protocol(format!("a fetch task failed: {e}")));
-                }
-            }
+            self.absorb(fetched)?;
             if !self.buffer.is_empty() {
                 break;
             }
@@ -342,7 +323,7 @@ impl MultiPartitionStream {
                 s.fetching = true;
             }
             let conn = self.conns.remove(&route).filter(|c| !c.is_closed());
-            let task = fetch_from(
+            let fetch = fetch_from(
                 self.client.clone(),
                 conn,
                 route,
@@ -350,8 +331,7 @@ impl MultiPartitionStream {
                 self.config.clone(),
                 asked,
             );
-            let id = self.fetches.spawn(task).id();
-            self.covering.insert(id, parts);
+            self.fetches.push(fetch);
         }
     }
 
@@ -446,6 +426,88 @@ impl MultiPartitionStream {
         if let Some(s) = self.slots.iter_mut().find(|s| s.partition == partition) {
             s.retry_at = Some(now + RETRY_BACKOFF);
         }
+    }
+}
+
+/// The Fetches under way, polled by the stream's own task instead of
+/// spawned: an answer wakes the consumer directly (no task in between, no
+/// worker woken to run one), and nothing runs without the stream.
+struct InFlight<T> {
+    /// In a `Mutex` only so the set is `Sync` (streams are shared by
+    /// reference across awaits); it is only reached through `&mut self`,
+    /// with `get_mut`, never locked.
+    running: std::sync::Mutex<Vec<Boxed<T>>>,
+    done: VecDeque<T>,
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        Self {
+            running: Default::default(),
+            done: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for InFlight<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("running", &self.running.lock().map_or(0, |r| r.len()))
+            .field("done", &self.done.len())
+            .finish()
+    }
+}
+
+impl<T> InFlight<T> {
+    /// Adds a Fetch and polls it once at once, so its request is written
+    /// now (a prefetch goes out before the records before it are decoded).
+    /// That poll's waker does nothing: the stream polls again, with its
+    /// own, when it waits for an answer.
+    fn push(&mut self, fetch: impl Future<Output = T> + Send + 'static) {
+        let mut fetch: Boxed<T> = Box::pin(fetch);
+        match fetch
+            .as_mut()
+            .poll(&mut TaskContext::from_waker(Waker::noop()))
+        {
+            Poll::Ready(fetched) => self.done.push_back(fetched),
+            Poll::Pending => self.running_mut().push(fetch),
+        }
+    }
+
+    fn running_mut(&mut self) -> &mut Vec<Boxed<T>> {
+        self.running.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn len(&mut self) -> usize {
+        self.running_mut().len() + self.done.len()
+    }
+
+    fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next Fetch to end (`None` when none is under way). Cancel
+    /// safe: the Fetches stay in the set until one ends.
+    async fn next(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            if let Some(fetched) = self.done.pop_front() {
+                return Poll::Ready(Some(fetched));
+            }
+            let running = self.running_mut();
+            if running.is_empty() {
+                return Poll::Ready(None);
+            }
+            for i in 0..running.len() {
+                if let Poll::Ready(fetched) = running[i].as_mut().poll(cx) {
+                    drop(running.swap_remove(i));
+                    return Poll::Ready(Some(fetched));
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -621,4 +683,51 @@ fn decode_records(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A pushed Fetch has run up to its first wait before `push` returns
+    /// (its request is written: the prefetch goes out before decoding);
+    /// Fetches end in the order their answers come, whatever order they
+    /// were pushed in; a `next` given up midway loses nothing.
+    #[tokio::test]
+    async fn fetches_start_when_pushed_and_end_in_answer_order() {
+        let mut set: InFlight<u32> = InFlight::default();
+        assert!(set.next().await.is_none());
+
+        let started = Arc::new(AtomicBool::new(false));
+        let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
+        let flag = started.clone();
+        set.push(async move {
+            flag.store(true, Ordering::SeqCst);
+            rx1.await.unwrap();
+            1
+        });
+        assert!(started.load(Ordering::SeqCst), "not polled at push");
+        let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();
+        set.push(async move {
+            rx2.await.unwrap();
+            2
+        });
+        set.push(async { 3 }); // done at once
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.next().await, Some(3));
+
+        // Nothing is ready: a `next` cut short by a timer keeps both.
+        let cut = tokio::time::timeout(Duration::from_millis(20), set.next()).await;
+        assert!(cut.is_err());
+        assert_eq!(set.len(), 2);
+
+        tx2.send(()).unwrap();
+        assert_eq!(set.next().await, Some(2));
+        tx1.send(()).unwrap();
+        assert_eq!(set.next().await, Some(1));
+        assert!(set.is_empty());
+        assert!(set.next().await.is_none());
+    }
 }
