@@ -28,7 +28,10 @@
 //! With one SPU every error is returned as it comes, as before.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,9 +40,6 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
 use rill_protocol::batch::{split_batches, BatchHeader};
 use rill_protocol::RecordBatch;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
 
 use super::{topic_name, ConsumerConfig, ConsumerRecord};
 use crate::client::ClientInner;
@@ -314,11 +314,10 @@ impl MultiPartitionStream {
             }
         }
         for (route, asked) in groups {
-            let parts: Vec<u32> = asked.iter().map(|(p, _)| *p).collect();
             for s in self
                 .slots
                 .iter_mut()
-                .filter(|s| parts.contains(&s.partition))
+                .filter(|s| asked.iter().any(|(p, _)| *p == s.partition))
             {
                 s.fetching = true;
             }
