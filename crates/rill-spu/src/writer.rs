@@ -5,9 +5,10 @@
 //! disk stalls only the produce requests waiting on that partition, and the
 //! request timeout can still fire on them. Produce handlers send each record
 //! set through a bounded queue and await the writer's answer. One exception,
-//! for latency: a small record set that finds the writer idle, on a log
-//! whose append is page-cache work only (flush `never`, no roll), is
-//! appended in place by the produce handler ([`Writer::submit`]).
+//! for latency and CPU: a record set of at most
+//! [`INLINE_APPEND_MAX_BYTES`] that finds the writer idle, on a log whose
+//! append is page-cache work only (flush `never`, no roll), is appended in
+//! place by the produce handler ([`Writer::submit`]).
 //!
 //! The writer is a plain thread, started on the first append to its
 //! partition (a topic with thousands of partitions costs no thread until
@@ -63,10 +64,12 @@ const MAX_GROUP_BATCHES: usize = 1024;
 const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 /// Largest record set the produce handler appends in place (on its own
 /// async thread) when the writer is idle and the append is page-cache work
-/// only (see [`Writer::submit`]); larger ones go to the writer thread, so
-/// a connection streaming big batches keeps reading while the last one is
-/// copied.
-pub(crate) const INLINE_APPEND_MAX_BYTES: usize = 16 * 1024;
+/// only (see [`Writer::submit`]). A copy of 256 KiB into the page cache
+/// holds the async thread for tens of microseconds, less than the two
+/// thread wake-ups of the hand-off it saves (with 64 KiB batches the
+/// hand-off cost the SPU half its CPU); larger record sets go to the
+/// writer thread, so one huge request does not hold the thread longer.
+pub(crate) const INLINE_APPEND_MAX_BYTES: usize = 256 * 1024;
 /// Stack of a writer thread: it runs no recursion, only storage calls.
 const WRITER_STACK_BYTES: usize = 256 * 1024;
 
@@ -195,15 +198,15 @@ impl Writer {
     /// Queues `records` (one or more whole batches) for the writer, waiting
     /// for room in the queue; the answer comes through [`Queued::answer`].
     ///
-    /// A small record set (at most [`INLINE_APPEND_MAX_BYTES`]) is appended
+    /// A record set of at most [`INLINE_APPEND_MAX_BYTES`] is appended
     /// here instead, on the caller's thread, when nothing else is queued or
     /// being written and the log says the append is page-cache work only
     /// ([`PartitionLog::append_is_light`]: flush policy `never`, no segment
-    /// roll). That is a copy of a few KiB, as cheap as the hand-off it
-    /// saves, and it spares the round trip through the writer thread (two
-    /// thread wake-ups, tens of microseconds on a small VM) that a lone
-    /// record at linger 0 would otherwise wait for. Anything that may block
-    /// on the disk still runs on the writer thread.
+    /// roll). That copy is cheaper than the hand-off it saves: the round
+    /// trip through the writer thread (two thread wake-ups, tens of
+    /// microseconds on a small VM) that a lone record at linger 0 would
+    /// wait for, and that a stream of large batches would pay per request.
+    /// Anything that may block on the disk still runs on the writer thread.
     pub async fn submit(&self, records: Bytes) -> Queued {
         if let Some(answer) = self.append_in_place(&records) {
             return Queued::Answered(answer);

@@ -30,7 +30,7 @@ const GATE_LIMIT: Duration = Duration::from_secs(20);
 
 /// The SPU's `INLINE_APPEND_MAX_BYTES`: record sets up to this size may be
 /// appended in place.
-const IN_PLACE_LIMIT_BYTES: usize = 16 * 1024;
+const IN_PLACE_LIMIT_BYTES: usize = 256 * 1024;
 
 /// A gate fsync waits at while it is closed.
 #[derive(Debug, Default)]
