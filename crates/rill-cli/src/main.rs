@@ -142,7 +142,19 @@ enum Command {
 /// Runs `future` on a multi-threaded runtime: blocking reads of stdin in
 /// the main future then never hold up the producer's sender task.
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    block_on_with(None, future)
+}
+
+/// [`block_on`] with `workers` async threads (`None`: one per core).
+fn block_on_with<F: std::future::Future>(
+    workers: Option<usize>,
+    future: F,
+) -> anyhow::Result<F::Output> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -160,7 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(cmd) => block_on(group::run(cmd, &global))?,
         Command::Produce(args) => block_on(produce::run(args, &global))?,
         Command::Consume(args) => block_on(consume::run(args, &global))?,
-        Command::Benchmark(cmd) => block_on(bench::run(cmd, &global))?,
+        Command::Benchmark(cmd) => block_on_with(cmd.runtime_workers(), bench::run(cmd, &global))?,
         Command::Console(args) => block_on(console::run(args, &global))?,
         Command::Completions { shell } => {
             let mut out = Vec::new();
