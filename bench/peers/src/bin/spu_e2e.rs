@@ -5,7 +5,11 @@
 //! Each record's value starts with the nanoseconds since a start instant
 //! both threads share, read just before its request is written; its latency
 //! is the consumer's instant on receipt minus that stamp, as `rill benchmark
-//! e2e` measures, with no client runtime in the way.
+//! e2e` measures, with no client runtime in the way. One difference: with
+//! one request at a time, a record due during a stall is written (and
+//! stamped) only after it, so a stall shows in one record here, while
+//! `rill benchmark e2e`, which pipelines, stamps every record on schedule
+//! and counts the stall in each (`tcp_paced` is the open-loop floor).
 //!
 //! Usage: spu_e2e HOST:PORT TOPIC [RATE] [COUNT] (a new, empty topic)
 //! Prints `spu_e2e p50_us=.. p99_us=.. p999_us=.. max_us=..`.

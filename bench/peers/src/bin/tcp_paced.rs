@@ -1,0 +1,93 @@
+//! The loopback floor for latency under load: the open-loop counterpart of
+//! `tcp_pingpong`. A pacing thread writes a 100-byte message to an echo
+//! thread every 1/RATE s on a fixed schedule (sleeping as `rill benchmark
+//! e2e`'s pacing thread does), whatever became of the messages before it;
+//! a reader thread takes the echoes. Each message carries the instant read
+//! just before it was written, and its latency runs from there to the
+//! instant its echo was read: the same stamps as `rill benchmark e2e`. So
+//! a stall of the machine (a vCPU not run for a few milliseconds) shows in
+//! every message sent just before or during it, as it does in an open-loop
+//! benchmark, where a ping-pong, which sends nothing while it waits,
+//! counts it only once.
+//!
+//! Usage: tcp_paced [RATE] [COUNT]
+//! Prints `paced p50_us=.. p99_us=.. p999_us=.. max_us=..`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use hdrhistogram::Histogram;
+
+const MESSAGE_BYTES: usize = 100;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rate: u64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(10_000);
+    let count: u64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100_000);
+    if rate == 0 || count == 0 {
+        bail!("RATE and COUNT must be at least 1");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; MESSAGE_BYTES];
+        loop {
+            if s.read_exact(&mut buf).is_err() {
+                return Ok(());
+            }
+            s.write_all(&buf)?;
+        }
+    });
+    let s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let start = Instant::now();
+    let mut reader_side = s.try_clone()?;
+    let reader = std::thread::spawn(move || -> anyhow::Result<Histogram<u64>> {
+        let mut h = Histogram::<u64>::new(3)?;
+        let mut buf = [0u8; MESSAGE_BYTES];
+        for _ in 0..count {
+            reader_side.read_exact(&mut buf)?;
+            let now = start.elapsed().as_nanos() as u64;
+            let sent = u64::from_le_bytes(buf[..8].try_into()?);
+            h.record((now.saturating_sub(sent) / 1000).max(1))?;
+        }
+        Ok(h)
+    });
+    let mut writer = s;
+    let mut buf = [7u8; MESSAGE_BYTES];
+    for i in 0..count {
+        let due = Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate);
+        let now = start.elapsed();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let stamp = start.elapsed().as_nanos() as u64;
+        buf[..8].copy_from_slice(&stamp.to_le_bytes());
+        writer.write_all(&buf)?;
+    }
+    let h = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    drop(writer);
+    let _ = echo.join();
+    println!(
+        "paced p50_us={} p99_us={} p999_us={} max_us={}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    );
+    Ok(())
+}
