@@ -36,19 +36,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9092".into());
     let topic = args.next().unwrap_or_else(|| "e2e".into());
-    let rate: u64 = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10_000);
-    let count: u64 = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(20_000);
-    if rate == 0 || count == 0 {
-        bail!("RATE and COUNT must be at least 1");
-    }
+    let (rate, count) = rill_bench_peers::rate_and_count(&mut args, 20_000)?;
     let start = Instant::now();
     let consumer = {
         let (addr, topic) = (addr.clone(), topic.clone());

@@ -17,39 +17,15 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use hdrhistogram::Histogram;
-
-const MESSAGE_BYTES: usize = 100;
+use rill_bench_peers::{spawn_echo, ECHO_MESSAGE_BYTES as MESSAGE_BYTES};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let rate: u64 = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(10_000);
-    let count: u64 = args
-        .next()
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(100_000);
-    if rate == 0 || count == 0 {
-        bail!("RATE and COUNT must be at least 1");
-    }
+    let (rate, count) = rill_bench_peers::rate_and_count(&mut args, 100_000)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        let mut buf = [0u8; MESSAGE_BYTES];
-        loop {
-            if s.read_exact(&mut buf).is_err() {
-                return Ok(());
-            }
-            s.write_all(&buf)?;
-        }
-    });
+    let echo = spawn_echo(listener);
     let s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let start = Instant::now();

@@ -7,28 +7,13 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-
-const MESSAGE_BYTES: usize = 100;
+use rill_bench_peers::{spawn_echo, ECHO_MESSAGE_BYTES as MESSAGE_BYTES};
 
 fn main() -> anyhow::Result<()> {
-    let rounds: u64 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(20_000);
+    let rounds: u64 = rill_bench_peers::next_arg(&mut std::env::args().skip(1), 20_000)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        let mut buf = [0u8; MESSAGE_BYTES];
-        loop {
-            if s.read_exact(&mut buf).is_err() {
-                return Ok(());
-            }
-            s.write_all(&buf)?;
-        }
-    });
+    let echo = spawn_echo(listener);
     let mut s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let mut buf = [7u8; MESSAGE_BYTES];
