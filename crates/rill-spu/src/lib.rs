@@ -70,3 +70,4 @@ pub use group::{GroupConfig, GroupLimits};
 pub use metrics::http::{MAX_CONNECTIONS as MAX_METRICS_CONNECTIONS, MAX_REQUEST_HEAD_BYTES};
 pub use server::{Spu, SpuHandle};
 pub use topic::{TopicConfig, TopicSpec};
+pub use writer::INLINE_APPEND_MAX_BYTES;

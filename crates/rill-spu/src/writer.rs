@@ -69,7 +69,7 @@ const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
 /// thread wake-ups of the hand-off it saves (with 64 KiB batches the
 /// hand-off cost the SPU half its CPU); larger record sets go to the
 /// writer thread, so one huge request does not hold the thread longer.
-pub(crate) const INLINE_APPEND_MAX_BYTES: usize = 256 * 1024;
+pub const INLINE_APPEND_MAX_BYTES: usize = 256 * 1024;
 /// Stack of a writer thread: it runs no recursion, only storage calls.
 const WRITER_STACK_BYTES: usize = 256 * 1024;
 

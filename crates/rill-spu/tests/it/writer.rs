@@ -28,9 +28,8 @@ use rill_test_support::*;
 /// by itself and marks the test failed rather than hanging it.
 const GATE_LIMIT: Duration = Duration::from_secs(20);
 
-/// The SPU's `INLINE_APPEND_MAX_BYTES`: record sets up to this size may be
-/// appended in place.
-const IN_PLACE_LIMIT_BYTES: usize = 256 * 1024;
+/// Record sets up to this size may be appended in place.
+const IN_PLACE_LIMIT_BYTES: usize = rill_spu::INLINE_APPEND_MAX_BYTES;
 
 /// A gate fsync waits at while it is closed.
 #[derive(Debug, Default)]
