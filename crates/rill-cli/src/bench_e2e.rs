@@ -2,22 +2,23 @@
 //! `rill benchmark e2e` (produce → consume).
 //!
 //! Open loop: record `i` is due at `t0 + i / rate`, whatever happened to the
-//! records before it. A pacing thread sleeps until a record is due and
+//! records before it. The sending task waits until a record is due and
 //! sends every record that is due; an acknowledgement's latency runs from
 //! the instant the record was *due*, not from when it was sent, so a slow
 //! answer that holds up later sends shows in their latency instead of
-//! hiding as a lower send rate (no coordinated omission). The pacing thread
-//! sleeps with `std::thread::sleep` (the kernel's high-resolution timers;
-//! the thread's default 50 µs timer slack applies), so a record may go out
-//! up to about that much after it was due and that delay counts against
-//! the acknowledgement latency.
+//! hiding as a lower send rate (no coordinated omission). It waits on a
+//! timerfd ([`PaceTimer`]), so a record goes out as soon as the runtime's
+//! thread wakes at its due instant; how late that is counts against the
+//! acknowledgement latency.
 //!
 //! `e2e`: a producer at `--rate` and a consumer of the same partition in
-//! this process. Each record's value starts with the nanoseconds since a
-//! start instant shared by both, read just before `send` (Kafka's record
-//! timestamp has only millisecond resolution, too coarse next to a
-//! loopback round trip of tens of microseconds); its end-to-end latency is
-//! the consumer's instant minus that stamp, on the same monotonic clock.
+//! this process, on one async worker thread (see
+//! `BenchmarkCommand::runtime_workers`). Each record's value starts with
+//! the nanoseconds since a start instant shared by both, read just before
+//! `send` (Kafka's record timestamp has only millisecond resolution, too
+//! coarse next to a loopback round trip of tens of microseconds); its
+//! end-to-end latency is the consumer's instant minus that stamp, on the
+//! same monotonic clock.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use rill::{Offset, ProduceOutput, Rill, TopicProducer};
 
 use crate::bench::{new_histogram, Outcome, Values};
 use crate::output::{self, table, Format, JsonObject};
+use crate::pace_timer::PaceTimer;
 use crate::produce::{ProducerFlags, MAX_PENDING_OUTPUTS};
 use crate::units::parse_usize_size;
 use crate::Global;
@@ -64,13 +66,15 @@ pub struct E2eArgs {
 /// settles their acknowledgements, each measured from its due instant.
 /// With `stamp`, each value starts with the nanoseconds from that instant
 /// to the send (little-endian u64). At most `pending` outputs wait for
-/// their answers; beyond that the pacing thread waits, and the records it
-/// could not send on time carry the delay in their latency.
+/// their answers; beyond that the sending waits, and the records it could
+/// not send on time carry the delay in their latency.
 ///
-/// The pacing thread settles the answers itself, between sends, from the
-/// instant each answer arrived ([`ProduceOutput::try_wait`]): nothing is
-/// woken per record to take them, so the only threads a record wakes are
-/// the ones that carry it.
+/// It waits for each due instant on a [`PaceTimer`], in the same task
+/// that sends: run as a task of the runtime the producer's lanes and
+/// connection run on, the thread that wakes at the due instant is the one
+/// that writes the record (no hand-over from a pacing thread). The answers
+/// are settled between sends, from the instant each arrived
+/// ([`ProduceOutput::try_wait`]): nothing is woken per record to take them.
 pub(crate) async fn produce_paced(
     producer: TopicProducer,
     count: u64,
@@ -85,56 +89,47 @@ pub(crate) async fn produce_paced(
         first_error: None,
     };
     let pending = pending.max(1);
-    let handle = tokio::runtime::Handle::current();
-    let pacer = std::thread::Builder::new()
-        .name("rill-bench-pacer".into())
-        .spawn(move || -> Outcome {
-            let mut waiting: VecDeque<(Instant, ProduceOutput)> = VecDeque::with_capacity(pending);
-            let t0 = Instant::now();
-            let mut buf = Vec::new();
-            for i in 0..count {
-                let due = t0 + Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate);
-                settle_answered(&mut waiting, &mut outcome);
-                if waiting.len() >= pending {
-                    if let Some((sent_due, output)) = waiting.pop_front() {
-                        let (answer, at) = handle.block_on(output.answered());
-                        outcome.settle(sent_due, answer, at);
-                    }
-                }
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-                buf.clear();
-                buf.extend_from_slice(values.next());
-                if let Some(base) = stamp {
-                    let at = Instant::now().saturating_duration_since(base).as_nanos() as u64;
-                    buf[..STAMP_BYTES].copy_from_slice(&at.to_le_bytes());
-                }
-                match handle.block_on(producer.send(None::<Vec<u8>>, &buf)) {
-                    Ok(output) => waiting.push_back((due, output)),
-                    Err(e) => {
-                        // This record and the ones never sent.
-                        outcome.failed += count - i;
-                        outcome.first_error.get_or_insert(e);
-                        break;
-                    }
-                }
+    let timer = PaceTimer::new().context("creating the pacing timer")?;
+    let mut waiting: VecDeque<(Instant, ProduceOutput)> = VecDeque::with_capacity(pending);
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+    for i in 0..count {
+        let due = t0 + Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate);
+        settle_answered(&mut waiting, &mut outcome);
+        if waiting.len() >= pending {
+            if let Some((sent_due, output)) = waiting.pop_front() {
+                let (answer, at) = output.answered().await;
+                outcome.settle(sent_due, answer, at);
             }
-            if let Err(e) = handle.block_on(producer.flush()) {
+        }
+        timer
+            .sleep_until(due)
+            .await
+            .context("waiting on the pacing timer")?;
+        buf.clear();
+        buf.extend_from_slice(values.next());
+        if let Some(base) = stamp {
+            let at = Instant::now().saturating_duration_since(base).as_nanos() as u64;
+            buf[..STAMP_BYTES].copy_from_slice(&at.to_le_bytes());
+        }
+        match producer.send(None::<Vec<u8>>, &buf).await {
+            Ok(output) => waiting.push_back((due, output)),
+            Err(e) => {
+                // This record and the ones never sent.
+                outcome.failed += count - i;
                 outcome.first_error.get_or_insert(e);
+                break;
             }
-            for (due, output) in waiting {
-                let (answer, at) = handle.block_on(output.answered());
-                outcome.settle(due, answer, at);
-            }
-            outcome
-        })
-        .context("starting the pacing thread")?;
-    tokio::task::spawn_blocking(move || pacer.join())
-        .await
-        .context("joining the pacing thread")?
-        .map_err(|_| anyhow::anyhow!("the pacing thread panicked"))
+        }
+    }
+    if let Err(e) = producer.flush().await {
+        outcome.first_error.get_or_insert(e);
+    }
+    for (due, output) in waiting {
+        let (answer, at) = output.answered().await;
+        outcome.settle(due, answer, at);
+    }
+    Ok(outcome)
 }
 
 /// Settles the outputs at the front of `waiting` that have their answers.
@@ -275,15 +270,19 @@ async fn measure_e2e(
         anyhow::Ok(h)
     });
     let values = Values::new(args.record_size, 1);
-    let acks = produce_paced(
+    // A task, not awaited here: the main thread's future is not run by the
+    // worker the producer's lanes and the connections run on.
+    let rate = args.rate;
+    let acks = tokio::spawn(produce_paced(
         producer,
         count,
         values,
-        args.rate,
+        rate,
         MAX_PENDING_OUTPUTS,
         Some(base),
-    )
-    .await?;
+    ))
+    .await
+    .context("the producing task panicked")??;
     let e2e = if acks.failed > 0 {
         // Not every record will arrive: stop reading.
         reader.abort();

@@ -10,6 +10,7 @@ mod group;
 mod home;
 mod multi;
 mod output;
+mod pace_timer;
 mod produce;
 mod profile;
 mod spu;
