@@ -6,8 +6,8 @@
 //! then has them written together (one write, and with `--flush always`
 //! one fsync) instead of one per round trip. Any other request waits until
 //! every earlier answer is written, then is answered before reading on.
-//! Nothing is read ahead beyond the socket's own buffer and those
-//! produces.
+//! Nothing is read ahead beyond the socket's own buffer, those produces
+//! and [`READ_AHEAD_BYTES`] of buffer.
 //!
 //! The loop works on any byte stream, not only TCP: tests serve an
 //! in-memory `tokio::io::duplex` pipe with paused time to check the
@@ -31,6 +31,13 @@ use prometheus_client::metrics::histogram::Histogram;
 
 /// Read buffer to start with; it grows to the frame being read.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Room made for the next read once a read filled all the room it had
+/// (more was likely waiting): a producer with several requests in flight
+/// then has them read in one call instead of one read (and often one
+/// wake-up) per request, since the frame decoder only makes room for the
+/// rest of the frame it is in. Bounds a connection's read buffer beside
+/// the frame limit.
+pub(crate) const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 /// Most produce requests of one connection admitted and not yet answered
 /// (Kafka clients send up to 5 by default). Each holds its record sets
@@ -65,6 +72,8 @@ pub(crate) async fn serve<S>(
     // trickling bytes (slow loris) cannot hold a connection slot forever.
     let mut frame_started: Option<tokio::time::Instant> = None;
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    // The last read took all the room there was.
+    let mut read_filled = false;
     loop {
         // Begin every whole frame read so far, in order, before reading on.
         loop {
@@ -107,10 +116,14 @@ pub(crate) async fn serve<S>(
                 "idle for the connection idle timeout",
             ),
         };
+        if read_filled && buf.capacity() - buf.len() < READ_AHEAD_BYTES {
+            buf.reserve(READ_AHEAD_BYTES);
+        }
+        let room = buf.capacity() - buf.len();
         tokio::select! {
             read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => read_filled = n >= room,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "read failed");
                     break;

@@ -223,6 +223,53 @@ async fn pipelined_produces_are_answered_and_stored_in_order() {
     spu.stop().await;
 }
 
+/// Produce frames larger than the connection's first read buffer, sent
+/// back to back in one write (more than a megabyte): the SPU reads ahead
+/// across frame boundaries once a read fills its buffer, and every
+/// request is still answered in order and stored whole, byte for byte.
+#[tokio::test]
+async fn large_back_to_back_produces_read_ahead_in_order() {
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Decodable;
+
+    let spu = TestSpu::start().await;
+    let mut c = spu.client().await;
+    create_topic(&mut c, "ahead", 1, &[]).await;
+    const PRODUCES: usize = 12;
+    const VALUE_BYTES: usize = 100 * 1024;
+    let value = |i: usize| -> Vec<u8> { (0..VALUE_BYTES).map(|j| (i * 31 + j) as u8).collect() };
+    let mut wire = Vec::new();
+    let mut cids = Vec::new();
+    for i in 0..PRODUCES {
+        let records = batch(&[value(i).as_slice()], i as i64, Compression::None);
+        let (cid, frame) = c.encode(&produce("ahead", 0, records, 1), 9);
+        wire.extend_from_slice(&frame);
+        cids.push(cid);
+    }
+    c.send_raw(&wire).await;
+    for (i, cid) in cids.into_iter().enumerate() {
+        let mut body = c.read_frame().await.expect("an answer");
+        let header_version =
+            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9);
+        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        assert_eq!(header.correlation_id, cid, "answers in request order");
+        let resp = ProduceResponse::decode(&mut body, 9).unwrap();
+        assert_eq!(first(&resp), (0, i as i64), "stored in request order");
+    }
+    let mut stored = Vec::new();
+    while stored.len() < PRODUCES {
+        let resp = c
+            .send(fetch("ahead", 0, stored.len() as i64, 4 << 20, 0, 0), 12)
+            .await;
+        let got = values(resp.responses[0].partitions[0].records.as_ref().unwrap());
+        assert!(!got.is_empty(), "the fetch made progress");
+        stored.extend(got);
+    }
+    let want: Vec<(i64, Vec<u8>)> = (0..PRODUCES).map(|i| (i as i64, value(i))).collect();
+    assert_eq!(stored, want);
+    spu.stop().await;
+}
+
 #[tokio::test]
 async fn acks_zero_gets_no_answer_but_is_stored() {
     let spu = TestSpu::start().await;
