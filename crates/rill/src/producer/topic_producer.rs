@@ -29,9 +29,18 @@ const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
 pub struct ProduceOutput {
     slot: Arc<BatchSlot>,
     index: usize,
+    sent: Instant,
 }
 
 impl ProduceOutput {
+    /// When `send` took the record (the instant its timestamp was read,
+    /// before any wait for buffer memory): with the instant of
+    /// [`Self::answered`] or [`Self::try_wait`], the record's send to
+    /// acknowledgement latency without reading the clock again.
+    pub fn sent_at(&self) -> Instant {
+        self.sent
+    }
+
     /// Waits for the record's batch to be answered: its place, or the error
     /// that ended it. Under `AtLeastOnce` that is after any retries; under
     /// `AtMostOnce` it is the single attempt's answer. "Answered" means at the
@@ -348,7 +357,11 @@ impl TopicProducer {
                             drop(st);
                             inner.wake.notify_one();
                         }
-                        return Ok(ProduceOutput { slot, index });
+                        return Ok(ProduceOutput {
+                            slot,
+                            index,
+                            sent: now,
+                        });
                     }
                     Err(PushError::RecordTooLarge {
                         size,

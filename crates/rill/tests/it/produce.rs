@@ -109,7 +109,17 @@ async fn keyless_records_round_robin_and_linger_batches_them() {
         .unwrap();
     let mut per_partition = [0i64; 3];
     for (i, out) in outs.into_iter().enumerate() {
-        let md = out.wait().await.unwrap();
+        // The send instant each output carries starts a latency that
+        // covers the linger its batch waited.
+        let sent = out.sent_at();
+        assert!(sent >= started, "sent_at is the send's instant");
+        let (md, answered_at) = out.answered().await;
+        assert!(
+            answered_at.saturating_duration_since(sent) >= Duration::from_millis(190),
+            "record {i}: {:?} from sent_at to the answer",
+            answered_at.saturating_duration_since(sent)
+        );
+        let md = md.unwrap();
         assert_eq!(md.partition as usize, i % 3, "record {i} round-robin");
         assert_eq!(md.offset, per_partition[md.partition as usize]);
         per_partition[md.partition as usize] += 1;

@@ -702,11 +702,16 @@ fn seal<C>(batch: &mut Batch<C>) -> Result<Bytes, RillError> {
                 builder.set_producer(id.producer_id, id.epoch, id.base_sequence);
             }
             let builder = std::mem::replace(builder, RecordBatchBuilder::new(Default::default()));
-            Bytes::from(
-                builder
-                    .finish()
-                    .map_err(|e| RillError::Encode(e.to_string()))?,
-            )
+            let mut sealed = builder
+                .finish()
+                .map_err(|e| RillError::Encode(e.to_string()))?;
+            // Batches get room for a full batch when they open; one sent
+            // far from full (linger ran out) gives the rest back while it
+            // waits for its answer (the allocator shrinks in place).
+            if sealed.capacity() > 2 * sealed.len() {
+                sealed.shrink_to_fit();
+            }
+            Bytes::from(sealed)
         }
         Body::Sealed(bytes, sealed_with) if *sealed_with == identity => return Ok(bytes.clone()),
         Body::Sealed(bytes, _) => {
