@@ -87,6 +87,11 @@ pub struct PartitionLog {
     last_batch_epoch: Option<i32>,
 }
 
+/// Bytes at the front of a batch that an append may rewrite: the base
+/// offset (0..8), the length (8..12, kept) and the partition leader epoch
+/// (12..16). The CRC covers none of them.
+pub const REWRITTEN_HEADER_BYTES: usize = 16;
+
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering from whatever state a
     /// crash left: a torn tail is cut to the last whole batch, indexes that
@@ -272,6 +277,62 @@ impl PartitionLog {
     /// follower, is refused with [`StorageError::StaleLeaderEpoch`]); the
     /// bytes are stored as they are otherwise.
     pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo, StorageError> {
+        let (metas, last_epoch) = self.prepare_append(batches)?;
+        let mut pos = 0usize;
+        for meta in &metas {
+            let at = batches.get_mut(pos..).unwrap_or_default();
+            set_base_offset(at, meta.base_offset as i64)?;
+            if let Some(epoch) = self.leader_epoch {
+                set_partition_leader_epoch(at, epoch)?;
+            }
+            pos += meta.bytes as usize;
+        }
+        self.write_batches(&[batches], &metas, last_epoch)
+    }
+
+    /// [`Self::append`] of batches the caller cannot have rewritten (a
+    /// shared buffer): the same checks and the same bytes stored, without
+    /// copying the batches. Each batch's first [`REWRITTEN_HEADER_BYTES`]
+    /// (base offset, length, leader epoch) are rewritten in a copy and
+    /// written with the rest of the batch as it is, in one vectored write.
+    pub fn append_shared(&mut self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
+        let (metas, last_epoch) = self.prepare_append(batches)?;
+        let mut heads: Vec<[u8; REWRITTEN_HEADER_BYTES]> = Vec::with_capacity(metas.len());
+        let mut pos = 0usize;
+        for meta in &metas {
+            let batch = batches
+                .get(pos..pos + meta.bytes as usize)
+                .unwrap_or_default();
+            // Validated: every batch is longer than its header.
+            let mut head = [0u8; REWRITTEN_HEADER_BYTES];
+            if let Some(front) = batch.get(..REWRITTEN_HEADER_BYTES) {
+                head.copy_from_slice(front);
+            }
+            set_base_offset(&mut head, meta.base_offset as i64)?;
+            if let Some(epoch) = self.leader_epoch {
+                set_partition_leader_epoch(&mut head, epoch)?;
+            }
+            heads.push(head);
+            pos += meta.bytes as usize;
+        }
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(2 * metas.len());
+        let mut pos = 0usize;
+        for (meta, head) in metas.iter().zip(&heads) {
+            pieces.push(head);
+            let rest = pos + REWRITTEN_HEADER_BYTES..pos + meta.bytes as usize;
+            pieces.push(batches.get(rest).unwrap_or_default());
+            pos += meta.bytes as usize;
+        }
+        self.write_batches(&pieces, &metas, last_epoch)
+    }
+
+    /// What both appends check before writing: the batches validate, the
+    /// leader epoch is known, the active segment has room (rolling if
+    /// not). Returns each batch's place and the epoch of the last one.
+    fn prepare_append(
+        &mut self,
+        batches: &[u8],
+    ) -> Result<(Vec<BatchMeta>, Option<i32>), StorageError> {
         self.check_writable()?;
         if batches.is_empty() {
             return Err(StorageError::EmptyAppend);
@@ -317,17 +378,7 @@ impl PartitionLog {
             }
         }
         self.roll_if_needed(batches.len() as u64, next)?;
-        let mut pos = 0usize;
-        for meta in &metas {
-            let at = batches.get_mut(pos..).unwrap_or_default();
-            set_base_offset(at, meta.base_offset as i64)?;
-            if let Some(epoch) = self.leader_epoch {
-                set_partition_leader_epoch(at, epoch)?;
-            }
-            pos += meta.bytes as usize;
-        }
-        let last_epoch = self.leader_epoch.or(last_header_epoch);
-        self.write_batches(batches, &metas, last_epoch)
+        Ok((metas, self.leader_epoch.or(last_header_epoch)))
     }
 
     /// Whether [`Self::append`] of `bytes` would touch nothing but the page
@@ -409,7 +460,7 @@ impl PartitionLog {
             self.replace_epochs(epochs)?;
         }
         self.roll_if_needed(batches.len() as u64, next)?;
-        self.write_batches(batches, &metas, last_epoch)
+        self.write_batches(&[batches], &metas, last_epoch)
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {
@@ -438,7 +489,7 @@ impl PartitionLog {
     /// and applies the flush policy.
     fn write_batches(
         &mut self,
-        batches: &[u8],
+        batches: &[&[u8]],
         metas: &[BatchMeta],
         last_epoch: Option<i32>,
     ) -> Result<AppendInfo, StorageError> {

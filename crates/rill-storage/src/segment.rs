@@ -305,10 +305,10 @@ impl Segment {
     /// returned flag says whether that cut succeeded.
     pub fn append(
         &mut self,
-        bytes: &[u8],
+        pieces: &[&[u8]],
         metas: &[BatchMeta],
     ) -> Result<(), (StorageError, bool)> {
-        if let Err(e) = self.file.write_all_at(bytes, self.size) {
+        if let Err(e) = self.file.write_all_pieces_at(pieces, self.size) {
             let restored = self.file.set_len(self.size).is_ok();
             return Err((
                 StorageError::Io {
