@@ -69,7 +69,16 @@ pub async fn run(args: ConsumeBenchArgs, global: &Global) -> anyhow::Result<()> 
     if target == 0 {
         anyhow::bail!("topic {:?} has no records to read", args.topic);
     }
-    let tally = measure(&rill, &args.topic, &partitions, config, target).await?;
+    // A task of the runtime (one worker, see
+    // `BenchmarkCommand::runtime_workers`), not this main future: the
+    // connection's reader task then hands each Fetch answer to the loop on
+    // the same thread, with no thread woken for it.
+    let tally = {
+        let (rill, topic, partitions) = (rill.clone(), args.topic.clone(), partitions.clone());
+        tokio::spawn(async move { measure(&rill, &topic, &partitions, config, target).await })
+            .await
+            .context("the consuming task panicked")??
+    };
     report(&args, &partitions, &tally)
 }
 
