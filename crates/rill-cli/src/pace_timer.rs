@@ -79,8 +79,8 @@ fn create_timerfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Arms `timer` to expire once, `after` from now (at least 1 ns: a zero
-/// value would disarm it instead).
+/// Arms `timer` to expire once, `after` from now. `after` is not zero
+/// (that would disarm the timer): `sleep_until` returns at once instead.
 #[allow(unsafe_code)]
 fn arm(timer: &File, after: Duration) -> io::Result<()> {
     use std::os::fd::AsRawFd;
@@ -91,7 +91,7 @@ fn arm(timer: &File, after: Duration) -> io::Result<()> {
         },
         it_value: libc::timespec {
             tv_sec: libc::time_t::try_from(after.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: libc::c_long::from(after.subsec_nanos().max(u32::from(after.as_secs() == 0))),
+            tv_nsec: libc::c_long::from(after.subsec_nanos()),
         },
     };
     // SAFETY: `timer` is borrowed for the call, so its descriptor is open;

@@ -280,11 +280,7 @@ impl PartitionLog {
         let (metas, last_epoch) = self.prepare_append(batches)?;
         let mut pos = 0usize;
         for meta in &metas {
-            let at = batches.get_mut(pos..).unwrap_or_default();
-            set_base_offset(at, meta.base_offset as i64)?;
-            if let Some(epoch) = self.leader_epoch {
-                set_partition_leader_epoch(at, epoch)?;
-            }
+            self.stamp(batches.get_mut(pos..).unwrap_or_default(), meta)?;
             pos += meta.bytes as usize;
         }
         self.write_batches(&[batches], &metas, last_epoch)
@@ -293,37 +289,43 @@ impl PartitionLog {
     /// [`Self::append`] of batches the caller cannot have rewritten (a
     /// shared buffer): the same checks and the same bytes stored, without
     /// copying the batches. Each batch's first [`REWRITTEN_HEADER_BYTES`]
-    /// (base offset, length, leader epoch) are rewritten in a copy and
-    /// written with the rest of the batch as it is, in one vectored write.
+    /// are stamped in a copy and written before the rest of the batch as it
+    /// is, all in one vectored write.
     pub fn append_shared(&mut self, batches: &[u8]) -> Result<AppendInfo, StorageError> {
         let (metas, last_epoch) = self.prepare_append(batches)?;
-        let mut heads: Vec<[u8; REWRITTEN_HEADER_BYTES]> = Vec::with_capacity(metas.len());
+        let mut heads = vec![[0u8; REWRITTEN_HEADER_BYTES]; metas.len()];
+        let mut rests: Vec<&[u8]> = Vec::with_capacity(metas.len());
         let mut pos = 0usize;
-        for meta in &metas {
+        for (meta, head) in metas.iter().zip(&mut heads) {
+            // Validated: every batch is longer than its header.
             let batch = batches
                 .get(pos..pos + meta.bytes as usize)
                 .unwrap_or_default();
-            // Validated: every batch is longer than its header.
-            let mut head = [0u8; REWRITTEN_HEADER_BYTES];
-            if let Some(front) = batch.get(..REWRITTEN_HEADER_BYTES) {
-                head.copy_from_slice(front);
-            }
-            set_base_offset(&mut head, meta.base_offset as i64)?;
-            if let Some(epoch) = self.leader_epoch {
-                set_partition_leader_epoch(&mut head, epoch)?;
-            }
-            heads.push(head);
+            let (front, rest) = batch.split_at(REWRITTEN_HEADER_BYTES.min(batch.len()));
+            head.get_mut(..front.len())
+                .unwrap_or_default()
+                .copy_from_slice(front);
+            self.stamp(head, meta)?;
+            rests.push(rest);
             pos += meta.bytes as usize;
         }
-        let mut pieces: Vec<&[u8]> = Vec::with_capacity(2 * metas.len());
-        let mut pos = 0usize;
-        for (meta, head) in metas.iter().zip(&heads) {
-            pieces.push(head);
-            let rest = pos + REWRITTEN_HEADER_BYTES..pos + meta.bytes as usize;
-            pieces.push(batches.get(rest).unwrap_or_default());
-            pos += meta.bytes as usize;
-        }
+        let pieces: Vec<&[u8]> = heads
+            .iter()
+            .zip(&rests)
+            .flat_map(|(head, rest)| [&head[..], rest])
+            .collect();
         self.write_batches(&pieces, &metas, last_epoch)
+    }
+
+    /// Writes the batch's place in the log into the header at the front of
+    /// `batch`: its base offset and, after [`Self::begin_leader_epoch`],
+    /// the leader epoch (both outside the CRC).
+    fn stamp(&self, batch: &mut [u8], meta: &BatchMeta) -> Result<(), StorageError> {
+        set_base_offset(batch, meta.base_offset as i64)?;
+        if let Some(epoch) = self.leader_epoch {
+            set_partition_leader_epoch(batch, epoch)?;
+        }
+        Ok(())
     }
 
     /// What both appends check before writing: the batches validate, the
