@@ -498,7 +498,8 @@ impl PartitionLog {
         let base_offset = self.log_end_offset();
         let next = metas.last().map_or(base_offset, |m| m.next_offset);
         let records: u64 = next - base_offset;
-        if let Err((err, restored)) = self.active_mut().append(batches, metas) {
+        let segment_bytes = self.config.segment_bytes;
+        if let Err((err, restored)) = self.active_mut().append(batches, metas, segment_bytes) {
             // A write that could not be undone leaves the tail unknown: stop
             // writing until recovery on reopen sorts it out.
             self.failed = !restored;

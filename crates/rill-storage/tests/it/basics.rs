@@ -691,3 +691,66 @@ fn shared_appends_store_what_in_place_appends_store() {
         PartitionLog::open(Arc::new(FileBackend), tmp.path().join("p-true"), config).unwrap();
     assert_eq!(read_all(&log), read_all(&real));
 }
+
+/// On a real file system the active segment has disk blocks allocated
+/// ahead of its end (never past the segment size limit) while its size
+/// stays the bytes written; sealing it gives the spare blocks back, and a
+/// reopen reads exactly what was appended.
+#[test]
+fn active_segments_allocate_ahead_and_sealed_ones_give_it_back() {
+    use std::os::unix::fs::MetadataExt;
+    const LIMIT: u64 = 1 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let mut log = PartitionLog::open(Arc::new(FileBackend), &dir, small_segments(LIMIT)).unwrap();
+    let value = vec![b'v'; 4000];
+    let mut appended = 0;
+    let files = |dir: &std::path::Path| -> Vec<(u64, u64)> {
+        let mut logs: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        logs.iter()
+            .map(|p| {
+                let m = std::fs::metadata(p).unwrap();
+                (m.len(), m.blocks() * 512)
+            })
+            .collect()
+    };
+    while files(&dir).len() < 2 {
+        // About 300 KB a batch: three fill a segment to some 900 KB, so
+        // blocks kept up to the limit would show at the seal.
+        let values: Vec<Vec<u8>> = (0..75).map(|_| value.clone()).collect();
+        log.append(&mut batch_of(&values, 1, Compression::None))
+            .unwrap();
+        appended += 75;
+    }
+    let segments = files(&dir);
+    let (sealed_len, sealed_allocated) = segments[0];
+    let (active_len, active_allocated) = segments[1];
+    assert!(
+        sealed_len > LIMIT / 2 && sealed_len <= LIMIT,
+        "{segments:?}"
+    );
+    assert!(
+        sealed_allocated < sealed_len + 64 * 1024,
+        "a sealed segment keeps no blocks past its end: {segments:?}"
+    );
+    assert!(active_len > 0 && active_len < LIMIT / 2, "{segments:?}");
+    assert!(
+        (LIMIT * 3 / 4..=LIMIT + 64 * 1024).contains(&active_allocated),
+        "the active segment has blocks ahead, up to the limit: {segments:?}"
+    );
+    log.close().unwrap();
+    let log = PartitionLog::open(Arc::new(FileBackend), &dir, small_segments(LIMIT)).unwrap();
+    assert_eq!(
+        files(&dir)[1].0,
+        active_len,
+        "a reopen finds no bytes past the end"
+    );
+    let records = read_all(&log);
+    assert_eq!(records.len(), appended);
+    assert!(records.iter().all(|(_, v)| v == &value));
+}
