@@ -164,6 +164,12 @@ pub struct SpuOptions {
     /// Seconds between retention checks.
     #[arg(long, default_value_t = 5)]
     retention_check_secs: u64,
+    /// Async threads that serve connections [default: one per core]. Where
+    /// busy clients share the SPU's few cores (a benchmark on one machine),
+    /// fewer threads mean fewer wake-ups of a second thread that the
+    /// scheduler must first find a core for.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) async_threads: Option<u16>,
     /// Serve Prometheus metrics and health checks over HTTP here
     /// (`/metrics`, `/health/live`, `/health/ready`; port 0: a free port)
     /// [default: `spu run`: off; `cluster start`: 127.0.0.1:0, printed at
@@ -216,6 +222,9 @@ impl SpuOptions {
         ];
         if self.auto_create_topics {
             args.push("--auto-create-topics".to_owned());
+        }
+        if let Some(n) = self.async_threads {
+            args.extend(["--async-threads".to_owned(), n.to_string()]);
         }
         args
     }
@@ -271,6 +280,7 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
     config.metrics_listen = metrics_listen(&args);
     serve(
         config,
+        args.spu.async_threads,
         args.console_listen,
         args.spu.metrics_addr_file.as_deref(),
         |addr, metrics| {
@@ -291,12 +301,17 @@ fn foreground(args: StartArgs) -> anyhow::Result<()> {
 /// is written to `metrics_addr_file` if given.
 pub(crate) fn serve(
     config: SpuConfig,
+    async_threads: Option<u16>,
     console: Option<SocketAddr>,
     metrics_addr_file: Option<&Path>,
     banner: impl FnOnce(SocketAddr, Option<SocketAddr>) -> String,
 ) -> anyhow::Result<()> {
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = async_threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;

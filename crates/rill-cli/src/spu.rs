@@ -89,6 +89,7 @@ fn run_spu(args: RunArgs) -> anyhow::Result<()> {
     let id = args.id;
     serve(
         config,
+        args.spu.async_threads,
         None,
         args.spu.metrics_addr_file.as_deref(),
         move |addr, metrics| {

@@ -268,3 +268,23 @@ fn describe_shows_each_partitions_offsets() {
         "{json}"
     );
 }
+
+/// `--async-threads 1`: the SPU's one async thread serves a consumer parked
+/// at the end of the log (a waiting Fetch) and the producer whose records
+/// wake it.
+#[test]
+fn one_async_thread_serves_a_waiting_consumer_and_its_producer() {
+    let spu = TestSpu::start_with(&["--async-threads", "1"]);
+    spu.ok(&["topic", "create", "t"]);
+    let consumer = spu
+        .command(&["consume", "t", "--start", "0", "--end", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    spu.produce("t", "a\nb\nc\n", &[]);
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", crate::spu::text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\nc\n");
+}

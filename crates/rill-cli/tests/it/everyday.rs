@@ -61,6 +61,10 @@ fn argument_errors_exit_2_and_name_the_flag() {
             "'--max-request-size <SIZE>'",
         ),
         (&["consume", "t", "-b", "0"], "'--maxbytes <SIZE>'"),
+        (
+            &["cluster", "start", "--foreground", "--async-threads", "0"],
+            "'--async-threads <ASYNC_THREADS>'",
+        ),
         (&["consume", "t", "-b", "4GiB"], "'--maxbytes <SIZE>'"),
         (
             &["benchmark", "produce", "--count", "0"],

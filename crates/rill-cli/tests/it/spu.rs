@@ -19,8 +19,14 @@ pub struct TestSpu {
 
 impl TestSpu {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With `args` added to `rill cluster start --foreground`.
+    pub fn start_with(args: &[&str]) -> Self {
         let home = tempfile::tempdir().unwrap();
         let spu = ProcessSpu::rill_cli(env!("CARGO_BIN_EXE_rill"))
+            .args(args)
             .quiet()
             .start(home.path().join("data"));
         Self {
