@@ -197,17 +197,25 @@ impl Backend for FileBackend {
     }
 }
 
+/// Most pieces one `pwritev` takes (Linux's `IOV_MAX`); more go in later
+/// calls.
+const MAX_PIECES_PER_WRITE: usize = 1024;
+
+/// A file position or length as `off_t`, or `InvalidInput`.
+fn off_t(n: u64) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(n).map_err(|_| io::ErrorKind::InvalidInput.into())
+}
+
 /// `pwritev`: as many bytes of `slices` as the kernel takes, from `pos`.
 #[allow(unsafe_code)]
 fn write_vectored_at(file: &File, slices: &[io::IoSlice<'_>], pos: u64) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
-    let count = libc::c_int::try_from(slices.len().min(1024)).unwrap_or(1024);
-    let pos =
-        libc::off_t::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let count = slices.len().min(MAX_PIECES_PER_WRITE) as libc::c_int;
+    let pos = off_t(pos)?;
     // SAFETY: `file` is borrowed for the whole call, so its descriptor is
     // open; `IoSlice` is ABI-compatible with `iovec` on Unix (std documents
-    // it), and the kernel only reads the `count` (at most IOV_MAX, 1024)
-    // entries, which live as long as the borrow of `slices`.
+    // it), and the kernel only reads the first `count` entries, which live
+    // as long as the borrow of `slices`.
     let n = unsafe {
         libc::pwritev(
             file.as_raw_fd(),
@@ -225,9 +233,7 @@ fn write_vectored_at(file: &File, slices: &[io::IoSlice<'_>], pos: u64) -> io::R
 #[allow(unsafe_code)]
 fn allocate_keeping_size(file: &File, pos: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let (Ok(pos), Ok(len)) = (libc::off_t::try_from(pos), libc::off_t::try_from(len)) else {
-        return Err(io::ErrorKind::InvalidInput.into());
-    };
+    let (pos, len) = (off_t(pos)?, off_t(len)?);
     // SAFETY: `file` is borrowed for the whole call, so its descriptor is
     // open; fallocate takes no pointers.
     let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, pos, len) };
