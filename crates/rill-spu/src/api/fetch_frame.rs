@@ -33,6 +33,19 @@ pub(crate) struct Pieces {
     pub pieces: Vec<Piece>,
 }
 
+impl Pieces {
+    /// Bytes of the whole frame.
+    pub(crate) fn byte_len(&self) -> u64 {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Bytes(b) => b.len() as u64,
+                Piece::File(s) => s.len,
+            })
+            .sum()
+    }
+}
+
 /// Writes Kafka's primitive types into the current piece.
 struct Writer {
     done: Vec<Piece>,
