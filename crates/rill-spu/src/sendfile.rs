@@ -13,7 +13,6 @@
 
 use std::any::Any;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use rill_storage::FileSlice;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
@@ -62,12 +61,7 @@ fn whole_frame(pieces: &Pieces) -> io::Result<Vec<u8>> {
     for piece in &pieces.pieces {
         match piece {
             Piece::Bytes(bytes) => frame.extend_from_slice(bytes),
-            Piece::File(slice) => {
-                let start = frame.len();
-                let len = usize::try_from(slice.len).map_err(io::Error::other)?;
-                frame.resize(start + len, 0);
-                slice.file.read_exact_at(&mut frame[start..], slice.pos)?;
-            }
+            Piece::File(slice) => slice.read_into(&mut frame)?,
         }
     }
     Ok(frame)

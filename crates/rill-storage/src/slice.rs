@@ -32,10 +32,23 @@ impl FileSlice {
     /// the kernel send them (not a socket), or an answer that must be
     /// encoded whole.
     pub fn read_bytes(&self) -> io::Result<Vec<u8>> {
-        let len = usize::try_from(self.len).map_err(io::Error::other)?;
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, self.pos)?;
+        let mut buf = Vec::new();
+        self.read_into(&mut buf)?;
         Ok(buf)
+    }
+
+    /// Appends the slice's bytes to `buf` (a frame being put together).
+    /// A file that ends before the slice does fails with `UnexpectedEof`.
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        let start = buf.len();
+        buf.resize(start + len, 0);
+        let (_, tail) = buf.split_at_mut(start);
+        let read = self.file.read_exact_at(tail, self.pos);
+        if read.is_err() {
+            buf.truncate(start);
+        }
+        read
     }
 }
 
@@ -58,5 +71,32 @@ impl Batches {
 
     pub fn is_empty(&self) -> bool {
         self.byte_len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn read_into_appends_the_range_and_a_short_file_leaves_the_buffer_as_it_was() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let file = Arc::new(f);
+        let slice = |pos, len| FileSlice {
+            file: file.clone(),
+            pos,
+            len,
+            records: 0,
+        };
+        let mut buf = b"head:".to_vec();
+        slice(2, 5).read_into(&mut buf).unwrap();
+        assert_eq!(buf, b"head:23456");
+        let err = slice(8, 5).read_into(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(buf, b"head:23456", "nothing of the failed read is kept");
+        assert_eq!(slice(0, 3).read_bytes().unwrap(), b"012");
     }
 }
