@@ -32,10 +32,11 @@ pub(crate) async fn write_pieces<W>(wr: &mut W, pieces: Pieces) -> io::Result<()
 where
     W: AsyncWrite + Unpin + 'static,
 {
-    if pieces.byte_len() <= ONE_WRITE_ANSWER_BYTES {
+    let total = pieces.byte_len();
+    if total <= ONE_WRITE_ANSWER_BYTES {
         // A file that ends before its slice fails here, before any byte
         // of the frame is sent.
-        let frame = whole_frame(&pieces)?;
+        let frame = whole_frame(&pieces, total)?;
         wr.write_all(&frame).await?;
         return wr.flush().await;
     }
@@ -54,10 +55,9 @@ where
     wr.flush().await
 }
 
-/// The frame's bytes in one buffer, the file ranges read in.
-fn whole_frame(pieces: &Pieces) -> io::Result<Vec<u8>> {
-    let total = usize::try_from(pieces.byte_len()).map_err(io::Error::other)?;
-    let mut frame = Vec::with_capacity(total);
+/// The frame's bytes (`total` in all) in one buffer, the file ranges read in.
+fn whole_frame(pieces: &Pieces, total: u64) -> io::Result<Vec<u8>> {
+    let mut frame = Vec::with_capacity(usize::try_from(total).map_err(io::Error::other)?);
     for piece in &pieces.pieces {
         match piece {
             Piece::Bytes(bytes) => frame.extend_from_slice(bytes),
@@ -117,6 +117,14 @@ mod tests {
         (client.unwrap(), accepted.unwrap().0)
     }
 
+    /// What `client` got once `server` closed.
+    async fn received_until_closed(server: TcpStream, mut client: TcpStream) -> Vec<u8> {
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        got
+    }
+
     fn file_of(len: usize) -> (Arc<std::fs::File>, Vec<u8>) {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
         let mut f = tempfile::tempfile().unwrap();
@@ -156,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_file_shorter_than_its_slice_fails_the_write() {
-        let (mut server, mut client) = pair().await;
+        let (mut server, client) = pair().await;
         let (file, _) = file_of(100_000);
         let pieces = Pieces {
             pieces: vec![Piece::File(FileSlice {
@@ -168,9 +176,7 @@ mod tests {
         };
         let err = write_pieces(&mut server, pieces).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
-        drop(server);
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).await.unwrap();
+        let got = received_until_closed(server, client).await;
         assert_eq!(
             got.len(),
             100_000,
@@ -243,15 +249,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_answer_whose_file_is_short_sends_nothing() {
-        let (mut server, mut client) = pair().await;
+        let (mut server, client) = pair().await;
         let (file, _) = file_of(1000);
         let err = write_pieces(&mut server, head_file_tail(file, 0, 5000))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
-        drop(server);
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).await.unwrap();
+        let got = received_until_closed(server, client).await;
         assert!(
             got.is_empty(),
             "no part of the frame went out: {} bytes",
