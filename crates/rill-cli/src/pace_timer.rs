@@ -54,7 +54,13 @@ impl PaceTimer {
             // The expiration count (8 bytes); not yet expired: WouldBlock,
             // and `try_io` clears the readiness so the wait goes on.
             match ready.try_io(|fd| fd.get_ref().read(&mut [0u8; 8])) {
-                Ok(read) => return read.map(drop),
+                Ok(read) => {
+                    // The expiry is taken: without clearing, the next wait
+                    // would find the timer "ready", read it in vain and
+                    // only then go to sleep (a system call per record).
+                    ready.clear_ready();
+                    return read.map(drop);
+                }
                 Err(_not_yet) => continue,
             }
         }

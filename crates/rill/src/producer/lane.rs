@@ -68,6 +68,15 @@ pub(super) async fn run(
     // Set once the producer is gone: what is still held must be delivered
     // by then.
     let mut give_up_at: Option<Instant> = None;
+    // One timer for the lane's deadlines, armed at the earliest one and
+    // moved only when a deadline comes sooner than it: a timer registered
+    // anew each turn (once per request) made the runtime wake its own
+    // driver (an eventfd write and an extra `epoll_wait`) once per record
+    // at linger 0. Waking early is harmless: the turn finds nothing due
+    // and arms it again.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         let now = Instant::now();
         pipe.handle_timeout(now);
@@ -143,6 +152,10 @@ pub(super) async fn run(
             .into_iter()
             .flatten()
             .min();
+        if let Some(at) = wake_at.filter(|at| armed.is_none_or(|a| *at < a)) {
+            timer.as_mut().reset(tokio::time::Instant::from_std(at));
+            armed = Some(at);
+        }
         tokio::select! {
             answer = async { (&mut pending.front_mut().expect("guarded").answer).await }, if !pending.is_empty() => {
                 if let Some(p) = pending.pop_front() {
@@ -167,14 +180,8 @@ pub(super) async fn run(
                     }
                 }
             },
-            _ = sleep_until(wake_at), if wake_at.is_some() => {}
+            _ = &mut timer, if armed.is_some() => armed = None,
         }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
     }
 }
 
