@@ -179,6 +179,14 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
         Started::Produce(produce) if pending.is_empty() && produce.is_answered() => {
             let outcome = produce.finish(ctx).await;
             tracked.done();
+            if ctx.registry.fetches_waiting() {
+                // The Fetches this append woke (consumers, followers) go
+                // first: their answers leave before this one, so a record
+                // reaches its readers without waiting behind its own
+                // acknowledgement's write and the wake-up of the producer
+                // it costs.
+                tokio::task::yield_now().await;
+            }
             send(peer, stream, outcome).await
         }
         Started::Produce(produce) => {

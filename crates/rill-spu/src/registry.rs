@@ -703,6 +703,12 @@ impl Registry {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Whether a Fetch is parked for appends (a consumer or a follower
+    /// long-polling), so the last append has just woken it.
+    pub fn fetches_waiting(&self) -> bool {
+        self.appended.receiver_count() > 0
+    }
+
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
     }
