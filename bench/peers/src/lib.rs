@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::str::FromStr;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Bytes of one message of the loopback echo peers (`tcp_pingpong`,
 /// `tcp_paced`), about a 100-byte record.
@@ -50,4 +51,17 @@ pub fn rate_and_count(
         anyhow::bail!("RATE and COUNT must be at least 1");
     }
     Ok((rate, count))
+}
+
+/// WARMUP_MS of the latency peers (default 0): how long the same traffic
+/// runs first without being measured, as `rill benchmark e2e --warmup`
+/// does (a new process runs its first few hundred milliseconds slower on
+/// this kind of machine).
+pub fn warmup(args: &mut impl Iterator<Item = String>) -> anyhow::Result<Duration> {
+    Ok(Duration::from_millis(next_arg(args, 0u64)?))
+}
+
+/// Messages sent at `rate` per second during `warmup`.
+pub fn warmup_count(rate: u64, warmup: Duration) -> u64 {
+    u64::try_from(u128::from(rate) * warmup.as_nanos() / 1_000_000_000).unwrap_or(u64::MAX)
 }

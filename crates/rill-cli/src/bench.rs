@@ -129,6 +129,24 @@ impl Outcome {
             }
         }
     }
+
+    /// [`Self::settle`] for a record sent at `sent_at`; `None` marks a
+    /// warm-up record, whose latency is not counted (a failure is).
+    pub(crate) fn settle_if_measured(
+        &mut self,
+        sent_at: Option<Instant>,
+        answer: Result<rill::RecordMetadata, rill::RillError>,
+        answered_at: Instant,
+    ) {
+        match (sent_at, answer) {
+            (Some(sent_at), answer) => self.settle(sent_at, answer, answered_at),
+            (None, Ok(_)) => {}
+            (None, Err(e)) => {
+                self.failed += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 /// Records settled between progress bar updates.
@@ -310,7 +328,7 @@ async fn measure(
         tasks.push(tokio::spawn(async move {
             if let Some(rate) = rate {
                 return crate::bench_e2e::produce_paced(
-                    producer, share, values, rate, in_flight, None,
+                    producer, share, values, rate, in_flight, None, 0,
                 )
                 .await;
             }

@@ -19,6 +19,14 @@
 //! coarse next to a loopback round trip of tens of microseconds); its
 //! end-to-end latency is the consumer's instant minus that stamp, on the
 //! same monotonic clock.
+//!
+//! Warm-up: `e2e` first runs `--warmup` (1 s by default) of the same
+//! traffic at the same rate and counts none of it. A new process on this
+//! kind of machine runs its first 150-450 ms markedly slower (median e2e
+//! latency 2-4 times the steady one, in the same process on the same
+//! connections: the machine's CPUs, not the run, warm up), which is enough
+//! to decide a p99 of a few seconds' run. The loopback peers `bench/compare`
+//! sets beside it take the same warm-up.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -32,7 +40,7 @@ use crate::bench::{new_histogram, Outcome, Values};
 use crate::output::{self, table, Format, JsonObject};
 use crate::pace_timer::PaceTimer;
 use crate::produce::{ProducerFlags, MAX_PENDING_OUTPUTS};
-use crate::units::parse_usize_size;
+use crate::units::{parse_duration, parse_usize_size};
 use crate::Global;
 
 /// Bytes of the stamp at the front of each e2e record's value.
@@ -51,6 +59,9 @@ pub struct E2eArgs {
     /// Records per second the producer sends, on a fixed schedule.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     rate: u64,
+    /// How long the same traffic runs first, not counted, e.g. 0, 500ms.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    warmup: Duration,
     /// Topic to use [default: a new rill-e2e-PID topic with one partition].
     /// An existing topic is used as it is (partition 0) and never deleted.
     #[arg(long)]
@@ -63,9 +74,10 @@ pub struct E2eArgs {
 }
 
 /// Sends `count` records at `rate` records/s on a fixed schedule and
-/// settles their acknowledgements, each measured from its due instant.
-/// With `stamp`, each value starts with the nanoseconds from that instant
-/// to the send (little-endian u64). At most `pending` outputs wait for
+/// settles their acknowledgements, each measured from its due instant;
+/// the first `warmup` of them are sent and settled alike but not measured
+/// (a failure among them still counts). With `stamp`, each value starts
+/// with the nanoseconds from that instant to the send (little-endian u64). At most `pending` outputs wait for
 /// their answers; beyond that the sending waits, and the records it could
 /// not send on time carry the delay in their latency.
 ///
@@ -82,6 +94,7 @@ pub(crate) async fn produce_paced(
     rate: u64,
     pending: usize,
     stamp: Option<Instant>,
+    warmup: u64,
 ) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome {
         latency_us: new_histogram()?,
@@ -90,7 +103,8 @@ pub(crate) async fn produce_paced(
     };
     let pending = pending.max(1);
     let timer = PaceTimer::new().context("creating the pacing timer")?;
-    let mut waiting: VecDeque<(Instant, ProduceOutput)> = VecDeque::with_capacity(pending);
+    // Each output with its due instant, or `None` for a warm-up record.
+    let mut waiting: VecDeque<(Option<Instant>, ProduceOutput)> = VecDeque::with_capacity(pending);
     let t0 = Instant::now();
     let mut buf = Vec::new();
     for i in 0..count {
@@ -99,7 +113,7 @@ pub(crate) async fn produce_paced(
         if waiting.len() >= pending {
             if let Some((sent_due, output)) = waiting.pop_front() {
                 let (answer, at) = output.answered().await;
-                outcome.settle(sent_due, answer, at);
+                outcome.settle_if_measured(sent_due, answer, at);
             }
         }
         timer
@@ -113,7 +127,7 @@ pub(crate) async fn produce_paced(
             buf[..STAMP_BYTES].copy_from_slice(&at.to_le_bytes());
         }
         match producer.send(None::<Vec<u8>>, &buf).await {
-            Ok(output) => waiting.push_back((due, output)),
+            Ok(output) => waiting.push_back(((i >= warmup).then_some(due), output)),
             Err(e) => {
                 // This record and the ones never sent.
                 outcome.failed += count - i;
@@ -127,18 +141,21 @@ pub(crate) async fn produce_paced(
     }
     for (due, output) in waiting {
         let (answer, at) = output.answered().await;
-        outcome.settle(due, answer, at);
+        outcome.settle_if_measured(due, answer, at);
     }
     Ok(outcome)
 }
 
 /// Settles the outputs at the front of `waiting` that have their answers.
-fn settle_answered(waiting: &mut VecDeque<(Instant, ProduceOutput)>, outcome: &mut Outcome) {
+fn settle_answered(
+    waiting: &mut VecDeque<(Option<Instant>, ProduceOutput)>,
+    outcome: &mut Outcome,
+) {
     while let Some((due, output)) = waiting.front() {
         let Some((answer, at)) = output.try_wait() else {
             return;
         };
-        outcome.settle(*due, answer, at);
+        outcome.settle_if_measured(*due, answer, at);
         waiting.pop_front();
     }
 }
@@ -192,19 +209,25 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
         }
     }
     let (acks, e2e, elapsed) = result?;
+    let warmup = warmup_records(args.rate, args.warmup);
     let received = e2e.len();
+    let sent = args.count + warmup;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let text = match args.output {
         Format::Json => {
             JsonObject::new()
                 .str("topic", &topic)
                 .raw("records", args.count)
+                .raw("warmup_records", warmup)
                 .raw("received", received)
                 .raw("failed", acks.failed)
                 .raw("record_size", args.record_size)
                 .raw("rate", args.rate)
                 .raw("elapsed_s", format!("{secs:.3}"))
-                .raw("records_per_sec", format!("{:.0}", received as f64 / secs))
+                .raw(
+                    "records_per_sec",
+                    format!("{:.0}", (received + warmup) as f64 / secs),
+                )
                 .raw("e2e_latency_us", latency_json(&e2e))
                 .raw("ack_latency_us", latency_json(&acks.latency_us))
                 .finish()
@@ -212,7 +235,7 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
         }
         Format::Table => {
             let head = format!(
-                "{} records of {} B to {topic} at {} records/s; ",
+                "{} records of {} B to {topic} at {} records/s after {warmup} of warm-up; ",
                 args.count, args.record_size, args.rate
             );
             let rows = [
@@ -232,12 +255,19 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
             args.count
         ),
         Some(e) => Err(anyhow::Error::from(e).context(format!(
-            "{} of {} records were not acknowledged",
-            acks.failed, args.count
+            "{} of {sent} records (warm-up included) were not acknowledged",
+            acks.failed
         ))),
     }
 }
 
+/// Records sent during `warmup` at `rate` records/s.
+fn warmup_records(rate: u64, warmup: Duration) -> u64 {
+    u64::try_from(u128::from(rate) * warmup.as_nanos() / 1_000_000_000).unwrap_or(u64::MAX)
+}
+
+/// Sends the warm-up and then `args.count` records and reads them all
+/// back; the latencies are those of the records after the warm-up.
 async fn measure_e2e(
     rill: &Rill,
     topic: &str,
@@ -249,10 +279,11 @@ async fn measure_e2e(
     let mut stream = consumer.stream(Offset::end()).await?;
     let producer = rill.topic_producer_with_config(topic, config).await?;
     let base = Instant::now();
-    let count = args.count;
+    let warmup = warmup_records(args.rate, args.warmup);
+    let count = args.count.saturating_add(warmup);
     let reader = tokio::spawn(async move {
         let mut h = new_histogram()?;
-        for _ in 0..count {
+        for i in 0..count {
             let record = tokio::time::timeout(CONSUME_IDLE_LIMIT, stream.next())
                 .await
                 .context("no record for 30 s")??;
@@ -265,7 +296,11 @@ async fn measure_e2e(
                     .context("a record shorter than its stamp")?,
             );
             let sent = u64::from_le_bytes(stamp);
-            h.saturating_record((now.saturating_sub(sent) / 1000).max(1));
+            // One partition keeps the send order: the first ones read are
+            // the warm-up.
+            if i >= warmup {
+                h.saturating_record((now.saturating_sub(sent) / 1000).max(1));
+            }
         }
         anyhow::Ok(h)
     });
@@ -280,6 +315,7 @@ async fn measure_e2e(
         rate,
         MAX_PENDING_OUTPUTS,
         Some(base),
+        warmup,
     ))
     .await
     .context("the producing task panicked")??;

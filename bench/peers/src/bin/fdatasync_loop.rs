@@ -12,7 +12,10 @@ use hdrhistogram::Histogram;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir: PathBuf = args.next().map(Into::into).unwrap_or_else(std::env::temp_dir);
+    let dir: PathBuf = args
+        .next()
+        .map(Into::into)
+        .unwrap_or_else(std::env::temp_dir);
     let count: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2_000);
     let size: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
     let path = dir.join(format!("fdatasync-loop-{}.log", std::process::id()));

@@ -136,7 +136,10 @@ fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let ctx = producer.context();
     let failed = ctx.failed.load(std::sync::atomic::Ordering::Relaxed);
-    let h = ctx.histogram.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let h = ctx
+        .histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     println!(
         "records={} failed={} seconds={:.3} records_per_s={:.0} mb_per_s={:.1} p50_us={} p99_us={} p999_us={}",
         s.count,

@@ -11,7 +11,9 @@
 //! `rill benchmark e2e`, which pipelines, stamps every record on schedule
 //! and counts the stall in each (`tcp_paced` is the open-loop floor).
 //!
-//! Usage: spu_e2e HOST:PORT TOPIC [RATE] [COUNT] (a new, empty topic)
+//! The first WARMUP_MS of records are sent and read back unmeasured.
+//!
+//! Usage: spu_e2e HOST:PORT TOPIC [RATE] [COUNT] [WARMUP_MS] (a new, empty topic)
 //! Prints `spu_e2e p50_us=.. p99_us=.. p999_us=.. max_us=..`.
 
 use std::io::{Read, Write};
@@ -36,11 +38,13 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9092".into());
     let topic = args.next().unwrap_or_else(|| "e2e".into());
-    let (rate, count) = rill_bench_peers::rate_and_count(&mut args, 20_000)?;
+    let (rate, measured) = rill_bench_peers::rate_and_count(&mut args, 20_000)?;
+    let warmup = rill_bench_peers::warmup_count(rate, rill_bench_peers::warmup(&mut args)?);
+    let count = measured.saturating_add(warmup);
     let start = Instant::now();
     let consumer = {
         let (addr, topic) = (addr.clone(), topic.clone());
-        std::thread::spawn(move || consume(&addr, &topic, count, start))
+        std::thread::spawn(move || consume(&addr, &topic, count, warmup, start))
     };
     produce(&addr, &topic, rate, count, start)?;
     let h = consumer
@@ -94,8 +98,15 @@ fn produce(addr: &str, topic: &str, rate: u64, count: u64, start: Instant) -> an
     Ok(())
 }
 
-/// Reads records from offset 0 until `count` came; their latencies in µs.
-fn consume(addr: &str, topic: &str, count: u64, start: Instant) -> anyhow::Result<Histogram<u64>> {
+/// Reads records from offset 0 until `count` came; the latencies in µs of
+/// those after the first `warmup`.
+fn consume(
+    addr: &str,
+    topic: &str,
+    count: u64,
+    warmup: u64,
+    start: Instant,
+) -> anyhow::Result<Histogram<u64>> {
     let mut s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let mut h = Histogram::<u64>::new(3)?;
@@ -119,7 +130,9 @@ fn consume(addr: &str, topic: &str, count: u64, start: Instant) -> anyhow::Resul
                 let value = r.value.unwrap_or_default();
                 let stamp = value.get(..8).context("a record shorter than its stamp")?;
                 let sent = u64::from_le_bytes(stamp.try_into()?);
-                h.record((now.saturating_sub(sent) / 1000).max(1))?;
+                if received >= warmup {
+                    h.record((now.saturating_sub(sent) / 1000).max(1))?;
+                }
                 received += 1;
                 offset = r.offset + 1;
             }

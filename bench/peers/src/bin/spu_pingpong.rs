@@ -15,7 +15,11 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9092".into());
     let topic = args.next().unwrap_or_else(|| "pingpong".into());
-    let rounds: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(20_000);
+    let rounds: u64 = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let mut batch = RecordBatchBuilder::new(Compression::None);
     batch.push(&NewRecord::new(None, &[b'x'; 100], 0))?;
     let records = batch.finish()?;

@@ -10,7 +10,9 @@
 //! benchmark, where a ping-pong, which sends nothing while it waits,
 //! counts it only once.
 //!
-//! Usage: tcp_paced [RATE] [COUNT]
+//! The first WARMUP_MS of messages go out and come back unmeasured.
+//!
+//! Usage: tcp_paced [RATE] [COUNT] [WARMUP_MS]
 //! Prints `paced p50_us=.. p99_us=.. p999_us=.. max_us=..`.
 
 use std::io::{Read, Write};
@@ -22,7 +24,9 @@ use rill_bench_peers::{spawn_echo, ECHO_MESSAGE_BYTES as MESSAGE_BYTES};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let (rate, count) = rill_bench_peers::rate_and_count(&mut args, 100_000)?;
+    let (rate, measured) = rill_bench_peers::rate_and_count(&mut args, 100_000)?;
+    let warmup = rill_bench_peers::warmup_count(rate, rill_bench_peers::warmup(&mut args)?);
+    let count = measured.saturating_add(warmup);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let echo = spawn_echo(listener);
@@ -33,11 +37,13 @@ fn main() -> anyhow::Result<()> {
     let reader = std::thread::spawn(move || -> anyhow::Result<Histogram<u64>> {
         let mut h = Histogram::<u64>::new(3)?;
         let mut buf = [0u8; MESSAGE_BYTES];
-        for _ in 0..count {
+        for i in 0..count {
             reader_side.read_exact(&mut buf)?;
             let now = start.elapsed().as_nanos() as u64;
             let sent = u64::from_le_bytes(buf[..8].try_into()?);
-            h.record((now.saturating_sub(sent) / 1000).max(1))?;
+            if i >= warmup {
+                h.record((now.saturating_sub(sent) / 1000).max(1))?;
+            }
         }
         Ok(h)
     });

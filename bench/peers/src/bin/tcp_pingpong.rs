@@ -1,6 +1,9 @@
 //! The loopback floor for latency: a plain TCP ping-pong on 127.0.0.1 with
 //! 100-byte messages, one in flight, measured in the same run as Rill's
-//! latency case. Prints `rtt p50_us=.. p99_us=.. p999_us=..`.
+//! latency case. Round trips go on for WARMUP_MS first, not measured.
+//!
+//! Usage: tcp_pingpong [ROUNDS] [WARMUP_MS]
+//! Prints `rtt p50_us=.. p99_us=.. p999_us=..`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +13,9 @@ use hdrhistogram::Histogram;
 use rill_bench_peers::{spawn_echo, ECHO_MESSAGE_BYTES as MESSAGE_BYTES};
 
 fn main() -> anyhow::Result<()> {
-    let rounds: u64 = rill_bench_peers::next_arg(&mut std::env::args().skip(1), 20_000)?;
+    let mut args = std::env::args().skip(1);
+    let rounds: u64 = rill_bench_peers::next_arg(&mut args, 20_000)?;
+    let warmup = rill_bench_peers::warmup(&mut args)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let echo = spawn_echo(listener);
@@ -18,6 +23,11 @@ fn main() -> anyhow::Result<()> {
     s.set_nodelay(true)?;
     let mut buf = [7u8; MESSAGE_BYTES];
     let mut h = Histogram::<u64>::new(3)?;
+    let warm_until = Instant::now() + warmup;
+    while Instant::now() < warm_until {
+        s.write_all(&buf)?;
+        s.read_exact(&mut buf)?;
+    }
     for _ in 0..rounds {
         let t = Instant::now();
         s.write_all(&buf)?;

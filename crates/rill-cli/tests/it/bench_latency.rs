@@ -33,19 +33,23 @@ fn e2e_reads_back_every_record_it_sends_at_the_rate_asked() {
         "400",
         "--rate",
         "4000",
+        "--warmup",
+        "100ms",
         "--linger",
         "0ms",
         "-O",
         "json",
     ]));
     assert_eq!(report["records"], 400, "{report}");
+    // 100 ms at 4000/s go first and are read back but not measured.
+    assert_eq!(report["warmup_records"], 400, "{report}");
     assert_eq!(report["received"], 400, "{report}");
     assert_eq!(report["failed"], 0, "{report}");
     check_latencies(&report, "e2e_latency_us");
     check_latencies(&report, "ack_latency_us");
-    // Open loop: 400 records at 4000/s take at least 0.1 s.
+    // Open loop: 800 records in all at 4000/s take at least 0.2 s.
     let elapsed = report["elapsed_s"].as_f64().expect("elapsed_s");
-    assert!(elapsed >= 0.099, "{report}");
+    assert!(elapsed >= 0.199, "{report}");
 }
 
 #[test]
