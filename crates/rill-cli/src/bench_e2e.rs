@@ -77,9 +77,10 @@ pub struct E2eArgs {
 /// settles their acknowledgements, each measured from its due instant;
 /// the first `warmup` of them are sent and settled alike but not measured
 /// (a failure among them still counts). With `stamp`, each value starts
-/// with the nanoseconds from that instant to the send (little-endian u64). At most `pending` outputs wait for
-/// their answers; beyond that the sending waits, and the records it could
-/// not send on time carry the delay in their latency.
+/// with the nanoseconds from that instant to the send (little-endian
+/// u64). At most `pending` outputs wait for their answers; beyond that the
+/// sending waits, and the records it could not send on time carry the
+/// delay in their latency.
 ///
 /// It waits for each due instant on a [`PaceTimer`], in the same task
 /// that sends: run as a task of the runtime the producer's lanes and
@@ -211,7 +212,7 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
     let (acks, e2e, elapsed) = result?;
     let warmup = warmup_records(args.rate, args.warmup);
     let received = e2e.len();
-    let sent = args.count + warmup;
+    let sent = args.count.saturating_add(warmup);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let text = match args.output {
         Format::Json => {
@@ -226,7 +227,7 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
                 .raw("elapsed_s", format!("{secs:.3}"))
                 .raw(
                     "records_per_sec",
-                    format!("{:.0}", (received + warmup) as f64 / secs),
+                    format!("{:.0}", received.saturating_add(warmup) as f64 / secs),
                 )
                 .raw("e2e_latency_us", latency_json(&e2e))
                 .raw("ack_latency_us", latency_json(&acks.latency_us))
@@ -235,7 +236,7 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
         }
         Format::Table => {
             let head = format!(
-                "{} records of {} B to {topic} at {} records/s after {warmup} of warm-up; ",
+                "{} records of {} B to {topic} at {} records/s after {warmup} warm-up records; ",
                 args.count, args.record_size, args.rate
             );
             let rows = [
