@@ -119,29 +119,26 @@ impl Outcome {
         answer: Result<rill::RecordMetadata, rill::RillError>,
         answered_at: Instant,
     ) {
-        match answer {
-            Ok(_) => self.latency_us.saturating_record(
-                answered_at.saturating_duration_since(sent_at).as_micros() as u64,
-            ),
-            Err(e) => {
-                self.failed += 1;
-                self.first_error.get_or_insert(e);
-            }
-        }
+        self.settle_if_measured(Some(sent_at), answer, answered_at);
     }
 
-    /// [`Self::settle`] for a record sent at `sent_at`; `None` marks a
-    /// warm-up record, whose latency is not counted (a failure is).
+    /// [`Self::settle`]; `None` for `sent_at` marks a warm-up record, whose
+    /// latency is not counted (a failure is).
     pub(crate) fn settle_if_measured(
         &mut self,
         sent_at: Option<Instant>,
         answer: Result<rill::RecordMetadata, rill::RillError>,
         answered_at: Instant,
     ) {
-        match (sent_at, answer) {
-            (Some(sent_at), answer) => self.settle(sent_at, answer, answered_at),
-            (None, Ok(_)) => {}
-            (None, Err(e)) => {
+        match answer {
+            Ok(_) => {
+                if let Some(sent_at) = sent_at {
+                    self.latency_us.saturating_record(
+                        answered_at.saturating_duration_since(sent_at).as_micros() as u64,
+                    );
+                }
+            }
+            Err(e) => {
                 self.failed += 1;
                 self.first_error.get_or_insert(e);
             }

@@ -201,7 +201,8 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("creating the benchmark topic {topic:?}"))?;
     }
-    let result = measure_e2e(&rill, &topic, &args, config).await;
+    let warmup = warmup_records(args.rate, args.warmup);
+    let result = measure_e2e(&rill, &topic, &args, config, warmup).await;
     if created {
         if let Err(e) = admin.delete_topic(&topic).await {
             output::eprint(&format!(
@@ -210,7 +211,6 @@ pub async fn run_e2e(args: E2eArgs, global: &Global) -> anyhow::Result<()> {
         }
     }
     let (acks, e2e, elapsed) = result?;
-    let warmup = warmup_records(args.rate, args.warmup);
     let received = e2e.len();
     let sent = args.count.saturating_add(warmup);
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -267,20 +267,20 @@ fn warmup_records(rate: u64, warmup: Duration) -> u64 {
     u64::try_from(u128::from(rate) * warmup.as_nanos() / 1_000_000_000).unwrap_or(u64::MAX)
 }
 
-/// Sends the warm-up and then `args.count` records and reads them all
+/// Sends `warmup` records and then `args.count` more and reads them all
 /// back; the latencies are those of the records after the warm-up.
 async fn measure_e2e(
     rill: &Rill,
     topic: &str,
     args: &E2eArgs,
     config: rill::TopicProducerConfig,
+    warmup: u64,
 ) -> anyhow::Result<(Outcome, Histogram<u64>, Duration)> {
     let consumer = rill.partition_consumer(topic, 0).await?;
     // The start offset is fixed before the first send.
     let mut stream = consumer.stream(Offset::end()).await?;
     let producer = rill.topic_producer_with_config(topic, config).await?;
     let base = Instant::now();
-    let warmup = warmup_records(args.rate, args.warmup);
     let count = args.count.saturating_add(warmup);
     let reader = tokio::spawn(async move {
         let mut h = new_histogram()?;
