@@ -13,10 +13,14 @@
 //!   keeps its last ISR, so the replica that had everything leads again
 //!   when it returns. A replica outside the ISR leads only if the topic
 //!   enables unclean election. Every leader change bumps `leader_epoch`;
-//! - a partition whose state was written before its (live) leader's
-//!   current session began gets the next leader epoch, same leader: the
-//!   leader restarted with nobody elected in between (all replicas down)
-//!   and must not go on at its old epoch ([`rejoined`]);
+//! - an ISR member whose current session began after the partition's
+//!   state was written restarted since (the controller may not have seen
+//!   it go: both changes can reach it in one look, or it was elected after
+//!   the restart); its log may have lost an unsynced tail, so it is
+//!   handled as a failure and a return, as Kafka handles a bounced broker
+//!   ([`bounced`]): it leaves the ISR unless nobody else is left in it, and
+//!   a leader so restarted gives way to a member that stayed up, or, with
+//!   none, leads again only at the next epoch;
 //! - a follower that is not live leaves the ISR of a partition whose
 //!   leader is (at the same leader epoch);
 //! - a partition led by an SPU that is stopping gracefully (its mark under
@@ -141,8 +145,8 @@ pub fn plan(view: &View) -> Vec<Action> {
             });
             continue;
         };
-        let next = elect(state, &view.live, spec.unclean_election())
-            .or_else(|| rejoined(state, *revision, &view.joined, &view.live))
+        let next = bounced(state, *revision, &view.joined, &view.live)
+            .or_else(|| elect(state, &view.live, spec.unclean_election()))
             .or_else(|| hand_over(state, &view.live, &view.stopping))
             .or_else(|| fence(state, &view.live))
             .or_else(|| prefer(state, &staying));
@@ -190,37 +194,59 @@ fn elect(state: &PartitionState, live: &BTreeSet<u32>, unclean: bool) -> Option<
     })
 }
 
-/// A new leader epoch for a leader that came back: the partition's state
-/// was last written before its leader's current session began, so the SPU
-/// restarted (or lost its session) since it was made leader, and nobody
-/// was elected in between (every replica was down with it, or the
-/// controller was). Its log may have lost a tail on the way (a power cut
-/// under `flush never`) that followers still hold, so it must not go on
-/// writing at the old epoch: followers compare logs by epoch (KIP-101), and
-/// records written at offsets of the lost tail under the same epoch would
-/// look like theirs. As Kafka bumps the leader epoch when a restarted
-/// broker (a new broker epoch) leads again, the same leader gets the next
-/// epoch; dead followers leave the ISR in the same write (as [`fence`]).
-fn rejoined(
+/// ISR members that registered again after the state was written (live,
+/// their session newer than the state) went down and came back since it
+/// was written, though the controller may never have seen them gone. With
+/// `flush never` such a member may have lost an unsynced tail that it once
+/// reported as held, so it counts as in sync no more. As for a failure
+/// followed by a return: the restarted members leave the ISR unless that
+/// would empty it (then every member restarted, and what they hold is all
+/// there is); the leader stays if it stayed up, else the first live member
+/// left leads, or nobody (`-1`) until one returns. A leader that restarted
+/// and leads again does so at the next epoch: records it writes at offsets
+/// of a lost tail must not look like the ones its followers still hold
+/// there under the old epoch (KIP-101 compares epochs; bug 8). The members
+/// that left rejoin through their leader once caught up.
+fn bounced(
     state: &PartitionState,
     revision: Revision,
     joined: &BTreeMap<u32, Revision>,
     live: &BTreeSet<u32>,
 ) -> Option<PartitionState> {
-    let leader = state.leader()?;
-    if revision >= *joined.get(&leader)? {
+    let restarted: BTreeSet<u32> = state
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| live.contains(r) && joined.get(r).is_some_and(|j| *j > revision))
+        .collect();
+    if restarted.is_empty() {
         return None;
     }
-    Some(PartitionState {
-        isr: state
-            .isr
+    let stayed: Vec<u32> = state
+        .isr
+        .iter()
+        .copied()
+        .filter(|r| !restarted.contains(r))
+        .collect();
+    let isr = if stayed.is_empty() {
+        state.isr.clone()
+    } else {
+        stayed
+    };
+    let leader_restarted = state.leader().is_some_and(|l| restarted.contains(&l));
+    let leader = match state.leader() {
+        Some(l) if !leader_restarted && live.contains(&l) => state.leader,
+        _ => isr
             .iter()
-            .copied()
-            .filter(|r| *r == leader || live.contains(r))
-            .collect(),
-        leader_epoch: state.leader_epoch + 1,
+            .find(|r| live.contains(r))
+            .map_or(NO_LEADER, |r| *r as i32),
+    };
+    Some(PartitionState {
+        leader,
+        isr,
+        leader_epoch: state.leader_epoch + i32::from(leader != state.leader || leader_restarted),
         partition_epoch: state.partition_epoch + 1,
-        ..state.clone()
+        replicas: state.replicas.clone(),
     })
 }
 
@@ -620,15 +646,10 @@ mod tests {
         );
     }
 
-    /// Bug 8 (RELIABILITY.md): all three SPUs lost power at once; SPU 0,
-    /// recorded as leader at epoch 0, came back first and went on at epoch
-    /// 0 from a log that had lost its unsynced tail, writing new records at
-    /// offsets its followers still held from before. Their epoch history
-    /// could not tell the two apart, and a follower fetching from inside a
-    /// new batch of the leader was stuck out of the ISR for good.
-    #[test]
-    fn a_leader_back_in_a_new_session_with_nobody_elected_between_gets_the_next_epoch() {
-        let mut v = view(&[0]);
+    /// The partition state (leader 0, ISR all three) was written at
+    /// revision 40; `joined` gives each live SPU's session start.
+    fn bounce_view(live: &[u32], joined: &[(u32, Revision)]) -> (View, PartitionState) {
+        let mut v = view(live);
         v.topics.insert("t".into(), (spec(1, 3), 1));
         let state = PartitionState {
             replicas: vec![0, 1, 2],
@@ -637,10 +658,13 @@ mod tests {
             isr: vec![0, 1, 2],
             partition_epoch: 2,
         };
-        // The state was written at revision 40, SPU 0's session began at 57.
         v.partitions.insert(("t".into(), 0), (state.clone(), 40));
-        v.joined.insert(0, 57);
-        let actions = plan(&v);
+        v.joined.extend(joined.iter().copied());
+        (v, state)
+    }
+
+    fn only_update(v: &View) -> PartitionState {
+        let actions = plan(v);
         let [Action::Update {
             state: next,
             expect: 40,
@@ -649,20 +673,74 @@ mod tests {
         else {
             panic!("{actions:?}")
         };
+        next.clone()
+    }
+
+    /// Bug 8 (RELIABILITY.md): all three SPUs lost power at once and came
+    /// back. SPU 0, recorded as leader at epoch 0, once went on at epoch 0
+    /// from a log that had lost its unsynced tail, writing new records at
+    /// offsets its followers still held from before under the same epoch.
+    /// Every member restarted: the first leads, at the next epoch.
+    #[test]
+    fn every_isr_member_back_in_a_new_session_the_first_leads_at_the_next_epoch() {
+        let (mut v, state) = bounce_view(&[0, 1, 2], &[(0, 57), (1, 58), (2, 59)]);
+        let next = only_update(&v);
         assert_eq!(
             (next.leader, next.leader_epoch, next.partition_epoch),
             (0, 1, 3)
         );
-        assert_eq!(next.isr, [0], "the dead followers left in the same write");
-        // Written after its session began: nothing more to do.
-        v.partitions.insert(("t".into(), 0), (next.clone(), 58));
+        assert_eq!(next.isr, [0, 1, 2], "nobody better to wait for");
+        // Written after their sessions began: nothing more to do.
+        v.partitions.insert(("t".into(), 0), (next, 60));
         assert!(plan(&v).is_empty());
-        // A leader whose session is older than the state is left alone.
-        let mut v = view(&[0, 1, 2]);
-        v.topics.insert("t".into(), (spec(1, 3), 1));
-        v.partitions.insert(("t".into(), 0), (state, 40));
-        v.joined.extend([(0, 12), (1, 45), (2, 46)]);
+        // Sessions older than the state are left alone.
+        let (mut v, _) = bounce_view(&[0, 1, 2], &[(0, 12), (1, 45), (2, 46)]);
+        v.partitions.insert(("t".into(), 0), (state, 50));
         assert!(plan(&v).is_empty());
+    }
+
+    /// Only the recorded leader is back yet: it may have lost a tail the
+    /// others hold, so it waits for them.
+    #[test]
+    fn a_leader_back_alone_in_a_new_session_does_not_lead_before_the_others_return() {
+        let (v, _) = bounce_view(&[0], &[(0, 57)]);
+        let next = only_update(&v);
+        assert_eq!((next.leader, next.leader_epoch), (NO_LEADER, 1));
+        assert_eq!(next.isr, [1, 2]);
+    }
+
+    /// Bug 11 (RELIABILITY.md): the leader lost power and was back
+    /// before the controller looked. It used to lead again at the next
+    /// epoch, and the followers truncated the acknowledged tail it had
+    /// lost. A member that stayed up leads instead.
+    #[test]
+    fn a_leader_restarted_unseen_gives_way_to_a_member_that_stayed_up() {
+        let (v, _) = bounce_view(&[0, 1, 2], &[(0, 57), (1, 12), (2, 13)]);
+        let next = only_update(&v);
+        assert_eq!((next.leader, next.leader_epoch), (1, 1));
+        assert_eq!(next.isr, [1, 2], "0 rejoins once caught up");
+    }
+
+    /// The CI failure of bug 11: follower 2 lost power and came back, then
+    /// leader 0 died, and the controller saw both at once. 2 may lack what
+    /// was acknowledged: it must not lead; the partition waits for 0.
+    #[test]
+    fn a_follower_restarted_unseen_is_not_elected_when_the_leader_dies() {
+        let (v, _) = bounce_view(&[1, 2], &[(1, 12), (2, 57)]);
+        let next = only_update(&v);
+        assert_eq!((next.leader, next.leader_epoch), (1, 1), "1 stayed up");
+        assert_eq!(next.isr, [0, 1], "2 out; dead 0 goes in the next write");
+        let (mut v, _) = bounce_view(&[2], &[(2, 57)]);
+        v.partitions.get_mut(&("t".to_owned(), 0)).unwrap().0.isr = vec![0, 2];
+        let next = only_update(&v);
+        assert_eq!((next.leader, next.isr.as_slice()), (NO_LEADER, &[0][..]));
+        // A follower restarted under a leader that stayed up just leaves.
+        let (v, _) = bounce_view(&[0, 1, 2], &[(0, 10), (1, 11), (2, 57)]);
+        let next = only_update(&v);
+        assert_eq!(
+            (next.leader, next.leader_epoch, next.isr.as_slice()),
+            (0, 0, &[0, 1][..])
+        );
     }
 
     #[test]

@@ -56,8 +56,9 @@ impl ClusterView {
 
     /// Whether `partition`'s state names `spu` as leader from before its
     /// current session: the SPU restarted since, and the controller will
-    /// give it the next leader epoch (`controller::rejoined`); until then
-    /// it must not lead at the old one.
+    /// hand the partition to a member that stayed up or give it the next
+    /// leader epoch (`controller::bounced`); until then it must not lead
+    /// at the old one.
     pub fn leader_from_before_session(&self, topic: &str, partition: u32, spu: u32) -> bool {
         let at = (topic.to_owned(), partition);
         self.partitions.get(&at).and_then(PartitionState::leader) == Some(spu)

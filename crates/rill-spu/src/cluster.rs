@@ -557,9 +557,14 @@ fn reconcile(
                     Some(l) if l == me && view.leader_from_before_session(name, p as u32, me) => {
                         roles.follow(name, p, &partition, None, state.leader_epoch)
                     }
-                    Some(l) if l == me => {
-                        roles.lead(name, p, &partition, state, spec.config.min_insync_replicas)
-                    }
+                    Some(l) if l == me => roles.lead(
+                        name,
+                        p,
+                        &partition,
+                        state,
+                        spec.config.min_insync_replicas,
+                        &view.joined,
+                    ),
                     Some(l) => {
                         let addr = view.spus.get(&l).cloned();
                         roles.follow(

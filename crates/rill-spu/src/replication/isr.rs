@@ -12,6 +12,12 @@
 //!   only proposed here: it takes effect once written to the metadata
 //!   store with CAS ([`IsrState::on_isr_committed`]), so a leader that
 //!   cannot write cannot shrink the ISR to itself and acknowledge alone;
+//! - what a follower reported counts only while it is known to still hold
+//!   it: a follower that left the ISR, or whose SPU began a new session
+//!   (it restarted, and under `flush never` may have lost an unsynced
+//!   tail), must fetch again before it can rejoin, and an ISR member that
+//!   asks for less than the high watermark (it lost records it had) leaves
+//!   the ISR ([`IsrState::on_follower_session`]);
 //! - the high watermark never goes back.
 
 use std::collections::BTreeMap;
@@ -44,6 +50,8 @@ struct Follower {
     log_end: i64,
     /// When it last had everything the leader had.
     caught_up_at: Instant,
+    /// The store revision at which its SPU's session began, once known.
+    session: Option<i64>,
 }
 
 /// What `acks=all` may answer for a batch.
@@ -98,6 +106,7 @@ impl IsrState {
                     Follower {
                         log_end,
                         caught_up_at: now,
+                        session: None,
                     },
                 )
             })
@@ -144,6 +153,20 @@ impl IsrState {
         self.advance_high_watermark()
     }
 
+    /// The follower's SPU is in the session that began at store revision
+    /// `session`. A session other than the one seen before means it
+    /// restarted: what it reported before says nothing of what it holds
+    /// now, so it counts as holding nothing until it fetches again (and,
+    /// if in the ISR, is proposed out at the next poll).
+    pub fn on_follower_session(&mut self, follower: u32, session: i64) {
+        if let Some(f) = self.followers.get_mut(&follower) {
+            if f.session.is_some_and(|s| s != session) {
+                f.log_end = 0;
+            }
+            f.session = Some(session);
+        }
+    }
+
     fn advance_high_watermark(&mut self) -> bool {
         let lowest = self
             .isr
@@ -184,16 +207,18 @@ impl IsrState {
             return None;
         }
         let lag = self.config.replica_lag_time_max;
+        let hw = self.high_watermark;
+        // Out: laggards, and members that no longer hold what the high
+        // watermark says every member holds (it restarted and lost a tail).
         let mut next: Vec<u32> = self
             .isr
             .iter()
             .copied()
             .filter(|r| {
                 *r == self.leader
-                    || self
-                        .followers
-                        .get(r)
-                        .is_some_and(|f| now.saturating_duration_since(f.caught_up_at) <= lag)
+                    || self.followers.get(r).is_some_and(|f| {
+                        now.saturating_duration_since(f.caught_up_at) <= lag && f.log_end >= hw
+                    })
             })
             .collect();
         // Only followers outside the ISR now may join: one just found
@@ -216,6 +241,13 @@ impl IsrState {
     /// The proposed ISR was written to the store.
     pub fn on_isr_committed(&mut self, isr: Vec<u32>) {
         self.proposed = None;
+        // A member that left rejoins on a fetch made after it left, not on
+        // what it reported before (it may be dead, or back with less).
+        for r in self.isr.iter().filter(|r| !isr.contains(r)) {
+            if let Some(f) = self.followers.get_mut(r) {
+                f.log_end = 0;
+            }
+        }
         self.isr = isr;
         self.advance_high_watermark();
     }
@@ -330,6 +362,61 @@ mod tests {
             AckAll::NotEnoughReplicas,
             "1 in sync, 2 required"
         );
+    }
+
+    /// Bug 11 (RELIABILITY.md): a follower's SPU lost power and came back
+    /// in a new session with less than it had reported. The leader must
+    /// not count its old fetch offset: it leaves the ISR and rejoins only
+    /// once it has fetched up to the high watermark again.
+    #[test]
+    fn a_follower_back_in_a_new_session_leaves_the_isr_until_it_fetches_again() {
+        let t0 = Instant::now();
+        let mut s = leader_of_three(t0);
+        s.on_follower_session(1, 10);
+        s.on_follower_session(2, 11);
+        s.on_append(50);
+        s.on_follower_fetch(t0, 1, 50);
+        s.on_follower_fetch(t0, 2, 50);
+        assert_eq!(s.high_watermark(), 50);
+        s.on_follower_session(2, 11);
+        assert_eq!(s.poll_isr_change(t0), None, "the same session");
+        s.on_follower_session(2, 30);
+        assert_eq!(s.poll_isr_change(t0), Some(vec![0, 1]));
+        s.on_isr_committed(vec![0, 1]);
+        assert_eq!(s.poll_isr_change(t0), None, "not back before it fetches");
+        s.on_follower_fetch(t0, 2, 40);
+        assert_eq!(s.poll_isr_change(t0), None, "behind the high watermark");
+        s.on_follower_fetch(t0, 2, 50);
+        assert_eq!(s.poll_isr_change(t0), Some(vec![0, 1, 2]));
+    }
+
+    /// A member asking for less than the high watermark lost records every
+    /// member was counted as holding: out, whatever the lag time says.
+    #[test]
+    fn an_isr_member_asking_below_the_high_watermark_leaves() {
+        let t0 = Instant::now();
+        let mut s = leader_of_three(t0);
+        s.on_append(50);
+        s.on_follower_fetch(t0, 1, 50);
+        s.on_follower_fetch(t0, 2, 50);
+        s.on_follower_fetch(t0, 1, 20);
+        assert_eq!(s.high_watermark(), 50);
+        assert_eq!(s.poll_isr_change(t0), Some(vec![0, 2]));
+    }
+
+    /// A member the controller fenced (its session lapsed) is not let back
+    /// in on the fetch offset it reported before it died.
+    #[test]
+    fn a_fenced_member_rejoins_only_on_a_later_fetch() {
+        let t0 = Instant::now();
+        let mut s = leader_of_three(t0);
+        s.on_append(50);
+        s.on_follower_fetch(t0, 1, 50);
+        s.on_follower_fetch(t0, 2, 50);
+        s.on_isr_committed(vec![0, 1]);
+        assert_eq!(s.poll_isr_change(t0), None);
+        s.on_follower_fetch(t0, 2, 50);
+        assert_eq!(s.poll_isr_change(t0), Some(vec![0, 1, 2]));
     }
 
     #[test]

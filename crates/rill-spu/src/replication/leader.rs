@@ -145,6 +145,15 @@ impl Leadership {
         lock(&self.state).poll_isr_change(now)
     }
 
+    /// The sessions of the SPUs the store holds as live (store revision
+    /// of each registration): a follower in a new session restarted.
+    pub fn note_sessions(&self, sessions: &std::collections::BTreeMap<u32, i64>) {
+        let mut s = lock(&self.state);
+        for (spu, session) in sessions {
+            s.on_follower_session(*spu, *session);
+        }
+    }
+
     /// The proposed ISR is in the store; the high watermark after.
     pub fn on_isr_committed(&self, isr: Vec<u32>) -> i64 {
         let hw = {

@@ -5,12 +5,12 @@
 //! now). And the ISR changes a leader proposes, written to the store with
 //! compare-and-swap on the partition's state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rill_cluster::{keys, AnyStore, Expect, MetadataStore, PartitionState};
+use rill_cluster::{keys, AnyStore, Expect, MetadataStore, PartitionState, Revision};
 use tokio::task::JoinHandle;
 
 use super::follower::{self, FollowTarget};
@@ -60,7 +60,9 @@ impl Roles {
     }
 
     /// Leads `partition` at `state`'s leader epoch (blocking: writes the
-    /// leader-epoch file). Nothing changes if it already does.
+    /// leader-epoch file). Nothing changes if it already does, but the
+    /// followers' `sessions` (the store revision of each live SPU's
+    /// registration) are noted: one in a new session restarted.
     pub fn lead(
         &self,
         topic: &str,
@@ -68,12 +70,14 @@ impl Roles {
         partition: &Arc<Partition>,
         state: &PartitionState,
         min_insync_replicas: i32,
+        sessions: &BTreeMap<u32, Revision>,
     ) {
         let epoch = state.leader_epoch;
         if partition.leader_epoch() == epoch {
             if let Some(l) = partition.leadership().filter(|l| l.epoch == epoch) {
                 // Still leading; the controller may have dropped a dead
                 // follower from the ISR in the store.
+                l.note_sessions(sessions);
                 if let Some(hw) = l.adopt_isr(&state.isr) {
                     raise_high_watermark(&mut partition.log(), hw);
                 }
@@ -103,6 +107,7 @@ impl Roles {
                 log.high_watermark() as i64,
                 Instant::now(),
             );
+            l.note_sessions(sessions);
             raise_high_watermark(&mut log, l.high_watermark());
             Arc::new(l)
         };
