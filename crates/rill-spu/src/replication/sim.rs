@@ -661,12 +661,17 @@ impl Sim {
     }
 }
 
-#[test]
-fn no_acknowledged_record_is_lost_over_many_failover_schedules() {
-    let seeds = std::env::var("RILL_SIM_SEEDS")
+/// Seeds for the random-schedule tests: `RILL_SIM_SEEDS`, else [`SEEDS`].
+fn seeds() -> u64 {
+    std::env::var("RILL_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS);
+        .unwrap_or(SEEDS)
+}
+
+#[test]
+fn no_acknowledged_record_is_lost_over_many_failover_schedules() {
+    let seeds = seeds();
     let mut acked = 0usize;
     let mut elections = 0;
     for seed in 0..seeds {
@@ -697,10 +702,7 @@ fn no_acknowledged_record_is_lost_over_many_failover_schedules() {
 /// acknowledged may be lost.
 #[test]
 fn nothing_acknowledged_is_lost_when_one_replica_at_a_time_loses_power() {
-    let seeds = std::env::var("RILL_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS);
+    let seeds = seeds();
     let (mut cuts, mut acked) = (0, 0);
     for seed in 0..seeds {
         let mut sim = Sim::new(seed);
@@ -736,10 +738,7 @@ fn nothing_acknowledged_is_lost_when_one_replica_at_a_time_loses_power() {
 /// stuck.
 #[test]
 fn replicas_agree_after_power_cuts_of_every_replica_at_once() {
-    let seeds = std::env::var("RILL_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS);
+    let seeds = seeds();
     let mut cuts = 0;
     for seed in 0..seeds {
         let mut sim = Sim::new(seed);
