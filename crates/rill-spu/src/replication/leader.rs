@@ -26,6 +26,11 @@ pub(crate) type LeaderSlot = Arc<Mutex<Option<Arc<Leadership>>>>;
 pub(crate) struct Leadership {
     /// The leader epoch this leadership began at.
     pub epoch: i32,
+    /// The partition epoch of the store's state whose ISR `state` holds:
+    /// a view of the store older than that (a listing made before this
+    /// leader's own ISR write, published after it) is not adopted. Taken
+    /// before `state` when both are.
+    isr_version: Mutex<i32>,
     state: Mutex<IsrState>,
     /// The high watermark as it moves, for `acks=all` waiters.
     high_watermark: watch::Sender<i64>,
@@ -37,6 +42,7 @@ impl Leadership {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         epoch: i32,
+        partition_epoch: i32,
         config: IsrConfig,
         me: u32,
         replicas: &[u32],
@@ -49,6 +55,7 @@ impl Leadership {
         let (tx, _) = watch::channel(state.high_watermark());
         Self {
             epoch,
+            isr_version: Mutex::new(partition_epoch),
             state: Mutex::new(state),
             high_watermark: tx,
             resigned: std::sync::atomic::AtomicBool::new(false),
@@ -154,8 +161,21 @@ impl Leadership {
         }
     }
 
-    /// The proposed ISR is in the store; the high watermark after.
-    pub fn on_isr_committed(&self, isr: Vec<u32>) -> i64 {
+    /// The partition epoch of the store's state whose ISR this leader
+    /// holds.
+    pub fn isr_version(&self) -> i32 {
+        *lock(&self.isr_version)
+    }
+
+    /// The proposed ISR is in the store, in its state of `partition_epoch`;
+    /// the high watermark after.
+    pub fn on_isr_committed(&self, isr: Vec<u32>, partition_epoch: i32) -> i64 {
+        let mut version = lock(&self.isr_version);
+        *version = (*version).max(partition_epoch);
+        self.take_isr(isr)
+    }
+
+    fn take_isr(&self, isr: Vec<u32>) -> i64 {
         let hw = {
             let mut s = lock(&self.state);
             s.on_isr_committed(isr);
@@ -166,15 +186,24 @@ impl Leadership {
         hw
     }
 
-    /// The store's ISR at this leadership's epoch, when it differs from
-    /// ours (the controller removed a dead follower): taken as committed.
-    /// The high watermark after, if the ISR changed.
-    pub fn adopt_isr(&self, stored: &[u32]) -> Option<i64> {
+    /// The store's ISR at this leadership's epoch, in its state of
+    /// `partition_epoch`, when that state is newer than the one whose ISR
+    /// we hold and the ISR differs (the controller removed a follower):
+    /// taken as committed. An older state is ignored: adopting it could
+    /// drop a member this leader has just written back in, and the high
+    /// watermark would then move without a replica the store counts in
+    /// sync (and may elect). The high watermark after, if the ISR changed.
+    pub fn adopt_isr(&self, stored: &[u32], partition_epoch: i32) -> Option<i64> {
+        let mut version = lock(&self.isr_version);
+        if partition_epoch <= *version {
+            return None;
+        }
+        *version = partition_epoch;
         let mut ours = self.isr();
         let mut theirs = stored.to_vec();
         ours.sort_unstable();
         theirs.sort_unstable();
-        (ours != theirs).then(|| self.on_isr_committed(stored.to_vec()))
+        (ours != theirs).then(|| self.take_isr(stored.to_vec()))
     }
 
     pub fn on_isr_refused(&self) {
@@ -199,4 +228,42 @@ impl Leadership {
 /// The leadership in `slot`, if this SPU leads.
 pub(crate) fn current(slot: &LeaderSlot) -> Option<Arc<Leadership>> {
     lock(slot).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing of the store made before this leader's own ISR write and
+    /// published after it must not take back the member it wrote in: the
+    /// high watermark would move without a replica the store counts in
+    /// sync.
+    #[test]
+    fn a_view_older_than_the_leaders_own_isr_write_is_not_adopted() {
+        let config = IsrConfig {
+            min_insync_replicas: 2,
+            ..IsrConfig::default()
+        };
+        let l = Leadership::new(
+            1,
+            4,
+            config,
+            0,
+            &[0, 1, 2],
+            vec![0, 1],
+            0,
+            0,
+            Instant::now(),
+        );
+        assert_eq!(l.adopt_isr(&[0, 1], 4), None, "the state it began from");
+        l.on_isr_committed(vec![0, 1, 2], 5);
+        assert_eq!(l.isr_version(), 5);
+        assert_eq!(l.adopt_isr(&[0, 1], 4), None, "an older state");
+        assert_eq!(l.isr(), [0, 1, 2]);
+        // The controller fences 1 in a newer state: adopted.
+        assert!(l.adopt_isr(&[0, 2], 6).is_some());
+        assert_eq!((l.isr(), l.isr_version()), (vec![0, 2], 6));
+        assert_eq!(l.adopt_isr(&[0, 2], 7), None, "newer, same ISR");
+        assert_eq!(l.isr_version(), 7);
+    }
 }

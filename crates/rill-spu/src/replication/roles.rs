@@ -78,7 +78,7 @@ impl Roles {
                 // Still leading; the controller may have dropped a dead
                 // follower from the ISR in the store.
                 l.note_sessions(sessions);
-                if let Some(hw) = l.adopt_isr(&state.isr) {
+                if let Some(hw) = l.adopt_isr(&state.isr, state.partition_epoch) {
                     raise_high_watermark(&mut partition.log(), hw);
                 }
                 return;
@@ -99,6 +99,7 @@ impl Roles {
             };
             let l = Leadership::new(
                 epoch,
+                state.partition_epoch,
                 config,
                 self.me,
                 &state.replicas,
@@ -207,13 +208,18 @@ pub(crate) async fn write_isr_changes(me: u32, registry: Arc<Registry>, store: A
                 let Some(l) = partition.leadership() else {
                     continue;
                 };
+                let known = l.isr_version();
                 let Some(isr) = l.poll_isr_change(Instant::now()) else {
                     continue;
                 };
-                match write_isr(&store, me, &topic.spec.name, p as u32, l.epoch, &isr).await {
-                    Ok(()) => {
+                let at = Held {
+                    epoch: l.epoch,
+                    partition_epoch: known,
+                };
+                match write_isr(&store, me, &topic.spec.name, p as u32, at, &isr).await {
+                    Ok(partition_epoch) => {
                         tracing::info!(topic = %topic.spec.name, partition = p, ?isr, "ISR changed");
-                        let hw = l.on_isr_committed(isr);
+                        let hw = l.on_isr_committed(isr, partition_epoch);
                         raise_high_watermark(&mut partition.log(), hw);
                         registry.notify_appended();
                     }
@@ -227,16 +233,30 @@ pub(crate) async fn write_isr_changes(me: u32, registry: Arc<Registry>, store: A
     }
 }
 
+/// The partition state a leader's ISR proposal was made from.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// The leader epoch it leads at.
+    epoch: i32,
+    /// The partition epoch of the state whose ISR it held.
+    partition_epoch: i32,
+}
+
 /// Writes `isr` into the partition's state if this SPU still leads it at
-/// `epoch` (compare-and-swap: a controller's election in between wins).
+/// `held.epoch` and the state is still the one the proposal was made from
+/// (compare-and-swap: a controller's write in between wins, as Kafka's
+/// AlterPartition refuses a stale partition epoch; else a member the
+/// controller just removed, dead or restarted, would be written back).
+/// The partition epoch of the state written.
 async fn write_isr(
     store: &AnyStore,
     me: u32,
     topic: &str,
     p: u32,
-    epoch: i32,
+    held: Held,
     isr: &[u32],
-) -> Result<(), String> {
+) -> Result<i32, String> {
+    let epoch = held.epoch;
     let key = keys::partition(topic, p);
     let entry = store
         .get(&key)
@@ -248,6 +268,12 @@ async fn write_isr(
         return Err(format!(
             "no longer the leader at epoch {epoch} (leader {} at {})",
             state.leader, state.leader_epoch
+        ));
+    }
+    if state.partition_epoch != held.partition_epoch {
+        return Err(format!(
+            "the state changed since (partition epoch {}, the proposal's {})",
+            state.partition_epoch, held.partition_epoch
         ));
     }
     let next = PartitionState {
@@ -264,5 +290,5 @@ async fn write_isr(
         )
         .await
         .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(next.partition_epoch)
 }
