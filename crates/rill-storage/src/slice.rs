@@ -8,9 +8,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 /// Most batch headers one zero-copy read walks to find where its range
-/// ends. A read that would take more batches (a log of small batches) is
-/// read into memory instead: copying small batches costs less than a
-/// header read per batch.
+/// ends, past the batches the offset index placed (its last entry within
+/// the read's bytes). A read that would take more (a log of small batches
+/// and a sparse index) is read into memory instead: copying small batches
+/// costs less than a header read per batch.
 pub const MAX_SLICE_BATCHES: usize = 128;
 
 /// Whole batches as a byte range of a segment file.

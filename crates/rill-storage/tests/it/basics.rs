@@ -367,6 +367,13 @@ fn an_open_log_takes_new_settings_at_their_next_use() {
 }
 
 /// The bytes of `batches`, read from their file when they were left there.
+/// The records of whole batches, by their headers' counts.
+fn records_in(batches: &[u8]) -> u64 {
+    split_batches(batches)
+        .map(|b| BatchHeader::parse(b.unwrap()).unwrap().records_count as u64)
+        .sum()
+}
+
 fn batch_bytes(batches: &Batches) -> Vec<u8> {
     match batches {
         Batches::Bytes(b) => b.clone(),
@@ -407,10 +414,7 @@ fn file_slices_hold_exactly_what_a_read_gives() {
                 assert_eq!(got.high_watermark, want.high_watermark, "{what}");
                 if let Batches::File(f) = &got.batches {
                     slices += 1;
-                    let records: u64 = split_batches(&want.batches)
-                        .map(|b| BatchHeader::parse(b.unwrap()).unwrap().records_count as u64)
-                        .sum();
-                    assert_eq!(f.records, records, "{what}");
+                    assert_eq!(f.records, records_in(&want.batches), "{what}");
                 }
             }
         }
@@ -424,28 +428,93 @@ fn file_slices_hold_exactly_what_a_read_gives() {
     assert!(matches!(got.batches, Batches::Bytes(ref b) if !b.is_empty()));
 }
 
+/// Many small batches are one slice when the offset index places most of
+/// them (no header read per batch); with a sparse index, more than
+/// `MAX_SLICE_BATCHES` headers to walk make the read copy them instead.
 #[test]
-fn many_small_batches_are_read_not_sliced() {
+fn many_small_batches_are_sliced_through_the_index_or_read() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut log = PartitionLog::open(
-        Arc::new(FileBackend),
-        tmp.path().join("s-0"),
-        LogConfig::default(),
-    )
-    .unwrap();
     let n = MAX_SLICE_BATCHES as u64 + 10;
-    for i in 0..n {
-        log.append(&mut batch(i, 1, i as i64)).unwrap();
+    for (name, index_interval_bytes, sliced) in [("dense", 4096, true), ("sparse", 1 << 30, false)]
+    {
+        let config = LogConfig {
+            index_interval_bytes,
+            ..LogConfig::default()
+        };
+        let mut log =
+            PartitionLog::open(Arc::new(FileBackend), tmp.path().join(name), config).unwrap();
+        for i in 0..n {
+            log.append(&mut batch(i, 1, i as i64)).unwrap();
+        }
+        let want = log.read(0, 1 << 20).unwrap().batches;
+        let all = log.read_batches(0, 1 << 20, false).unwrap();
+        assert_eq!(batch_bytes(&all.batches), want, "{name}");
+        match all.batches {
+            Batches::File(f) => {
+                assert!(sliced, "{name}: more headers than a slice walks");
+                assert_eq!(f.records, n, "{name}");
+            }
+            Batches::Bytes(_) => assert!(!sliced, "{name}: the index places the batches"),
+        }
+        let few = log.read_batches(n - 5, 1 << 20, false).unwrap();
+        match few.batches {
+            Batches::File(f) => assert_eq!(f.records, 5, "{name}"),
+            other => panic!("{name}: five batches should be a slice: {other:?}"),
+        }
     }
-    let all = log.read_batches(0, 1 << 20, false).unwrap();
-    assert!(
-        matches!(all.batches, Batches::Bytes(_)),
-        "more batches than a slice walks"
-    );
-    let few = log.read_batches(n - 5, 1 << 20, false).unwrap();
-    match few.batches {
-        Batches::File(f) => assert_eq!(f.records, 5),
-        other => panic!("five batches should be a slice: {other:?}"),
+}
+
+/// Reads from far back in a reopened log (no batch remembered, so the
+/// slice's end comes from the offset index and the headers after its
+/// entry) give exactly what `read` gives, and so they do when an entry of
+/// the index points into the middle of a batch (the slice falls back to
+/// walking the headers).
+#[test]
+fn slices_placed_by_the_index_match_reads_even_when_it_lies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("indexed-0");
+    let config = LogConfig {
+        index_interval_bytes: 700,
+        ..small_segments(128 * 1024)
+    };
+    let mut log = PartitionLog::open(Arc::new(FileBackend), &dir, config.clone()).unwrap();
+    // 400 batches of 1 to 9 records of different sizes, over a few segments.
+    for i in 0..400u64 {
+        let values: Vec<Vec<u8>> = (0..1 + i % 9)
+            .map(|r| vec![b'a' + (r % 26) as u8; 20 + (i as usize * 37) % 300])
+            .collect();
+        log.append(&mut batch_of(&values, i as i64, Compression::None))
+            .unwrap();
+    }
+    assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
+    log.close().unwrap();
+    let first_index = dir.join(format!("{:020}.index", 0));
+    let true_index = std::fs::read(&first_index).unwrap();
+    assert!(true_index.len() >= 8 * 20, "entries to lie with");
+    // The same index with one entry in the middle moved a byte into its
+    // batch: offsets and positions still increasing, as a sane file.
+    let mut lying = true_index.clone();
+    let at = (true_index.len() / 8 / 2) * 8;
+    let p = u32::from_be_bytes(lying[at + 4..at + 8].try_into().unwrap());
+    lying[at + 4..at + 8].copy_from_slice(&(p + 1).to_be_bytes());
+    for (what, index) in [("true index", &true_index), ("lying index", &lying)] {
+        std::fs::write(&first_index, index).unwrap();
+        let log = PartitionLog::open(Arc::new(FileBackend), &dir, config.clone()).unwrap();
+        let end = log.log_end_offset();
+        let mut slices = 0;
+        for offset in (0..end).step_by(3) {
+            for max_bytes in [0, 1, 900, 5000, 40_000, 1 << 20] {
+                let want = log.read(offset, max_bytes).unwrap();
+                let got = log.read_batches(offset, max_bytes, false).unwrap();
+                let case = format!("{what}: offset {offset}, max {max_bytes}");
+                assert_eq!(batch_bytes(&got.batches), want.batches, "{case}");
+                if let Batches::File(f) = &got.batches {
+                    slices += 1;
+                    assert_eq!(f.records, records_in(&want.batches), "{case}");
+                }
+            }
+        }
+        assert!(slices > 1000, "{what}: reads give slices ({slices})");
     }
 }
 
