@@ -723,7 +723,8 @@ impl Segment {
     /// `end_offset`. Every entry marks where a batch starts, so every
     /// batch before it lies whole within the limit and starts below
     /// `end_offset`; a read from far back (a consumer catching up, a new
-    /// follower) then reads two headers where it read one per batch (16
+    /// follower) then reads about four headers (the first batch's, the
+    /// entry's, and the few after it) where it read one per batch (17
     /// for a Fetch of 1 MiB in 64 KiB batches). `None` when no entry
     /// lies past `pos`. The caller checks the batch at the entry against
     /// it (a wrong index falls back to the walk).
