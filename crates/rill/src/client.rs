@@ -101,7 +101,7 @@ impl ClientInner {
         if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = connect_with_retries(addr, attempts).await?;
+        let c = connect_with_retries(addr, attempts, None).await?;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -207,15 +207,22 @@ impl ClientInner {
     /// A new connection of the caller's own to `route`'s SPU, for long
     /// polls: an SPU answers a connection's requests one at a time, so a
     /// Fetch parked on a shared connection would hold up the producers'
-    /// and Metadata requests behind it.
+    /// and Metadata requests behind it. With `receive_buffer`, that many
+    /// bytes of receive buffer are asked for before connecting (see
+    /// `receive_buffer`).
     pub(crate) async fn own_connection(
         &self,
         route: &Route,
+        receive_buffer: Option<usize>,
         what: impl FnOnce() -> String,
     ) -> Result<Arc<Connection>, RillError> {
         match route {
-            Route::Bootstrap => connect_with_retries(&self.addr, RECONNECT_ATTEMPTS).await,
-            Route::Leader(addr) => connect_with_retries(addr, RECONNECT_ATTEMPTS).await,
+            Route::Bootstrap => {
+                connect_with_retries(&self.addr, RECONNECT_ATTEMPTS, receive_buffer).await
+            }
+            Route::Leader(addr) => {
+                connect_with_retries(addr, RECONNECT_ATTEMPTS, receive_buffer).await
+            }
             Route::NoLeader => Err(RillError::broker(what(), LEADER_NOT_AVAILABLE, None)),
         }
     }
@@ -305,13 +312,17 @@ impl ClientInner {
 }
 
 /// Connects to `addr`, trying again with backoff.
-async fn connect_with_retries(addr: &str, attempts: u32) -> Result<Arc<Connection>, RillError> {
+async fn connect_with_retries(
+    addr: &str,
+    attempts: u32,
+    receive_buffer: Option<usize>,
+) -> Result<Arc<Connection>, RillError> {
     let mut last = None;
     for attempt in 0..attempts {
         if attempt > 0 {
             tokio::time::sleep(RECONNECT_BACKOFF * attempt).await;
         }
-        match Connection::connect(addr).await {
+        match Connection::connect_with(addr, receive_buffer).await {
             Ok(c) => return Ok(c),
             Err(e) => last = Some(e),
         }

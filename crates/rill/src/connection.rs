@@ -15,7 +15,7 @@ use rill_protocol::frame::FRAME_PREFIX_BYTES;
 use rill_protocol::FrameDecoder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{oneshot, Notify, Semaphore};
 
 use crate::low_water::{LowWater, MAX_LOW_WATER_BYTES, MIN_LOW_WATER_BYTES};
@@ -139,6 +139,32 @@ async fn read_some<R: AsyncRead + Unpin, B: BufMut>(
     }
 }
 
+/// A TCP connection to `addr`, its receive buffer set first when asked
+/// (before the handshake, so the window scale agreed there allows it).
+async fn open(addr: &str, receive_buffer: Option<usize>) -> std::io::Result<TcpStream> {
+    let Some(bytes) = receive_buffer else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for to in tokio::net::lookup_host(addr).await? {
+        let socket = if to.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // A hint: refused, the connection works with the system's buffer.
+        if let Err(e) = socket.set_recv_buffer_size(u32::try_from(bytes).unwrap_or(u32::MAX)) {
+            tracing::debug!(error = %e, bytes, "SO_RCVBUF not set");
+        }
+        match socket.connect(to).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address found")))
+}
+
 /// Who waits for an answer, and the in-flight slot the request holds until
 /// its answer is read off the socket. (Released there, not when the caller
 /// takes the answer: a caller that waits for a slot before it reads the
@@ -164,11 +190,21 @@ pub(crate) struct Connection {
 
 impl Connection {
     pub async fn connect(addr: &str) -> Result<Arc<Self>, RillError> {
+        Self::connect_with(addr, None).await
+    }
+
+    /// [`Self::connect`] with a receive buffer of `receive_buffer` bytes
+    /// set before connecting (see `receive_buffer`); `None` keeps the
+    /// system's.
+    pub async fn connect_with(
+        addr: &str,
+        receive_buffer: Option<usize>,
+    ) -> Result<Arc<Self>, RillError> {
         let connect_err = |reason: String| RillError::Connect {
             addr: addr.to_owned(),
             reason,
         };
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, open(addr, receive_buffer))
             .await
             .map_err(|_| connect_err("timed out".into()))?
             .map_err(|e| connect_err(e.to_string()))?;
@@ -395,6 +431,30 @@ mod tests {
         f.extend_from_slice(&cid.to_be_bytes());
         f.extend(std::iter::repeat_n(fill, body_bytes));
         f
+    }
+
+    /// A receive buffer asked for is on the socket once it is connected
+    /// (the kernel reports at least what was asked, within its cap); a
+    /// socket not asked keeps the system's smaller starting buffer.
+    #[tokio::test]
+    async fn a_receive_buffer_asked_for_is_set_before_connecting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let asked = cap.min(2 << 20);
+        let receive_buffer = |s: TcpStream| {
+            TcpSocket::from_std_stream(s.into_std().unwrap())
+                .recv_buffer_size()
+                .unwrap() as usize
+        };
+        let set = receive_buffer(open(&addr, Some(asked)).await.unwrap());
+        let plain = receive_buffer(open(&addr, None).await.unwrap());
+        assert!(set >= asked, "asked {asked}, the socket has {set}");
+        assert!(plain < set, "the system's {plain} against the asked {set}");
     }
 
     /// Large answers (read into pooled buffers) and small ones (split off

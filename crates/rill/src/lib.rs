@@ -34,6 +34,7 @@ mod error;
 mod group;
 mod low_water;
 pub mod producer;
+mod receive_buffer;
 mod recycle;
 mod routes;
 

@@ -530,7 +530,11 @@ async fn fetch_from(
         Some(c) => Ok(c),
         None => {
             client
-                .own_connection(&route, || format!("fetching from {topic}"))
+                .own_connection(
+                    &route,
+                    crate::receive_buffer::for_fetches(config.max_bytes),
+                    || format!("fetching from {topic}"),
+                )
                 .await
         }
     };
