@@ -9,7 +9,8 @@
 //! Measured with `rill benchmark consume` (BENCHMARKS.md step 18): over
 //! the first 100 MB of a new connection the SPU spent 25-29 ms of CPU per
 //! 100 MB against 18 ms with room for two answers from the start, and a
-//! consumer of 500 MB read 15-20 % faster.
+//! consumer of 500 MB made the SPU spend a quarter less CPU and read 8-33 %
+//! faster at the median (two sets of ten runs).
 //!
 //! So a Fetch connection asks for room for two answers (the one being
 //! read and the prefetched next one) before it connects, as Kafka's
