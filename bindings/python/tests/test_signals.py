@@ -8,8 +8,13 @@ import sys
 import textwrap
 import time
 
+# The child installs Python's Ctrl-C handler itself: Python leaves SIGINT
+# ignored when it starts with it ignored, as every command of a background
+# job in a non-interactive shell does (a CI runner's, say), and then no
+# KeyboardInterrupt could come whatever Rill does.
 SCRIPT = textwrap.dedent("""
-    import sys, rill
+    import signal, sys, rill
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     client = rill.Rill.connect(sys.argv[1])
     stream = client.partition_consumer(sys.argv[2], 0).stream(rill.Offset.end())
     print("waiting", flush=True)
