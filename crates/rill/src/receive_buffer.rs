@@ -24,9 +24,9 @@ use std::sync::OnceLock;
 
 /// Answers a Fetch connection has room for: the one being read and the
 /// next one, asked for before the first is decoded.
-pub(crate) const ANSWERS_BUFFERED: usize = 2;
+const ANSWERS_BUFFERED: usize = 2;
 /// Largest receive buffer asked for, whatever the fetch size.
-pub(crate) const MAX_RECEIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+const MAX_RECEIVE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// The receive buffer to ask for on a connection that carries Fetches of
 /// up to `max_bytes`, given the system's cap (`net.core.rmem_max`) and
@@ -52,20 +52,20 @@ pub(crate) fn wanted(
 pub(crate) fn for_fetches(max_bytes: i32) -> Option<usize> {
     static SYSTEM: OnceLock<(Option<usize>, Option<usize>)> = OnceLock::new();
     let (cap, default) = *SYSTEM.get_or_init(|| {
-        let cap = read_first_number("/proc/sys/net/core/rmem_max");
-        let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_rmem")
-            .ok()
-            .and_then(|s| s.split_whitespace().nth(1)?.parse().ok());
-        (cap, default)
+        (
+            number_in("/proc/sys/net/core/rmem_max", 0),
+            number_in("/proc/sys/net/ipv4/tcp_rmem", 1),
+        )
     });
     wanted(max_bytes, cap, default)
 }
 
-fn read_first_number(path: &str) -> Option<usize> {
+/// The `index`th whitespace-separated number of the file at `path`.
+fn number_in(path: &str, index: usize) -> Option<usize> {
     std::fs::read_to_string(path)
         .ok()?
         .split_whitespace()
-        .next()?
+        .nth(index)?
         .parse()
         .ok()
 }
