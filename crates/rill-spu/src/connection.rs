@@ -6,6 +6,8 @@
 //! then has them written together (one write, and with `--flush always`
 //! one fsync) instead of one per round trip. Any other request waits until
 //! every earlier answer is written, then is answered before reading on.
+//! Answers to produces appended in place while the next request was already
+//! read whole are held and written with the next answer (see [`Held`]).
 //! Nothing is read ahead beyond the socket's own buffer, those produces
 //! and [`READ_AHEAD_BYTES`] of buffer.
 //!
@@ -45,6 +47,10 @@ pub(crate) const READ_AHEAD_BYTES: usize = 256 * 1024;
 /// memory.
 pub(crate) const MAX_PIPELINED_PRODUCES: usize = 8;
 
+/// Most bytes of answers held back while the next request is already read
+/// whole (see [`Held`]).
+const HELD_ANSWER_BYTES: usize = 16 * 1024;
+
 /// A produce answer on its way: `None` when it did not come within the
 /// request timeout.
 type Pending = JoinHandle<Option<Outcome>>;
@@ -72,6 +78,7 @@ pub(crate) async fn serve<S>(
     // trickling bytes (slow loris) cannot hold a connection slot forever.
     let mut frame_started: Option<tokio::time::Instant> = None;
     let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut held = Held::default();
     // The last read took all the room there was.
     let mut read_filled = false;
     loop {
@@ -81,11 +88,25 @@ pub(crate) async fn serve<S>(
                 Ok(Some(frame)) => {
                     frame_started = None;
                     let frame = frame.freeze();
+                    let next_is_whole = whole_frame_ahead(&decoder, &buf);
+                    let mut out = Out {
+                        stream: &mut stream,
+                        held: &mut held,
+                    };
                     let go_on = if api::is_produce(&frame) {
-                        admit(&ctx, &config, peer, &mut stream, &mut pending, frame).await
+                        admit(
+                            &ctx,
+                            &config,
+                            peer,
+                            &mut out,
+                            &mut pending,
+                            frame,
+                            next_is_whole,
+                        )
+                        .await
                     } else {
-                        drain(peer, &mut stream, &mut pending, 0).await
-                            && answer(&ctx, &config, peer, &mut stream, frame).await
+                        drain(peer, &mut out, &mut pending, 0).await
+                            && answer(&ctx, &config, peer, &mut out, frame).await
                     };
                     if !go_on {
                         return;
@@ -97,6 +118,10 @@ pub(crate) async fn serve<S>(
                     return;
                 }
             }
+        }
+        // Nothing more to answer before reading: what was held goes now.
+        if !held.write_to(peer, &mut stream).await {
+            return;
         }
         if buf.is_empty() {
             frame_started = None;
@@ -131,7 +156,11 @@ pub(crate) async fn serve<S>(
             },
             done = async { pending.front_mut().expect("guarded").await }, if !pending.is_empty() => {
                 pending.pop_front();
-                if !send_done(peer, &mut stream, done).await {
+                let mut out = Out {
+                    stream: &mut stream,
+                    held: &mut held,
+                };
+                if !send_done(peer, &mut out, done).await {
                     return;
                 }
             }
@@ -143,7 +172,13 @@ pub(crate) async fn serve<S>(
         }
     }
     // Answers already promised still go out (their records are written).
-    drain(peer, &mut stream, &mut pending, 0).await;
+    let mut out = Out {
+        stream: &mut stream,
+        held: &mut held,
+    };
+    if drain(peer, &mut out, &mut pending, 0).await {
+        held.write_to(peer, &mut stream).await;
+    }
     tracing::debug!(%peer, "connection closed");
 }
 
@@ -153,11 +188,12 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
     ctx: &Arc<Context>,
     config: &SpuConfig,
     peer: SocketAddr,
-    stream: &mut S,
+    out: &mut Out<'_, S>,
     pending: &mut VecDeque<Pending>,
     frame: Bytes,
+    next_is_whole: bool,
 ) -> bool {
-    if !drain(peer, stream, pending, MAX_PIPELINED_PRODUCES - 1).await {
+    if !drain(peer, out, pending, MAX_PIPELINED_PRODUCES - 1).await {
         return false;
     }
     // Counted and timed from admission to answer.
@@ -172,7 +208,7 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
     };
     match started {
         Started::Done(outcome) => {
-            drain(peer, stream, pending, 0).await && send(peer, stream, outcome).await
+            drain(peer, out, pending, 0).await && send(peer, out, outcome).await
         }
         // Appended in place with nothing before it to answer: answered
         // here, without a task and its wake-up.
@@ -186,8 +222,12 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
                 // acknowledgement's write and the wake-up of the producer
                 // it costs.
                 tokio::task::yield_now().await;
+            } else if next_is_whole && out.held.hold(&outcome) {
+                // The next request is already here: its answer and this
+                // one leave in one write, one wake-up of the producer.
+                return true;
             }
-            send(peer, stream, outcome).await
+            send(peer, out, outcome).await
         }
         Started::Produce(produce) => {
             let ctx = ctx.clone();
@@ -208,7 +248,7 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
 /// connection must close.
 async fn drain<W: AsyncWrite + Unpin + 'static>(
     peer: SocketAddr,
-    wr: &mut W,
+    wr: &mut Out<'_, W>,
     pending: &mut VecDeque<Pending>,
     keep: usize,
 ) -> bool {
@@ -226,7 +266,7 @@ async fn drain<W: AsyncWrite + Unpin + 'static>(
 /// Writes a produce answer that came; false when the connection must close.
 async fn send_done<W: AsyncWrite + Unpin + 'static>(
     peer: SocketAddr,
-    wr: &mut W,
+    wr: &mut Out<'_, W>,
     done: Result<Option<Outcome>, tokio::task::JoinError>,
 ) -> bool {
     match done {
@@ -302,7 +342,7 @@ async fn answer<W: AsyncWrite + Unpin + 'static>(
     ctx: &Context,
     config: &SpuConfig,
     peer: SocketAddr,
-    wr: &mut W,
+    wr: &mut Out<'_, W>,
     frame: Bytes,
 ) -> bool {
     // JoinGroup (11) and SyncGroup (14) are parked by the coordinator, which
@@ -320,13 +360,74 @@ async fn answer<W: AsyncWrite + Unpin + 'static>(
     }
 }
 
-/// Writes an answer; false when the connection must close.
+/// Whether `buf` already holds the next frame whole (a bad prefix counts as
+/// not: the decoder reports it in turn).
+fn whole_frame_ahead(decoder: &FrameDecoder, buf: &[u8]) -> bool {
+    matches!(decoder.declared_size(buf), Ok(Some(size))
+        if buf.len() - rill_protocol::frame::FRAME_PREFIX_BYTES >= size)
+}
+
+/// Where answers go: the stream, after whatever answers are held.
+struct Out<'a, W> {
+    stream: &'a mut W,
+    held: &'a mut Held,
+}
+
+/// Answers of produces appended in place, held back while the connection's
+/// next request was already read whole: they go out with the next answer
+/// written (or before the connection reads again), so pipelined requests
+/// cost the producer one wake-up per read rather than one per request. At
+/// most [`HELD_ANSWER_BYTES`], and never across a read or a wait.
+#[derive(Default)]
+struct Held(Vec<u8>);
+
+impl Held {
+    /// Takes `outcome`'s bytes if there is room; false when it must be sent.
+    fn hold(&mut self, outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::Respond(bytes) if self.0.len() + bytes.len() <= HELD_ANSWER_BYTES => {
+                self.0.extend_from_slice(bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes what is held; false when the connection must close.
+    async fn write_to<W: AsyncWrite + Unpin>(&mut self, peer: SocketAddr, wr: &mut W) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let written = async {
+            wr.write_all(&self.0).await?;
+            wr.flush().await
+        }
+        .await;
+        self.0.clear();
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "write failed");
+                false
+            }
+        }
+    }
+}
+
+/// Writes an answer, after any held ones; false when the connection must
+/// close.
 async fn send<W: AsyncWrite + Unpin + 'static>(
     peer: SocketAddr,
-    wr: &mut W,
+    out: &mut Out<'_, W>,
     outcome: Outcome,
 ) -> bool {
+    let Out { stream: wr, held } = out;
     let written = match outcome {
+        // Held answers and this one in one write.
+        Outcome::Respond(bytes) if !held.0.is_empty() => {
+            held.0.extend_from_slice(&bytes);
+            return held.write_to(peer, wr).await;
+        }
         // The flush is free on TCP; a buffered stream needs it to send.
         Outcome::Respond(bytes) => {
             async {
@@ -335,7 +436,12 @@ async fn send<W: AsyncWrite + Unpin + 'static>(
             }
             .await
         }
-        Outcome::RespondPieces(pieces) => crate::sendfile::write_pieces(wr, pieces).await,
+        Outcome::RespondPieces(pieces) => {
+            if !held.write_to(peer, wr).await {
+                return false;
+            }
+            crate::sendfile::write_pieces(&mut **wr, pieces).await
+        }
         Outcome::Silent => Ok(()),
         Outcome::Close(reason) => {
             tracing::warn!(%peer, %reason, "closing connection");

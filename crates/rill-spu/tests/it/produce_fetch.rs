@@ -223,6 +223,104 @@ async fn pipelined_produces_are_answered_and_stored_in_order() {
     spu.stop().await;
 }
 
+/// The server's end of a pipe, counting the writes made to it.
+struct CountedWrites {
+    inner: tokio::io::DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for CountedWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedWrites {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let done = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if done.is_ready() {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        done
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Produces that arrive together (read in one go) have their answers
+/// written together: fewer writes than requests, each answer whole and in
+/// order, every record stored.
+#[tokio::test]
+async fn answers_to_produces_read_together_leave_in_one_write() {
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Decodable;
+
+    let spu = TestSpu::start().await;
+    let mut admin = spu.client().await;
+    create_topic(&mut admin, "together", 1, &[]).await;
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    let writes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = spu.serve_stream(CountedWrites {
+        inner: server,
+        writes: writes.clone(),
+    });
+    let mut c = KafkaClient::over(client);
+    const PRODUCES: usize = 20;
+    let mut wire = Vec::new();
+    let mut cids = Vec::new();
+    for i in 0..PRODUCES {
+        let records = batch(&[format!("v{i}").as_bytes()], 1, Compression::None);
+        let (cid, frame) = c.encode(&produce("together", 0, records, 1), 9);
+        wire.extend_from_slice(&frame);
+        cids.push(cid);
+    }
+    // One write into the pipe: the SPU reads every request at once.
+    c.send_raw(&wire).await;
+    for (i, cid) in cids.into_iter().enumerate() {
+        let mut body = c.read_frame().await.expect("an answer");
+        let header_version =
+            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9);
+        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        assert_eq!(header.correlation_id, cid, "answers in request order");
+        let resp = ProduceResponse::decode(&mut body, 9).unwrap();
+        assert_eq!(first(&resp), (0, i as i64), "stored in request order");
+    }
+    let writes = writes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        writes < PRODUCES / 2,
+        "{PRODUCES} answers took {writes} writes"
+    );
+    let resp = admin.send(fetch("together", 0, 0, 1 << 20, 0, 0), 12).await;
+    assert_eq!(
+        values(resp.responses[0].partitions[0].records.as_ref().unwrap()).len(),
+        PRODUCES
+    );
+    drop(c);
+    task.await.expect("the connection task ends cleanly");
+    spu.stop().await;
+}
+
 /// Produce frames larger than the connection's first read buffer, sent
 /// back to back in one write (more than a megabyte): the SPU reads ahead
 /// across frame boundaries once a read fills its buffer, and every
