@@ -485,6 +485,7 @@ fn report(
                 .raw("record_size", args.record_size)
                 .raw("batch_size", config.batch_size)
                 .raw("linger_ms", config.linger.as_millis())
+                .raw("buffer_memory", config.buffer_memory)
                 .str("compression", config.compression.name())
                 .raw("partitions", partitions)
                 .raw("producers", args.producers)
@@ -502,7 +503,7 @@ fn report(
         Format::Table => {
             let settings = format!(
                 "{} records of {} to {topic} ({} partition{}, {} producer{}, keys {key_strategy})\n\
-                 batch {}, linger {:?}, compression {}, {semantic}{}, {isolation}\n\n",
+                 batch {}, linger {:?}, buffer {}, compression {}, {semantic}{}, {isolation}\n\n",
                 args.count,
                 format_bytes(args.record_size as i64),
                 partitions,
@@ -511,6 +512,7 @@ fn report(
                 if args.producers == 1 { "" } else { "s" },
                 format_bytes(config.batch_size as i64),
                 config.linger,
+                format_bytes(config.buffer_memory as i64),
                 config.compression.name(),
                 if config.idempotent { " (idempotent)" } else { "" },
             );

@@ -95,6 +95,11 @@ pub struct ProducerFlags {
     /// Largest request; bigger records are refused [default: 1MiB].
     #[arg(long, value_parser = parse_nonzero_size, value_name = "SIZE")]
     pub max_request_size: Option<usize>,
+    /// Most bytes of records waiting in the producer; sending waits while
+    /// it is full. At least one max request [default: 32MiB, or four max
+    /// requests when --max-request-size is larger].
+    #[arg(long, value_parser = parse_nonzero_size, value_name = "SIZE")]
+    pub buffer_memory: Option<usize>,
     /// How hard to try [default: at-least-once].
     #[arg(long, value_enum)]
     pub delivery_semantic: Option<Semantic>,
@@ -156,6 +161,9 @@ impl ProducerFlags {
             b.max_request_size(m);
             // The default buffer (32 MiB) must hold a few such requests.
             b.buffer_memory((32 << 20).max(m.saturating_mul(4)));
+        }
+        if let Some(m) = self.buffer_memory {
+            b.buffer_memory(m);
         }
         if let Some(i) = self.isolation {
             b.isolation(i.into());

@@ -182,6 +182,10 @@ fn bad_produce_arguments() {
             &["produce", "t", "--raw", "--max-request-size", "1KiB"][..],
             "over the producer's --max-request-size of 1KiB",
         ),
+        (
+            &["produce", "t", "--buffer-memory", "64KiB"][..],
+            "buffer_memory (65536 bytes) must hold at least one max_request_size (1048576 bytes)",
+        ),
     ] {
         let out = spu.rill_with_input(args, &[b'x'; 4096]);
         assert!(!out.status.success(), "{args:?} must fail");
@@ -214,12 +218,14 @@ fn benchmark_produce_reports_and_cleans_up() {
         "lz4",
         "--linger",
         "1ms",
+        "--buffer-memory",
+        "2MiB",
         "-O",
         "json",
     ]);
     for field in [
         r#""records":3000,"acknowledged":3000,"failed":0,"record_size":100,"#,
-        r#""linger_ms":1,"compression":"lz4","partitions":2,"producers":2,"#,
+        r#""linger_ms":1,"buffer_memory":2097152,"compression":"lz4","partitions":2,"producers":2,"#,
         r#""delivery_semantic":"at-least-once","#,
         r#""key_strategy":"random","#,
         r#""latency_us":{"p50":"#,
