@@ -444,6 +444,8 @@ async fn send<W: AsyncWrite + Unpin + 'static>(
         }
         Outcome::Silent => Ok(()),
         Outcome::Close(reason) => {
+            // Answers held for earlier requests still leave first.
+            held.write_to(peer, wr).await;
             tracing::warn!(%peer, %reason, "closing connection");
             return false;
         }
