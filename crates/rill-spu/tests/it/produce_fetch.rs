@@ -223,6 +223,46 @@ async fn pipelined_produces_are_answered_and_stored_in_order() {
     spu.stop().await;
 }
 
+/// Produce requests (v9, acks 1) of one batch each, for `topic`
+/// partition 0, encoded back to back: the bytes and their correlation ids.
+fn produce_frames<S>(
+    c: &mut KafkaClient<S>,
+    topic: &str,
+    batches: impl IntoIterator<Item = Bytes>,
+) -> (Vec<u8>, Vec<i32>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut wire = Vec::new();
+    let mut cids = Vec::new();
+    for records in batches {
+        let (cid, frame) = c.encode(&produce(topic, 0, records, 1), 9);
+        wire.extend_from_slice(&frame);
+        cids.push(cid);
+    }
+    (wire, cids)
+}
+
+/// Reads one produce answer per correlation id, checking they come in that
+/// order and that the i-th was stored at offset i.
+async fn assert_produces_answered_in_order<S>(c: &mut KafkaClient<S>, cids: Vec<i32>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Decodable;
+
+    for (i, cid) in cids.into_iter().enumerate() {
+        let mut body = c.read_frame().await.expect("an answer");
+        let header_version =
+            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9);
+        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
+        assert_eq!(header.correlation_id, cid, "answers in request order");
+        let resp = ProduceResponse::decode(&mut body, 9).unwrap();
+        assert_eq!(first(&resp), (0, i as i64), "stored in request order");
+    }
+}
+
 /// The server's end of a pipe, counting the writes made to it.
 struct CountedWrites {
     inner: tokio::io::DuplexStream,
@@ -273,9 +313,6 @@ impl tokio::io::AsyncWrite for CountedWrites {
 /// order, every record stored.
 #[tokio::test]
 async fn answers_to_produces_read_together_leave_in_one_write() {
-    use kafka_protocol::messages::ResponseHeader;
-    use kafka_protocol::protocol::Decodable;
-
     let spu = TestSpu::start().await;
     let mut admin = spu.client().await;
     create_topic(&mut admin, "together", 1, &[]).await;
@@ -287,25 +324,14 @@ async fn answers_to_produces_read_together_leave_in_one_write() {
     });
     let mut c = KafkaClient::over(client);
     const PRODUCES: usize = 20;
-    let mut wire = Vec::new();
-    let mut cids = Vec::new();
-    for i in 0..PRODUCES {
-        let records = batch(&[format!("v{i}").as_bytes()], 1, Compression::None);
-        let (cid, frame) = c.encode(&produce("together", 0, records, 1), 9);
-        wire.extend_from_slice(&frame);
-        cids.push(cid);
-    }
+    let (wire, cids) = produce_frames(
+        &mut c,
+        "together",
+        (0..PRODUCES).map(|i| batch(&[format!("v{i}").as_bytes()], 1, Compression::None)),
+    );
     // One write into the pipe: the SPU reads every request at once.
     c.send_raw(&wire).await;
-    for (i, cid) in cids.into_iter().enumerate() {
-        let mut body = c.read_frame().await.expect("an answer");
-        let header_version =
-            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9);
-        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
-        assert_eq!(header.correlation_id, cid, "answers in request order");
-        let resp = ProduceResponse::decode(&mut body, 9).unwrap();
-        assert_eq!(first(&resp), (0, i as i64), "stored in request order");
-    }
+    assert_produces_answered_in_order(&mut c, cids).await;
     let writes = writes.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         writes < PRODUCES / 2,
@@ -327,33 +353,19 @@ async fn answers_to_produces_read_together_leave_in_one_write() {
 /// request is still answered in order and stored whole, byte for byte.
 #[tokio::test]
 async fn large_back_to_back_produces_read_ahead_in_order() {
-    use kafka_protocol::messages::ResponseHeader;
-    use kafka_protocol::protocol::Decodable;
-
     let spu = TestSpu::start().await;
     let mut c = spu.client().await;
     create_topic(&mut c, "ahead", 1, &[]).await;
     const PRODUCES: usize = 12;
     const VALUE_BYTES: usize = 100 * 1024;
     let value = |i: usize| -> Vec<u8> { (0..VALUE_BYTES).map(|j| (i * 31 + j) as u8).collect() };
-    let mut wire = Vec::new();
-    let mut cids = Vec::new();
-    for i in 0..PRODUCES {
-        let records = batch(&[value(i).as_slice()], i as i64, Compression::None);
-        let (cid, frame) = c.encode(&produce("ahead", 0, records, 1), 9);
-        wire.extend_from_slice(&frame);
-        cids.push(cid);
-    }
+    let (wire, cids) = produce_frames(
+        &mut c,
+        "ahead",
+        (0..PRODUCES).map(|i| batch(&[value(i).as_slice()], i as i64, Compression::None)),
+    );
     c.send_raw(&wire).await;
-    for (i, cid) in cids.into_iter().enumerate() {
-        let mut body = c.read_frame().await.expect("an answer");
-        let header_version =
-            <ProduceResponse as kafka_protocol::protocol::HeaderVersion>::header_version(9);
-        let header = ResponseHeader::decode(&mut body, header_version).unwrap();
-        assert_eq!(header.correlation_id, cid, "answers in request order");
-        let resp = ProduceResponse::decode(&mut body, 9).unwrap();
-        assert_eq!(first(&resp), (0, i as i64), "stored in request order");
-    }
+    assert_produces_answered_in_order(&mut c, cids).await;
     let mut stored = Vec::new();
     while stored.len() < PRODUCES {
         let resp = c
