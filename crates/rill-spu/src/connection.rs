@@ -222,10 +222,14 @@ async fn admit<S: AsyncWrite + Unpin + 'static>(
                 // acknowledgement's write and the wake-up of the producer
                 // it costs.
                 tokio::task::yield_now().await;
-            } else if next_is_whole && out.held.hold(&outcome) {
+            } else if next_is_whole {
                 // The next request is already here: its answer and this
                 // one leave in one write, one wake-up of the producer.
-                return true;
+                if let Outcome::Respond(bytes) = &outcome {
+                    if out.held.hold(bytes) {
+                        return true;
+                    }
+                }
             }
             send(peer, out, outcome).await
         }
@@ -364,7 +368,7 @@ async fn answer<W: AsyncWrite + Unpin + 'static>(
 /// not: the decoder reports it in turn).
 fn whole_frame_ahead(decoder: &FrameDecoder, buf: &[u8]) -> bool {
     matches!(decoder.declared_size(buf), Ok(Some(size))
-        if buf.len() - rill_protocol::frame::FRAME_PREFIX_BYTES >= size)
+        if buf.len().saturating_sub(rill_protocol::frame::FRAME_PREFIX_BYTES) >= size)
 }
 
 /// Where answers go: the stream, after whatever answers are held.
@@ -382,15 +386,13 @@ struct Out<'a, W> {
 struct Held(Vec<u8>);
 
 impl Held {
-    /// Takes `outcome`'s bytes if there is room; false when it must be sent.
-    fn hold(&mut self, outcome: &Outcome) -> bool {
-        match outcome {
-            Outcome::Respond(bytes) if self.0.len() + bytes.len() <= HELD_ANSWER_BYTES => {
-                self.0.extend_from_slice(bytes);
-                true
-            }
-            _ => false,
+    /// Takes `answer` if there is room; false when it must be sent.
+    fn hold(&mut self, answer: &[u8]) -> bool {
+        let room = self.0.len() + answer.len() <= HELD_ANSWER_BYTES;
+        if room {
+            self.0.extend_from_slice(answer);
         }
+        room
     }
 
     /// Writes what is held; false when the connection must close.
@@ -423,13 +425,15 @@ async fn send<W: AsyncWrite + Unpin + 'static>(
 ) -> bool {
     let Out { stream: wr, held } = out;
     let written = match outcome {
-        // Held answers and this one in one write.
-        Outcome::Respond(bytes) if !held.0.is_empty() => {
-            held.0.extend_from_slice(&bytes);
+        // Held answers and a small one like this leave in one write.
+        Outcome::Respond(bytes) if !held.0.is_empty() && held.hold(&bytes) => {
             return held.write_to(peer, wr).await;
         }
         // The flush is free on TCP; a buffered stream needs it to send.
         Outcome::Respond(bytes) => {
+            if !held.write_to(peer, wr).await {
+                return false;
+            }
             async {
                 wr.write_all(&bytes).await?;
                 wr.flush().await
