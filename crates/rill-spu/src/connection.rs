@@ -400,18 +400,30 @@ impl Held {
         if self.0.is_empty() {
             return true;
         }
-        let written = async {
-            wr.write_all(&self.0).await?;
-            wr.flush().await
-        }
-        .await;
+        let written = write_bytes(peer, wr, &self.0).await;
         self.0.clear();
-        match written {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "write failed");
-                false
-            }
+        written
+    }
+}
+
+/// Writes `bytes` whole; false when the connection must close.
+async fn write_bytes<W: AsyncWrite + Unpin>(peer: SocketAddr, wr: &mut W, bytes: &[u8]) -> bool {
+    // The flush is free on TCP; a buffered stream needs it to send.
+    let written = async {
+        wr.write_all(bytes).await?;
+        wr.flush().await
+    }
+    .await;
+    log_failure(peer, written)
+}
+
+/// True when `written` is Ok; a failure is logged and closes the connection.
+fn log_failure(peer: SocketAddr, written: std::io::Result<()>) -> bool {
+    match written {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "write failed");
+            false
         }
     }
 }
@@ -424,40 +436,23 @@ async fn send<W: AsyncWrite + Unpin + 'static>(
     outcome: Outcome,
 ) -> bool {
     let Out { stream: wr, held } = out;
-    let written = match outcome {
+    match outcome {
         // Held answers and a small one like this leave in one write.
         Outcome::Respond(bytes) if !held.0.is_empty() && held.hold(&bytes) => {
-            return held.write_to(peer, wr).await;
+            held.write_to(peer, wr).await
         }
-        // The flush is free on TCP; a buffered stream needs it to send.
         Outcome::Respond(bytes) => {
-            if !held.write_to(peer, wr).await {
-                return false;
-            }
-            async {
-                wr.write_all(&bytes).await?;
-                wr.flush().await
-            }
-            .await
+            held.write_to(peer, wr).await && write_bytes(peer, wr, &bytes).await
         }
         Outcome::RespondPieces(pieces) => {
-            if !held.write_to(peer, wr).await {
-                return false;
-            }
-            crate::sendfile::write_pieces(&mut **wr, pieces).await
+            held.write_to(peer, wr).await
+                && log_failure(peer, crate::sendfile::write_pieces(&mut **wr, pieces).await)
         }
-        Outcome::Silent => Ok(()),
+        Outcome::Silent => true,
         Outcome::Close(reason) => {
             // Answers held for earlier requests still leave first.
             held.write_to(peer, wr).await;
             tracing::warn!(%peer, %reason, "closing connection");
-            return false;
-        }
-    };
-    match written {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "write failed");
             false
         }
     }
